@@ -1,0 +1,1 @@
+"""release-coordinator: every owning team approves; infra and app ship together."""

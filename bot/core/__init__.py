@@ -1,0 +1,1 @@
+"""Pure decisions: stdlib, semver and yaml only; no clock, environment or network."""

@@ -1,0 +1,84 @@
+"""Safe YAML for files a pull request can write: size cap, no alias bombs, every value's line kept."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+class YamlError(ValueError):
+    """A file that cannot be used; carries the 1-based line when YAML knows it."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+@dataclass(frozen=True)
+class Loaded:
+    data: Any
+    # (key, key, index, ...) path of every mapping key / sequence item -> 1-based line where it starts
+    lines: dict[tuple, int]
+
+    def line_of(self, *path: Any) -> int | None:
+        """Line of the deepest known prefix of path (so a bad value points at its key at least)."""
+        for end in range(len(path), -1, -1):
+            line = self.lines.get(tuple(path[:end]))
+            if line is not None:
+                return line
+        return None
+
+
+def load(text: bytes | str, *, max_bytes: int) -> Loaded:
+    """Parse one YAML document with yaml's SafeLoader rules; raise YamlError with the line on any problem."""
+    raw = text.encode() if isinstance(text, str) else text
+    if len(raw) > max_bytes:
+        raise YamlError(f"file is {len(raw):,} bytes; the limit is {max_bytes:,} bytes")
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise YamlError(f"not valid UTF-8 at byte {exc.start}") from None
+    try:
+        node = yaml.compose(decoded, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise YamlError(f"YAML syntax error: {exc.problem or exc.context}", mark.line + 1 if mark else None) from None
+    except yaml.YAMLError as exc:
+        raise YamlError(f"YAML error: {exc}") from None
+    if node is None:
+        return Loaded(None, {(): 1})
+    lines: dict[tuple, int] = {(): node.start_mark.line + 1}
+    data = _construct(node, (), lines)
+    return Loaded(data, lines)
+
+
+def _construct(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
+    if getattr(node, "_rc_seen", False):
+        # compose() hands back the anchored node again for each *alias. Our files never need anchors,
+        # and refusing the first alias defeats "billion laughs" before any expansion happens.
+        raise YamlError("YAML anchors and aliases are not allowed here", node.start_mark.line + 1)
+    node._rc_seen = True  # type: ignore[attr-defined]
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise YamlError("YAML merge keys (<<) are not allowed here", key_node.start_mark.line + 1)
+            key = _construct(key_node, path, {})
+            if isinstance(key, (dict, list)):
+                raise YamlError("a mapping key must be a plain value", key_node.start_mark.line + 1)
+            if key in result:
+                raise YamlError(f"duplicate key {key!r}", key_node.start_mark.line + 1)
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            result[key] = _construct(value_node, path + (key,), lines)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for index, item in enumerate(node.value):
+            lines[path + (index,)] = item.start_mark.line + 1
+            items.append(_construct(item, path + (index,), lines))
+        return items
+    try:
+        return yaml.SafeLoader(" ").construct_object(node, deep=True)
+    except yaml.constructor.ConstructorError as exc:
+        raise YamlError(f"cannot read value: {exc.problem}", node.start_mark.line + 1) from None

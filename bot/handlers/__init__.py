@@ -1,0 +1,39 @@
+"""Thin use cases: fetch -> decide (bot.core) -> publish. Each module registers on its own Router."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from bot.forge.base import Forge
+from bot.routing import Router
+
+
+@dataclass
+class Context:
+    """What a handler gets besides the event: the installation's forge, the clock, where our pages live."""
+
+    forge: Forge
+    now: dt.datetime  # UTC, aware; handlers never read the clock themselves
+    public_url: str = ""  # PUBLIC_URL, for details_url links
+
+    def details_url(self, repo: str, number: int) -> str | None:
+        return f"{self.public_url.rstrip('/')}/pulls/{repo}/{number}" if self.public_url else None
+
+
+def all_handlers() -> Router:
+    """The app's router: every handler module's router, composed. Imported lazily to keep start-up cheap."""
+    from importlib import import_module
+
+    router = Router()
+    for name in HANDLER_MODULES:
+        try:
+            module = import_module(f"bot.handlers.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"bot.handlers.{name}":
+                raise
+            continue  # a concern not built yet
+        router.include(module.router)
+    return router
+
+
+HANDLER_MODULES = ("approvals", "manifest", "semver", "window", "release", "rollback")

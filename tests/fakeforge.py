@@ -1,0 +1,222 @@
+"""The one in-memory Forge for handler tests. Kept honest by tests/forge/test_contract.py, which runs the
+same behaviours against it and against GitHubForge over `responses`."""
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, replace
+
+from bot.core.checks import CheckResult
+from bot.forge.base import (
+    ChangedFile, Commit, Comparison, ExistingCheck, FileContent, Permission, PullRequest, Release, Review, Tag,
+)
+from bot.forge.errors import AlreadyExists, Conflict, NotFound, TeamNotFound
+
+
+def _blob_sha(content: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+
+
+@dataclass
+class FakeRepo:
+    default_branch: str = "main"
+    # ref (branch name or commit sha) -> {path: bytes}
+    files: dict[str, dict[str, bytes]] = field(default_factory=lambda: defaultdict(dict))
+    branches: dict[str, str] = field(default_factory=dict)  # branch -> head sha
+    tags: dict[str, Tag] = field(default_factory=dict)
+    pulls: dict[int, PullRequest] = field(default_factory=dict)
+    pull_files: dict[int, tuple[ChangedFile, ...]] = field(default_factory=dict)
+    reviews: dict[int, list[Review]] = field(default_factory=lambda: defaultdict(list))
+    pull_commits: dict[int, tuple[Commit, ...]] = field(default_factory=dict)
+    comparisons: dict[tuple[str, str], Comparison] = field(default_factory=dict)
+    permissions: dict[str, Permission] = field(default_factory=dict)
+    checks: dict[int, tuple[str, CheckResult]] = field(default_factory=dict)  # id -> (head_sha, result)
+    releases: dict[str, Release] = field(default_factory=dict)
+    comments: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+    requested: dict[int, list[tuple[frozenset[str], frozenset[str]]]] = field(default_factory=lambda: defaultdict(list))
+    commits_log: list[tuple[str, str, str]] = field(default_factory=list)  # (branch, path, message) per update_file
+
+
+class FakeForge:
+    """Plain data in, plain data out. `calls` counts every method call, like requests on the wire."""
+
+    def __init__(self) -> None:
+        self.repos: dict[str, FakeRepo] = defaultdict(FakeRepo)
+        self.teams: dict[str, frozenset[str]] = {}
+        self.calls: Counter[str] = Counter()
+        self._ids = itertools.count(1000)
+        self.fail_next: dict[str, Exception] = {}  # method name -> exception raised once
+
+    def _call(self, name: str) -> None:
+        self.calls[name] += 1
+        if name in self.fail_next:
+            raise self.fail_next.pop(name)
+
+    # --- set-up helpers for tests (not part of the protocol)
+    def add_file(self, repo: str, path: str, content: str | bytes, *, ref: str = "main") -> None:
+        self.repos[repo].files[ref][path] = content.encode() if isinstance(content, str) else content
+
+    def add_pull(self, pull: PullRequest, files: list[ChangedFile] | tuple = (), commits: tuple = ()) -> None:
+        repo = self.repos[pull.repo]
+        repo.pulls[pull.number] = pull
+        repo.pull_files[pull.number] = tuple(files)
+        repo.pull_commits[pull.number] = tuple(commits)
+
+    def add_review(self, repo: str, number: int, review: Review) -> None:
+        self.repos[repo].reviews[number].append(review)
+
+    def checks_on(self, repo: str, head_sha: str) -> dict[str, CheckResult]:
+        return {result.name: result for sha, result in self.repos[repo].checks.values() if sha == head_sha}
+
+    # --- pull requests
+    def get_pull(self, repo, number):
+        self._call("get_pull")
+        try:
+            return self.repos[repo].pulls[number]
+        except KeyError:
+            raise NotFound(f"{repo}#{number}") from None
+
+    def list_pull_files(self, repo, number):
+        self._call("list_pull_files")
+        return self.repos[repo].pull_files.get(number, ())
+
+    def list_reviews(self, repo, number):
+        self._call("list_reviews")
+        return tuple(self.repos[repo].reviews.get(number, ()))
+
+    def list_pull_commits(self, repo, number):
+        self._call("list_pull_commits")
+        return self.repos[repo].pull_commits.get(number, ())
+
+    def list_open_pulls(self, repo, *, base=None):
+        self._call("list_open_pulls")
+        return tuple(p for p in self.repos[repo].pulls.values() if p.state == "open" and base in (None, p.base_ref))
+
+    def pulls_for_commit(self, repo, sha):
+        self._call("pulls_for_commit")
+        return tuple(p.number for p in self.repos[repo].pulls.values() if p.head_sha == sha and p.state == "open")
+
+    def request_reviewers(self, repo, number, *, teams, users=frozenset()):
+        self._call("request_reviewers")
+        self.repos[repo].requested[number].append((frozenset(teams), frozenset(users)))
+
+    # --- git data
+    def compare(self, repo, base, head):
+        self._call("compare")
+        try:
+            return self.repos[repo].comparisons[(base, head)]
+        except KeyError:
+            raise NotFound(f"compare {base}...{head} in {repo}") from None
+
+    def get_file(self, repo, path, *, ref):
+        self._call("get_file")
+        content = self.repos[repo].files.get(ref, {}).get(path)
+        return None if content is None else FileContent(content, _blob_sha(content))
+
+    def get_default_branch(self, repo):
+        self._call("get_default_branch")
+        return self.repos[repo].default_branch
+
+    def get_branch_sha(self, repo, branch):
+        self._call("get_branch_sha")
+        try:
+            return self.repos[repo].branches[branch]
+        except KeyError:
+            raise NotFound(f"branch {branch} in {repo}") from None
+
+    def get_tag(self, repo, name):
+        self._call("get_tag")
+        return self.repos[repo].tags.get(name)
+
+    def list_tags(self, repo):
+        self._call("list_tags")
+        return tuple(replace(t, message=None, tag_sha=None) for t in self.repos[repo].tags.values())
+
+    # --- people
+    def team_members(self, team):
+        self._call("team_members")
+        try:
+            return self.teams[team.lower()]
+        except KeyError:
+            raise TeamNotFound(team) from None
+
+    def permission(self, repo, user):
+        self._call("permission")
+        return self.repos[repo].permissions.get(user, Permission.NONE)
+
+    # --- checks
+    def find_check(self, repo, *, head_sha, name):
+        self._call("find_check")
+        for check_id, (sha, result) in sorted(self.repos[repo].checks.items(), reverse=True):
+            if sha == head_sha and result.name == name:
+                return ExistingCheck(check_id, result)
+        return None
+
+    def create_check(self, repo, result):
+        self._call("create_check")
+        check_id = next(self._ids)
+        self.repos[repo].checks[check_id] = (result.head_sha, result)
+        return check_id
+
+    def update_check(self, repo, check_id, result):
+        self._call("update_check")
+        self.repos[repo].checks[check_id] = (result.head_sha, result)
+
+    # --- writes
+    def create_tag(self, repo, *, name, message, sha):
+        self._call("create_tag")
+        if name in self.repos[repo].tags:
+            raise AlreadyExists(f"Reference already exists: refs/tags/{name}")
+        tag = Tag(name=name, commit_sha=sha, message=message, tag_sha=hashlib.sha1(message.encode()).hexdigest())
+        self.repos[repo].tags[name] = tag
+        return tag
+
+    def update_file(self, repo, path, *, content, message, branch, sha):
+        self._call("update_file")
+        state = self.repos[repo]
+        current = state.files[branch].get(path)
+        if (None if current is None else _blob_sha(current)) != sha:
+            raise Conflict(f"{path} does not match {sha}")
+        state.files[branch][path] = content
+        new_sha = hashlib.sha1(f"{branch}{path}{message}{len(state.commits_log)}".encode()).hexdigest()
+        state.files[new_sha] = dict(state.files[branch])
+        state.branches[branch] = new_sha
+        state.commits_log.append((branch, path, message))
+        return new_sha
+
+    def create_branch(self, repo, *, name, sha):
+        self._call("create_branch")
+        state = self.repos[repo]
+        if name in state.branches:
+            raise AlreadyExists(f"Reference already exists: refs/heads/{name}")
+        state.branches[name] = sha
+        state.files[name] = dict(state.files.get(sha, {}))
+
+    def get_release(self, repo, tag):
+        self._call("get_release")
+        return self.repos[repo].releases.get(tag)
+
+    def create_release(self, repo, *, tag, name, body):
+        self._call("create_release")
+        if tag in self.repos[repo].releases:
+            raise AlreadyExists(f"release for {tag} already exists")
+        release = Release(tag=tag, name=name, body=body, html_url=f"https://github.com/{repo}/releases/tag/{tag}")
+        self.repos[repo].releases[tag] = release
+        return release
+
+    def create_pull(self, repo, *, title, body, head, base):
+        self._call("create_pull")
+        state = self.repos[repo]
+        number = max(state.pulls, default=0) + 1
+        pull = PullRequest(
+            repo=repo, number=number, title=title, author="release-coordinator[bot]", head_sha=state.branches.get(head, ""),
+            head_ref=head, base_ref=base, base_sha=state.branches.get(base, ""), state="open", body=body,
+            html_url=f"https://github.com/{repo}/pull/{number}",
+        )
+        state.pulls[number] = pull
+        return pull
+
+    def comment(self, repo, number, body):
+        self._call("comment")
+        self.repos[repo].comments[number].append(body)
