@@ -7,7 +7,7 @@ import itertools
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 
-from bot.core.checks import CheckResult
+from bot.core.checks import CheckResult, result_digest
 from bot.forge.base import (
     ChangedFile, Commit, Comparison, ExistingCheck, FileContent, Permission, PullRequest, Release, Review, Tag,
 )
@@ -150,7 +150,7 @@ class FakeForge:
         self._call("find_check")
         for check_id, (sha, result) in sorted(self.repos[repo].checks.items(), reverse=True):
             if sha == head_sha and result.name == name:
-                return ExistingCheck(check_id, result)
+                return ExistingCheck(check_id, result_digest(result))
         return None
 
     def create_check(self, repo, result):
@@ -220,3 +220,18 @@ class FakeForge:
     def comment(self, repo, number, body):
         self._call("comment")
         self.repos[repo].comments[number].append(body)
+
+
+class DictStore:
+    """In-memory KeyValue store for handler tests; the real ones (SQLite, Redis) live in bot/store.py."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, object] = {}
+
+    def get_json(self, key):
+        return self.data.get(key)
+
+    def set_json(self, key, value):
+        import json
+
+        self.data[key] = json.loads(json.dumps(value))  # same round-trip as the real stores

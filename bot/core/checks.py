@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
 
 APPROVALS = "release-coordinator/approvals"
 MANIFEST = "release-coordinator/manifest"
@@ -67,3 +69,13 @@ class CheckResult:
     text: str = ""
     annotations: tuple[Annotation, ...] = field(default=())
     details_url: str | None = None
+
+
+def result_digest(result: CheckResult) -> str:
+    """A stable fingerprint of everything a user sees in a check run. Adapters store it in the check run's
+    external_id, so "did anything change?" costs no extra request for annotations."""
+    fields = asdict(result)
+    fields["conclusion"] = result.conclusion.value
+    fields["annotations"] = [{**asdict(a), "level": a.level.value} for a in result.annotations]
+    blob = json.dumps(fields, sort_keys=True, default=str).encode()
+    return "rc1-" + hashlib.sha256(blob).hexdigest()[:40]

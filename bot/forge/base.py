@@ -103,7 +103,7 @@ class Release:
 @dataclass(frozen=True)
 class ExistingCheck:
     id: int
-    result: CheckResult  # as GitHub stores it now, to compare before writing
+    digest: str | None  # result_digest() of what we last wrote (GitHub's external_id); None if not ours
 
 
 class Permission(enum.IntEnum):
@@ -142,7 +142,7 @@ class Forge(Protocol):
 
     # --- checks
     def find_check(self, repo: str, *, head_sha: str, name: str) -> ExistingCheck | None: ...
-    def create_check(self, repo: str, result: CheckResult) -> int: ...
+    def create_check(self, repo: str, result: CheckResult) -> int: ...  # stores result_digest as external_id
     def update_check(self, repo: str, check_id: int, result: CheckResult) -> None: ...
 
     # --- writes for releases and rollbacks

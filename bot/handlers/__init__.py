@@ -3,9 +3,17 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from bot.forge.base import Forge
 from bot.routing import Router
+
+
+class KeyValue(Protocol):
+    """Durable JSON by key (SQLite or Redis, from QUEUE_URL): e.g. the last evaluation for the details page."""
+
+    def get_json(self, key: str) -> Any | None: ...
+    def set_json(self, key: str, value: Any) -> None: ...
 
 
 @dataclass
@@ -15,6 +23,7 @@ class Context:
     forge: Forge
     now: dt.datetime  # UTC, aware; handlers never read the clock themselves
     public_url: str = ""  # PUBLIC_URL, for details_url links
+    store: KeyValue | None = None
 
     def details_url(self, repo: str, number: int) -> str | None:
         return f"{self.public_url.rstrip('/')}/pulls/{repo}/{number}" if self.public_url else None
