@@ -1,6 +1,8 @@
 """Fetch config and CODEOWNERS from a pinned base sha: the pull request never supplies its own rules."""
 from __future__ import annotations
 
+import functools
+import zoneinfo
 from pathlib import Path
 
 from bot.core.config import CONFIG_PATH, ConfigResult, ConfigSource, load_config
@@ -28,7 +30,13 @@ def fetch_config(forge: Forge, repo: str, *, ref: str) -> ConfigResult:
         ConfigSource(f"{org_repo}:{CONFIG_PATH}", org_file.content if org_file else None),
         ConfigSource(CONFIG_PATH, repo_file.content if repo_file else None),
     ]
-    return load_config(layers, repo=repo)
+    return load_config(layers, repo=repo, timezones=_timezones())
+
+
+@functools.cache
+def _timezones() -> frozenset[str]:
+    """The tz database names, read once per process (the core cannot read files)."""
+    return frozenset(zoneinfo.available_timezones())
 
 
 def fetch_codeowners(forge: Forge, repo: str, *, ref: str) -> tuple[str, bytes] | None:
