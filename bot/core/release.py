@@ -171,6 +171,11 @@ class ComponentChange:
     old: str | None  # None: first release of this component
     new: str
     commits: tuple[CommitInfo, ...] | None = ()  # None: the forge could not list them
+    tag_prefix: str = "v"
+
+    def compare_url(self, web_url: str) -> str:
+        older, newer = (self.new, self.old) if self.direction == "rolled back" else (self.old, self.new)
+        return f"{web_url}/{self.repo}/compare/{self.tag_prefix}{older}...{self.tag_prefix}{newer}"
 
     @property
     def direction(self) -> str:
@@ -356,7 +361,8 @@ def _cell(text: str) -> str:
 
 def _component_section(change: ComponentChange, *, web_url: str) -> list[str]:
     withdrawn = change.direction == "rolled back"
-    out = [f"### {change.name} {change.old} → {change.new}" + (" (rollback)" if withdrawn else ""), ""]
+    heading = f"### {change.name} [{change.old} → {change.new}]({change.compare_url(web_url)})"
+    out = [heading + (" (rollback)" if withdrawn else ""), ""]
     if change.commits is None:
         return out + [f"_The commits between {change.old} and {change.new} could not be read from {change.repo}._", ""]
     if withdrawn:
@@ -372,8 +378,8 @@ def _component_section(change: ComponentChange, *, web_url: str) -> list[str]:
         if groups[group]:
             out += [f"#### {group}", "", *groups[group], ""]
     if len(shown) > _MAX_COMMITS_SHOWN:
-        compare = f"{web_url}/{change.repo}/compare/{change.old}...{change.new}"
-        out += [f"…and {len(shown) - _MAX_COMMITS_SHOWN} more commits ([compare]({compare})).", ""]
+        more = len(shown) - _MAX_COMMITS_SHOWN
+        out += [f"…and {more} more commits ([compare]({change.compare_url(web_url)})).", ""]
     return out
 
 

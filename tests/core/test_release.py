@@ -68,3 +68,210 @@ def test_trailers_are_what_git_itself_reads(tmp_path):
         "Previous-Release: release-0",
     ]
     assert r.previous_release_of(message) == "release-0"
+
+
+# ------------------------------------------------------------------ templates
+
+
+@pytest.mark.parametrize(
+    "template, versions, expected",
+    [
+        ("release-{application_version}-{infrastructure_version}", VERSIONS, "release-1.5.3-2.1.0"),
+        ("rel/{payments-app_version}+{platform-infra_version}", VERSIONS, "rel/1.5.3+2.1.0"),
+        ("{{literal}}-{application_version}", VERSIONS, "{literal}-1.5.3"),
+        ("r-{ application_version }", VERSIONS, "r-1.5.3"),
+        ("r-{application_version}", {"payments-app": "1.6.0-rc.1", "platform-infra": "2.1.0"}, "r-1.6.0-rc.1"),
+    ],
+)
+def test_render_template(template, versions, expected):
+    assert r.render_template(template, versions=versions, components=CONFIG.components) == expected
+
+
+def test_a_component_named_like_a_kind_wins_over_the_kind():
+    comps = {"application": Component("application", "acme/a", Kind.INFRASTRUCTURE), "web": Component("web", "acme/w", Kind.APPLICATION)}
+    assert r.render_template("{application_version}", versions={"application": "9.0.0", "web": "1.0.0"}, components=comps) == "9.0.0"
+
+
+@pytest.mark.parametrize(
+    "template, components, message",
+    [
+        ("{nope}", CONFIG.components, "unknown placeholder {nope}"),
+        ("{other_version}", CONFIG.components, "no component named 'other'"),
+        ("{application_version}", {"a": APP, "b": Component("b", "acme/b", Kind.APPLICATION)}, "exactly one component of kind application"),
+    ],
+)
+def test_template_errors_are_explained(template, components, message):
+    with pytest.raises(r.TemplateError, match=message.replace("{", r"\{").replace("}", r"\}").replace("(", r"\(")):
+        r.render_template(template, versions={"a": "1.0.0", "b": "1.0.0", **VERSIONS}, components=components)
+
+
+@pytest.mark.parametrize("name, ok", [
+    ("release-1.5.3-2.1.0", True), ("rel/1.0.0+build.5", True), ("has space", False), ("a..b", False),
+    ("ends.lock", False), ("-dash", False), ("x:y", False), ("", False), ("a/.hidden", False),
+])
+def test_ref_name_problem(name, ok):
+    assert (r.ref_name_problem(name) is None) is ok
+
+
+def test_plan_reports_a_bad_template_as_a_config_problem():
+    config = Config(managed=True, release=ReleaseConfig(tag="release {application_version}"), components=CONFIG.components)
+    plan, problems = r.plan_release(config=config, versions=VERSIONS, rollback=False, notes="", changes=(),
+                                    provenance=r.Provenance(), date=dt.date(2026, 11, 29))
+    assert plan is None
+    assert problems[0].file == ".github/release-coordinator.yml" and "contains a space" in problems[0].message
+
+
+# ------------------------------------------------------------------ plan: tag message and changelog entry
+
+COMMITS = (
+    r.CommitInfo("1" * 40, "feat(api)!: drop the v1 endpoints (#12)"),
+    r.CommitInfo("2" * 40, "feat: pay by invoice (#13)\n\nbody"),
+    r.CommitInfo("3" * 40, "fix: rounding of cents, see #7"),
+    r.CommitInfo("4" * 40, "Merge pull request #13 from acme/invoice"),
+    r.CommitInfo("5" * 40, "update readme"),
+    r.CommitInfo("6" * 40, "chore: bump deps\n\nBREAKING CHANGE: needs python 3.12"),
+)
+PROVENANCE = r.Provenance(
+    pull_number=42, pull_url="https://github.com/acme/release/pull/42", head_sha="f" * 40,
+    approvals=(r.Approval("@acme/app-team", "carol", "e" * 40), r.Approval("@acme/infra-team", "alice", "f" * 40),
+               r.Approval("@acme/infra-team", "bob", "f" * 40)),
+)
+
+
+def _plan(**overrides):
+    args = dict(
+        config=CONFIG, versions=VERSIONS, rollback=False, notes="Ships invoicing.",
+        changes=(r.ComponentChange("payments-app", "acme/payments-app", "1.5.2", "1.5.3", COMMITS),
+                 r.ComponentChange("platform-infra", "acme/platform-infra", "2.1.0", "2.1.0")),
+        provenance=PROVENANCE, date=dt.date(2026, 11, 29), previous_id="release-1.5.2-2.1.0", release_repo="acme/release",
+    )
+    args.update(overrides)
+    plan, problems = r.plan_release(**args)
+    assert problems == ()
+    return plan
+
+
+def test_tag_message_has_template_line_provenance_and_trailers():
+    plan = _plan()
+    assert plan.release_id == "release-1.5.3-2.1.0"
+    assert plan.tag_message == (
+        "Deploy: Application v1.5.3 and Infrastructure v2.1.0\n\n"
+        "Pull request: https://github.com/acme/release/pull/42\n"
+        f"Pull request head: {'f' * 40}\n"
+        "Approved by:\n"
+        "  @acme/app-team: carol at eeeeeeeeeeee\n"
+        "  @acme/infra-team: alice at ffffffffffff, bob at ffffffffffff\n\n"
+        "Release-Id: release-1.5.3-2.1.0\n"
+        "Component-Version: payments-app=1.5.3\n"
+        "Component-Version: platform-infra=2.1.0\n"
+        "Previous-Release: release-1.5.2-2.1.0\n"
+    )
+    assert r.parse_release_trailers(plan.tag_message) == ("release-1.5.3-2.1.0", VERSIONS, None)
+
+
+def test_changelog_entry_groups_commits_and_links_pull_requests_to_the_component_repo():
+    entry = _plan().changelog_entry
+    assert entry.startswith("## [release-1.5.3-2.1.0](https://github.com/acme/release/releases/tag/release-1.5.3-2.1.0) - 2026-11-29\n")
+    assert "| payments-app | 1.5.2 → 1.5.3 | upgraded |" in entry
+    assert "| platform-infra | 2.1.0 | unchanged |" in entry
+    assert "### platform-infra" not in entry  # nothing to list for an unchanged component
+    heading = "### payments-app [1.5.2 → 1.5.3](https://github.com/acme/payments-app/compare/v1.5.2...v1.5.3)\n"
+    section = entry.split(heading, 1)[1].split("### Approvals")[0]
+    assert section.index("#### Breaking changes") < section.index("#### Features") < section.index("#### Fixes") < section.index("#### Other")
+    assert "- **api:** drop the v1 endpoints ([#12](https://github.com/acme/payments-app/pull/12)) ([`1111111`](https://github.com/acme/payments-app/commit/" in section
+    assert "- bump deps ([`6666666`]" in section.split("#### Features")[0]  # BREAKING CHANGE footer counts
+    assert "rounding of cents, see acme/payments-app#7" in section  # not the release repo's issue 7
+    assert "Merge pull request" not in section
+    assert "- update readme ([`5555555`]" in section.split("#### Other")[1]
+    assert "- `@acme/infra-team`: @alice, @bob" in entry
+    assert "### Notes\n\nShips invoicing.\n" in entry
+    assert "Released by [acme/release#42](https://github.com/acme/release/pull/42)." in entry
+    assert _plan().release_body == entry.split("\n", 2)[2]
+
+
+def test_rollback_gets_its_own_id_names_the_restored_release_and_lists_withdrawn_changes():
+    plan = _plan(
+        versions={"payments-app": "1.5.2", "platform-infra": "2.1.0"}, rollback=True, restored_id="release-1.5.2-2.1.0",
+        changes=(r.ComponentChange("payments-app", "acme/payments-app", "1.5.3", "1.5.2", COMMITS[:1]),),
+    )
+    assert plan.release_id == "release-1.5.2-2.1.0-rollback-pr42"
+    assert plan.rollback_of == "release-1.5.2-2.1.0"
+    assert r.parse_release_trailers(plan.tag_message).rollback_of == "release-1.5.2-2.1.0"
+    assert "**Rollback:** restores the versions of `release-1.5.2-2.1.0`." in plan.changelog_entry
+    assert "### payments-app [1.5.3 → 1.5.2](https://github.com/acme/payments-app/compare/v1.5.2...v1.5.3) (rollback)\n\nThese changes from acme/payments-app are withdrawn:" in plan.changelog_entry
+    assert "| payments-app | 1.5.3 → 1.5.2 | rolled back |" in plan.changelog_entry
+
+
+def test_unreadable_commits_are_said_not_hidden():
+    plan = _plan(changes=(r.ComponentChange("payments-app", "acme/payments-app", "1.5.2", "1.5.3", None),))
+    assert "_The commits between 1.5.2 and 1.5.3 could not be read from acme/payments-app._" in plan.changelog_entry
+
+
+# ------------------------------------------------------------------ prepending to CHANGELOG.md
+
+EXISTING = (
+    "# Changelog\n\nAll notable releases.\n\n"
+    "## [release-1.5.2-2.1.0] - 2026-11-01\n\nold entry  \nwith trailing spaces\n\n"
+    "## [release-1.5.1-2.1.0] - 2026-10-01\n\nolder\n"
+).encode()
+
+
+def test_prepend_keeps_title_on_top_and_the_rest_byte_for_byte():
+    entry = "## [release-2] - 2026-11-29\n\nnew\n"
+    out = r.prepend_entry(EXISTING, entry=entry, release_id="release-2")
+    head, rest = out.split(b"## [release-1.5.2-2.1.0]", 1)
+    assert head == b"# Changelog\n\nAll notable releases.\n\n## [release-2] - 2026-11-29\n\nnew\n\n"
+    assert b"## [release-1.5.2-2.1.0]" + rest == EXISTING[EXISTING.index(b"## [release-1.5.2"):]
+
+
+def test_prepend_is_idempotent_by_release_id():
+    entry = "## [release-1.5.2-2.1.0] - 2026-11-29\n\nagain\n"
+    assert r.prepend_entry(EXISTING, entry=entry, release_id="release-1.5.2-2.1.0") is None
+    # a linked heading counts as the same entry
+    linked = r.prepend_entry(None, entry="## [r.1](https://x/r.1) - 2026-11-29\n\nx\n", release_id="r.1")
+    assert r.prepend_entry(linked, entry="## [r.1] - 2026-11-30\n", release_id="r.1") is None
+    assert r.prepend_entry(linked, entry="## [r-1] - 2026-11-30\n", release_id="r-1") is not None  # "." is literal
+
+
+@pytest.mark.parametrize("existing, expected", [
+    (None, r.DEFAULT_CHANGELOG_HEADER + "## [x] - d\n"),
+    (b"", r.DEFAULT_CHANGELOG_HEADER + "## [x] - d\n"),
+    (b"# Changes\n", "# Changes\n\n## [x] - d\n"),
+    (b"# Changes\r\n\r\nintro\r\n\r\n## [old]\r\n", "# Changes\r\n\r\nintro\r\n\r\n## [x] - d\r\n\r\n## [old]\r\n"),
+])
+def test_prepend_edge_cases(existing, expected):
+    assert r.prepend_entry(existing, entry="## [x] - d\n", release_id="x").decode() == expected
+
+
+# ------------------------------------------------------------------ rollback command and manifest
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("/rollback", r.RollbackCommand(None)),
+    ("/rollback release-1.5.2-2.0.9", r.RollbackCommand("release-1.5.2-2.0.9")),
+    ("  /rollback release-1 \r\nbecause payments broke", r.RollbackCommand("release-1")),
+    ("/rollbacks", None),
+    ("please /rollback", None),
+    ("", None),
+    (None, None),
+])
+def test_parse_rollback_command(body, expected):
+    assert r.parse_rollback_command(body) == expected
+
+
+def test_rollback_manifest_keeps_the_short_form_and_leading_comments():
+    current = b"# Owned by release managers\nrelease:\n  application_version: 1.5.3\n  infrastructure_version: \"2.1.0\"\n"
+    out = r.rollback_manifest_text(current, versions={"payments-app": "1.5.2", "platform-infra": "2.0.9"}, config=CONFIG,
+                                   notes='Rollback to "release-1.5.2-2.0.9"')
+    assert out.decode() == (
+        "# Owned by release managers\nrelease:\n  application_version: 1.5.2\n  infrastructure_version: 2.0.9\n"
+        '  rollback: true\n  notes: "Rollback to \\"release-1.5.2-2.0.9\\""\n'
+    )
+    import yaml
+    assert yaml.safe_load(out)["release"]["notes"] == 'Rollback to "release-1.5.2-2.0.9"'
+
+
+def test_rollback_manifest_keeps_the_general_form():
+    current = b"release:\n  components:\n    payments-app: 1.5.3\n    platform-infra: 2.1.0\n"
+    out = r.rollback_manifest_text(current, versions={"platform-infra": "2.0.9", "payments-app": "1.5.2"}, config=CONFIG, notes="")
+    assert out.decode() == "release:\n  components:\n    payments-app: 1.5.2\n    platform-infra: 2.0.9\n  rollback: true\n"
