@@ -1,0 +1,114 @@
+"""Rule index: from a path to the few rules that could match it, so no path is tested against every rule."""
+from __future__ import annotations
+
+from ._glob import ANY, DIR, EXACT, GLOBSTAR, Compiled, literal_suffix
+
+# How an index entry decides once its key matched: outright, or only by running the rule's regex.
+ALWAYS = 0  # the key alone proves the match
+BELOW = 1  # proves it when the matched component is not the last (a directory)
+LAST = 2  # proves it when the matched component is the last one (the path itself)
+REGEX = 3  # a candidate: run the regex
+
+_KIND = {ANY: ALWAYS, DIR: BELOW, EXACT: LAST}
+
+
+class _Node:
+    __slots__ = ("children", "entries")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node] = {}
+        self.entries: list[tuple[int, int]] = []
+
+
+class Index:
+    """Four ways in, tried in order when a rule is added:
+
+    1. a trie on the literal leading segments of anchored patterns ("/src/app/" lives at src -> app);
+    2. a literal segment anywhere in a floating pattern ("apps/", "**/logs/*.txt") keyed by that component;
+    3. the extension a segment ends with ("*.js" keyed by "js"), checked against each component's extension;
+    4. everything else, tested against every path (few in real files).
+    """
+
+    __slots__ = ("root", "components", "extensions", "generic")
+
+    def __init__(self, compiled: list[Compiled]) -> None:
+        self.root = _Node()
+        self.components: dict[str, list[tuple[int, int]]] = {}
+        self.extensions: dict[str, list[int]] = {}
+        self.generic: list[int] = []
+        for rid, pattern in enumerate(compiled):
+            self._add(rid, pattern)
+
+    def _add(self, rid: int, pattern: Compiled) -> None:
+        segments = pattern.segments
+        literals = [pattern.literal(segment) for segment in segments]
+        if _matches_everything(pattern):
+            self.root.entries.append((rid, ALWAYS))
+            return
+        depth = 0
+        while depth < len(segments) and literals[depth] is not None:
+            depth += 1
+        if depth:
+            node = self.root
+            for literal in literals[:depth]:
+                node = node.children.setdefault(literal, _Node())
+            node.entries.append((rid, _KIND[pattern.end] if depth == len(segments) else REGEX))
+            return
+        if len(segments) == 2 and segments[0] == GLOBSTAR and literals[1] is not None:
+            self.components.setdefault(literals[1], []).append((rid, _KIND[pattern.end]))
+            return
+        named = [literal for literal in literals if literal is not None]
+        if named:
+            self.components.setdefault(max(named, key=len), []).append((rid, REGEX))
+            return
+        for segment in reversed(segments):
+            suffix = literal_suffix(segment) if segment != GLOBSTAR else ""
+            if "." in suffix:
+                self.extensions.setdefault(suffix.rpartition(".")[2], []).append(rid)
+                return
+        self.generic.append(rid)
+
+    def candidates(self, path: str) -> tuple[list[int], list[int]]:
+        """(rules that match for certain, rules that might and need their regex run)."""
+        known: list[int] = []
+        maybe: list[int] = []
+        parts = path.split("/")
+        count = len(parts)
+        node = self.root
+        for rid, _ in node.entries:
+            known.append(rid)
+        depth = 0
+        for part in parts:
+            node = node.children.get(part)
+            if node is None:
+                break
+            depth += 1
+            for rid, kind in node.entries:
+                if kind == REGEX:
+                    maybe.append(rid)
+                elif kind == ALWAYS or (kind == BELOW and depth < count) or (kind == LAST and depth == count):
+                    known.append(rid)
+        components = self.components
+        extensions = self.extensions
+        last = count - 1
+        for position, part in enumerate(parts):
+            entries = components.get(part)
+            if entries is not None:
+                for rid, kind in entries:
+                    if kind == REGEX:
+                        maybe.append(rid)
+                    elif kind == ALWAYS or (kind == BELOW and position < last) or (kind == LAST and position == last):
+                        known.append(rid)
+            dot = part.rfind(".")
+            if dot >= 0:
+                rids = extensions.get(part[dot + 1 :])
+                if rids is not None:
+                    maybe.extend(rids)
+        maybe.extend(self.generic)
+        return known, maybe
+
+
+def _matches_everything(pattern: Compiled) -> bool:
+    # "*" (both platforms) and GitHub's "**" / "/**" match every non-empty path.
+    segments = pattern.segments
+    return (segments == (GLOBSTAR, "*") and pattern.end == EXACT) or (segments == (GLOBSTAR,) and pattern.end == ANY and not pattern.gitlab)
