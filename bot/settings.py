@@ -1,0 +1,106 @@
+"""The one reader of the environment: Settings are built once at start-up and passed in; secrets never print."""
+from __future__ import annotations
+
+import os
+import pathlib
+from dataclasses import dataclass, field
+from typing import Mapping
+
+DEFAULT_QUEUE_URL = "sqlite:///var/queue.db"
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
+
+
+class Secret(str):
+    """A str whose repr and str-formatting in logs never show the value (use .reveal() where it is needed)."""
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __format__(self, spec: str) -> str:
+        return "***"
+
+    def reveal(self) -> str:
+        return str.__str__(self)
+
+
+class SettingsError(ValueError):
+    """The environment names something that cannot work (e.g. a key file that does not exist)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    github_app_id: int | None = None
+    github_private_key: Secret | None = field(default=None, repr=False)
+    github_webhook_secret: Secret | None = field(default=None, repr=False)
+    github_api_url: str = DEFAULT_GITHUB_API_URL
+    gitlab_url: str | None = None
+    gitlab_token: Secret | None = field(default=None, repr=False)
+    gitlab_webhook_secret: Secret | None = field(default=None, repr=False)
+    gitlab_config_project: str | None = None
+    queue_url: str = DEFAULT_QUEUE_URL
+    public_url: str = ""
+    port: int = 3000
+    log_level: str = "INFO"
+
+    @property
+    def github_app_configured(self) -> bool:
+        return self.github_app_id is not None and self.github_private_key is not None
+
+    def missing_github(self) -> tuple[str, ...]:
+        """Names of the GitHub variables still unset, for the landing page and the 503 message."""
+        missing = []
+        if self.github_app_id is None:
+            missing.append("GITHUB_APP_ID")
+        if self.github_private_key is None:
+            missing.append("GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH")
+        if self.github_webhook_secret is None:
+            missing.append("GITHUB_WEBHOOK_SECRET")
+        return tuple(missing)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        def secret(name: str) -> Secret | None:
+            value = get(name)
+            return Secret(value) if value else None
+
+        app_id = get("GITHUB_APP_ID")
+        if app_id is not None and not app_id.isdigit():
+            raise SettingsError(f"GITHUB_APP_ID must be the App's numeric id, got {app_id!r}")
+        port = get("PORT") or "3000"
+        if not port.isdigit():
+            raise SettingsError(f"PORT must be a number, got {port!r}")
+        return cls(
+            github_app_id=int(app_id) if app_id else None,
+            github_private_key=_private_key(get("GITHUB_PRIVATE_KEY"), get("GITHUB_PRIVATE_KEY_PATH")),
+            github_webhook_secret=secret("GITHUB_WEBHOOK_SECRET"),
+            github_api_url=(get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL).rstrip("/"),
+            gitlab_url=get("GITLAB_URL"),
+            gitlab_token=secret("GITLAB_TOKEN"),
+            gitlab_webhook_secret=secret("GITLAB_WEBHOOK_SECRET"),
+            gitlab_config_project=get("GITLAB_CONFIG_PROJECT"),
+            queue_url=get("QUEUE_URL") or DEFAULT_QUEUE_URL,
+            public_url=(get("PUBLIC_URL") or "").rstrip("/"),
+            port=int(port),
+            log_level=(get("LOG_LEVEL") or "INFO").upper(),
+        )
+
+
+def _private_key(inline: str | None, path: str | None) -> Secret | None:
+    if inline:
+        # Platforms such as Heroku keep one-line env values; accept "\n" escapes in a pasted PEM.
+        return Secret(inline.replace("\\n", "\n"))
+    if path:
+        try:
+            return Secret(pathlib.Path(path).read_text())
+        except OSError as exc:
+            raise SettingsError(f"GITHUB_PRIVATE_KEY_PATH={path}: cannot read the key ({exc.strerror})") from None
+    return None

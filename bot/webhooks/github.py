@@ -1,0 +1,181 @@
+"""GitHub deliveries, sans I/O: check X-Hub-Signature-256 and turn headers + JSON into one Event."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from typing import Any, Mapping
+
+from bot.webhooks.event import Event
+
+MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB and drops bigger ones
+# https://docs.github.com/en/webhooks/webhook-events-and-payloads#payload-cap
+
+
+class MalformedDelivery(ValueError):
+    """The body is not a JSON object, or a required header is missing: answer 400."""
+
+
+def verify(body: bytes, *, signature: str | None, secret: str) -> bool:
+    """HMAC-SHA256 of the raw body with the webhook secret, compared in constant time.
+
+    https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries
+    """
+    if not signature or not signature.startswith("sha256="):
+        return False
+    key = secret.reveal() if hasattr(secret, "reveal") else secret
+    expected = "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature.encode("ascii", "replace"))
+
+
+def sign(body: bytes, *, secret: str) -> str:
+    """The header value GitHub would send; for tests, the benchmark and `replay`."""
+    key = secret.reveal() if hasattr(secret, "reveal") else secret
+    return "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+
+
+def load_payload(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedDelivery(f"body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise MalformedDelivery("body must be a JSON object")
+    return payload
+
+
+def parse(*, event: str, delivery_id: str, payload: Mapping[str, Any]) -> Event:
+    """Build the Event from X-GitHub-Event, X-GitHub-Delivery and the decoded payload.
+
+    Payload shapes: https://docs.github.com/en/webhooks/webhook-events-and-payloads
+    """
+    repository = _obj(payload, "repository")
+    sender = _obj(payload, "sender")
+    fields: dict[str, Any] = {
+        "installation_id": _int(_obj(payload, "installation").get("id")),
+        "repo": _str(repository.get("full_name")),
+        "default_branch": _str(repository.get("default_branch")),
+        "sender": _str(sender.get("login")),
+        "sender_is_bot": sender.get("type") == "Bot",
+    }
+    fields.update(_SPECIFIC.get(event, _nothing)(payload))
+    action = payload.get("action")
+    return Event(
+        forge="github",
+        name=event,
+        action=action if isinstance(action, str) else None,
+        delivery_id=delivery_id,
+        payload=payload,
+        **fields,
+    )
+
+
+def _pull_request(payload: Mapping[str, Any]) -> dict[str, Any]:
+    pull = _obj(payload, "pull_request")
+    return {
+        "pull_number": _int(pull.get("number")) or _int(payload.get("number")),
+        "head_sha": _str(_obj(pull, "head").get("sha")),
+        "base_ref": _str(_obj(pull, "base").get("ref")),
+        "merged": pull.get("merged") is True,
+        "merge_commit_sha": _str(pull.get("merge_commit_sha")) if pull.get("merged") is True else None,
+        "label": _str(_obj(payload, "label").get("name")),
+    }
+
+
+def _review(payload: Mapping[str, Any]) -> dict[str, Any]:
+    fields = _pull_request(payload)
+    fields.pop("label")
+    return fields
+
+
+def _check_run(payload: Mapping[str, Any]) -> dict[str, Any]:
+    return _check(_obj(payload, "check_run"))
+
+
+def _check_suite(payload: Mapping[str, Any]) -> dict[str, Any]:
+    return _check(_obj(payload, "check_suite"))
+
+
+def _check(check: Mapping[str, Any]) -> dict[str, Any]:
+    # pull_requests lists only PRs whose head is in this repository (not forks):
+    # https://docs.github.com/en/webhooks/webhook-events-and-payloads#check_run
+    pulls = [p for p in check.get("pull_requests") or () if isinstance(p, dict)]
+    numbers = tuple(n for n in (_int(p.get("number")) for p in pulls) if n is not None)
+    bases = {_str(_obj(p, "base").get("ref")) for p in pulls}
+    return {
+        "head_sha": _str(check.get("head_sha")),
+        "pull_numbers": numbers,
+        "pull_number": numbers[0] if len(numbers) == 1 else None,
+        "base_ref": bases.pop() if len(bases) == 1 else None,
+    }
+
+
+# The merge queue's temporary branch is gh-readonly-queue/<base>/pr-<number>-<sha>; it names the last
+# pull request of the group. https://docs.github.com/en/webhooks/webhook-events-and-payloads#merge_group
+_QUEUE_REF = re.compile(r"(?:refs/heads/)?gh-readonly-queue/.+/pr-(\d+)-[0-9a-f]+$")
+
+
+def _merge_group(payload: Mapping[str, Any]) -> dict[str, Any]:
+    group = _obj(payload, "merge_group")
+    match = _QUEUE_REF.match(_str(group.get("head_ref")) or "")
+    return {
+        "head_sha": _str(group.get("head_sha")),
+        "base_ref": _branch(_str(group.get("base_ref"))),
+        "pull_numbers": (int(match.group(1)),) if match else (),
+    }
+
+
+def _issue_comment(payload: Mapping[str, Any]) -> dict[str, Any]:
+    issue = _obj(payload, "issue")
+    comment = _obj(payload, "comment")
+    number = _int(issue.get("number"))
+    return {
+        "issue_number": number,
+        # Pull requests are issues; the issue carries a pull_request object then.
+        # https://docs.github.com/en/rest/issues/issues#list-repository-issues
+        "pull_number": number if isinstance(issue.get("pull_request"), dict) else None,
+        "comment_body": _str(comment.get("body")),
+        "comment_author": _str(_obj(comment, "user").get("login")),
+    }
+
+
+def _push(payload: Mapping[str, Any]) -> dict[str, Any]:
+    # For push, base_ref is the branch pushed to (None for tags) and head_sha the new tip ("after").
+    return {"head_sha": _str(payload.get("after")), "base_ref": _branch(_str(payload.get("ref")))}
+
+
+def _nothing(payload: Mapping[str, Any]) -> dict[str, Any]:
+    return {}
+
+
+_SPECIFIC = {
+    "pull_request": _pull_request,
+    "pull_request_review": _review,
+    "check_run": _check_run,
+    "check_suite": _check_suite,
+    "merge_group": _merge_group,
+    "issue_comment": _issue_comment,
+    "push": _push,
+}
+
+
+def _branch(ref: str | None) -> str | None:
+    if ref is None:
+        return None
+    if ref.startswith("refs/heads/"):
+        return ref[len("refs/heads/"):]
+    return None if ref.startswith("refs/") else ref
+
+
+def _obj(payload: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = payload.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
