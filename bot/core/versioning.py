@@ -10,6 +10,7 @@ from typing import Iterable, Sequence
 import semver
 
 from bot.core import yamlsafe
+from bot.core.checks import SEMVER, Annotation, CheckResult, Conclusion, Level
 from bot.core.conventional import Bump, ConventionalCommit, parse
 
 MAX_VERSION_FILE_BYTES = 1024 * 1024
@@ -341,3 +342,15 @@ def _line_in(spec: str, content: bytes) -> int:
 
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("`", "'")
+
+
+def semver_check(verdict: SemverVerdict, *, spec: str, head_sha: str, details_url: str | None = None) -> CheckResult:
+    """The `release-coordinator/semver` check run; a wrong version is annotated on the version file."""
+    annotations = ()
+    if verdict.problem:
+        line = verdict.problem_line or 1
+        annotations = (Annotation(path=split_spec(spec)[0], start_line=line, end_line=line, level=Level.FAILURE,
+                                  message=verdict.problem, title="Version bump"),)
+    return CheckResult(name=SEMVER, head_sha=head_sha, conclusion=Conclusion.SUCCESS if verdict.ok else Conclusion.FAILURE,
+                       title=verdict.title, summary="\n".join(verdict.lines), annotations=annotations,
+                       details_url=details_url)

@@ -1,0 +1,163 @@
+"""`release-coordinator/manifest` on the release repo: fetch the manifest and its world, judge in core, publish."""
+from __future__ import annotations
+
+from typing import Iterator
+
+from bot.core import versioning
+from bot.core.checks import MANIFEST, CheckResult, Problem
+from bot.core.config import Config, ConfigResult
+from bot.core.manifest import Manifest, World, judge_manifest, manifest_check, parse_manifest, problems_check
+from bot.core.release import parse_release_trailers
+from bot.forge.base import ChangedFile, Forge, PullRequest
+from bot.forge.errors import NotFound
+from bot.handlers import Context
+from bot.handlers.configs import fetch_config
+from bot.handlers.publish import publish_check
+from bot.routing import Router
+from bot.webhooks.event import Event
+
+router = Router()
+
+PULL_ACTIONS = ("opened", "synchronize", "reopened", "edited", "ready_for_review", "labeled", "unlabeled")
+
+
+# --- shared by the manifest, semver and window handlers
+
+def pulls_of(event: Event, ctx: Context, *, check_name: str) -> Iterator[PullRequest]:
+    """The open pull requests an event asks us to (re-)evaluate; check_run re-runs only for our own name."""
+    if event.name == "check_run":
+        name = (event.payload.get("check_run") or {}).get("name")
+        if name not in (None, check_name):
+            return
+    numbers = (event.pull_number,) if event.pull_number else event.pull_numbers
+    if not numbers and event.head_sha and event.name in ("check_run", "check_suite"):
+        # check suites list only same-repo pull requests; forks' must be looked up by head sha
+        numbers = ctx.forge.pulls_for_commit(event.repo, event.head_sha)
+    for number in numbers:
+        pull = ctx.forge.get_pull(event.repo, number)
+        if pull.state == "open":
+            yield pull
+
+
+def merge_group_base_sha(event: Event, ctx: Context) -> str:
+    # https://docs.github.com/en/webhooks/webhook-events-and-payloads#merge_group (merge_group.base_sha)
+    base_sha = (event.payload.get("merge_group") or {}).get("base_sha")
+    return base_sha or ctx.forge.get_branch_sha(event.repo, event.base_ref)
+
+
+def touches(files: tuple[ChangedFile, ...], path: str) -> bool:
+    return any(path in (f.path, f.previous_path) for f in files)
+
+
+def config_failure(name: str, result: ConfigResult, *, head_sha: str, details_url: str | None) -> CheckResult:
+    """SPEC §3: an invalid config fails every check with the error and its line."""
+    return problems_check(name, head_sha=head_sha, title="Invalid release-coordinator config",
+                          problems=result.problems, details_url=details_url,
+                          lead="The configuration (read from the base branch) has errors; fix them first:")
+
+
+# --- the manifest check
+
+@router.register("pull_request", *PULL_ACTIONS)
+@router.register("check_run", "rerequested")
+@router.register("check_suite", "requested", "rerequested")
+def on_pull(event: Event, ctx: Context) -> None:
+    for pull in pulls_of(event, ctx, check_name=MANIFEST):
+        result = evaluate_pull(ctx.forge, pull, details_url=ctx.details_url(pull.repo, pull.number))
+        if result is not None:
+            publish_check(ctx.forge, pull.repo, result)
+
+
+@router.register("merge_group", "checks_requested")
+def on_merge_group(event: Event, ctx: Context) -> None:
+    base_sha = merge_group_base_sha(event, ctx)
+    loaded = fetch_config(ctx.forge, event.repo, ref=base_sha)
+    if not loaded.config.managed:
+        return
+    if not loaded.ok:
+        publish_check(ctx.forge, event.repo, config_failure(MANIFEST, loaded, head_sha=event.head_sha, details_url=None))
+        return
+    release = loaded.config.release
+    if release is None:
+        return
+    base = ctx.forge.get_file(event.repo, release.manifest, ref=base_sha)
+    head = ctx.forge.get_file(event.repo, release.manifest, ref=event.head_sha)
+    if (base and base.content) == (head and head.content):
+        return  # the group does not change the manifest: nothing of ours to judge
+    result = judge(ctx.forge, event.repo, loaded.config, base_sha=base_sha, head_sha=event.head_sha, details_url=None)
+    publish_check(ctx.forge, event.repo, result)
+
+
+def evaluate_pull(forge: Forge, pull: PullRequest, *, details_url: str | None) -> CheckResult | None:
+    """The manifest check for one pull request, or None when it is not ours to judge."""
+    loaded = fetch_config(forge, pull.repo, ref=pull.base_sha)
+    if not loaded.config.managed:
+        return None
+    if not loaded.ok:
+        return config_failure(MANIFEST, loaded, head_sha=pull.head_sha, details_url=details_url)
+    release = loaded.config.release
+    if release is None or not touches(forge.list_pull_files(pull.repo, pull.number), release.manifest):
+        return None
+    return judge(forge, pull.repo, loaded.config, base_sha=pull.base_sha, head_sha=pull.head_sha, details_url=details_url)
+
+
+def judge(forge: Forge, repo: str, config: Config, *, base_sha: str, head_sha: str, details_url: str | None) -> CheckResult:
+    path = config.release.manifest
+    head = forge.get_file(repo, path, ref=head_sha)
+    if head is None:
+        problem = Problem(path, None, f"this change deletes {path}; a release repo needs its manifest")
+        return problems_check(MANIFEST, head_sha=head_sha, title=f"{path} deleted", problems=(problem,), details_url=details_url)
+    manifest, problems = parse_manifest(head.content, path=path, config=config)
+    if manifest is None:
+        title = f"{len(problems)} problem{'s' if len(problems) > 1 else ''} in {path}"
+        return problems_check(MANIFEST, head_sha=head_sha, title=title, problems=problems, details_url=details_url,
+                              lead=f"`{path}` is not a valid release manifest:")
+    world = fetch_world(forge, repo, config, manifest, base_sha=base_sha)
+    verdict = judge_manifest(manifest, path=path, config=config, world=world)
+    return manifest_check(verdict, path=path, head_sha=head_sha, rollback=manifest.rollback, details_url=details_url)
+
+
+def fetch_world(forge: Forge, repo: str, config: Config, manifest: Manifest, *, base_sha: str) -> World:
+    """Everything the manifest is judged against: base manifest, tags, release history, commits, requires."""
+    base_file = forge.get_file(repo, config.release.manifest, ref=base_sha)
+    base = parse_manifest(base_file.content, path=config.release.manifest, config=config)[0] if base_file else None
+    tags, commits, unknown, requires, requires_errors = {}, {}, {}, {}, {}
+    for name, version in manifest.versions.items():
+        component = config.components.get(name)
+        if component is None:
+            continue  # the CLI's structural mode only; the handler always has components
+        tag = forge.get_tag(component.repo, component.tag(version))
+        tags[name] = tag is not None
+        if tag is None:
+            continue
+        old = base.versions.get(name) if base else None
+        if old and old != version and versioning.parse_version(old) < versioning.parse_version(version):
+            old_tag = component.tag(old)
+            if forge.get_tag(component.repo, old_tag) is None:
+                unknown[name] = f"old tag `{old_tag}` missing"
+            else:
+                try:
+                    comparison = forge.compare(component.repo, old_tag, component.tag(version))
+                except NotFound:
+                    unknown[name] = f"cannot compare `{old_tag}`...`{tag.name}`"
+                else:
+                    commits[name] = tuple((c.sha, c.message) for c in comparison.commits)
+        at_tag = fetch_config(forge, component.repo, ref=tag.name)
+        if not at_tag.ok:
+            requires_errors[name] = f"its config at `{tag.name}` is invalid ({at_tag.problems[0]}), so its `requires` cannot be checked"
+        elif at_tag.config.versioning is not None:
+            requires[name] = dict(at_tag.config.versioning.requires)
+    history = fetch_history(forge, repo) if manifest.rollback else ()
+    return World(base=base, tags=tags, history=history, commits=commits, unknown_commits=unknown,
+                 requires=requires, requires_errors=requires_errors)
+
+
+def fetch_history(forge: Forge, repo: str) -> tuple:
+    """Earlier coordinated releases: the release repo's tags whose messages carry our trailers (SPEC §6)."""
+    records = []
+    for listed in forge.list_tags(repo):
+        tag = forge.get_tag(repo, listed.name)
+        trailers = parse_release_trailers(tag.message if tag else None)
+        if trailers.release_id:
+            records.append(trailers)
+    return tuple(records)

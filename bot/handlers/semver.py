@@ -1,0 +1,47 @@
+"""`release-coordinator/semver` on component repos: the version file's bump must match the changes."""
+from __future__ import annotations
+
+from bot.core.checks import SEMVER, CheckResult
+from bot.core.versioning import judge_semver, semver_check, split_spec
+from bot.forge.base import Forge, PullRequest
+from bot.handlers import Context
+from bot.handlers.configs import fetch_config
+from bot.handlers.manifest import PULL_ACTIONS, config_failure, pulls_of
+from bot.handlers.publish import publish_check
+from bot.routing import Router
+from bot.webhooks.event import Event
+
+router = Router()
+
+
+# `edited` matters here: on squash merges the PR title becomes the commit, so a retitle can change the level.
+@router.register("pull_request", *PULL_ACTIONS)
+@router.register("check_run", "rerequested")
+@router.register("check_suite", "requested", "rerequested")
+def on_pull(event: Event, ctx: Context) -> None:
+    for pull in pulls_of(event, ctx, check_name=SEMVER):
+        result = evaluate_pull(ctx.forge, pull, details_url=ctx.details_url(pull.repo, pull.number))
+        if result is not None:
+            publish_check(ctx.forge, pull.repo, result)
+
+
+def evaluate_pull(forge: Forge, pull: PullRequest, *, details_url: str | None) -> CheckResult | None:
+    loaded = fetch_config(forge, pull.repo, ref=pull.base_sha)
+    if not loaded.config.managed:
+        return None
+    if not loaded.ok:
+        return config_failure(SEMVER, loaded, head_sha=pull.head_sha, details_url=details_url)
+    versioning = loaded.config.versioning
+    if versioning is None:
+        return None
+    path = split_spec(versioning.file)[0]
+    base, head = (forge.get_file(pull.repo, path, ref=ref) for ref in (pull.base_sha, pull.head_sha))
+    files = forge.list_pull_files(pull.repo, pull.number)
+    commits = forge.list_pull_commits(pull.repo, pull.number)
+    verdict = judge_semver(
+        spec=versioning.file, base_content=base and base.content, head_content=head and head.content,
+        changed_paths=[p for f in files for p in (f.path, f.previous_path) if p],
+        ignore_paths=versioning.ignore_paths, commits=[(c.sha, c.message) for c in commits], title=pull.title,
+        labels=pull.labels, bump_from=versioning.bump_from.value,
+    )
+    return semver_check(verdict, spec=versioning.file, head_sha=pull.head_sha, details_url=details_url)
