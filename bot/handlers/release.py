@@ -1,0 +1,314 @@
+"""Release on merge (SPEC §6): tag, component tags, changelog entry, GitHub Release; each step skipped when done."""
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from typing import Mapping
+
+from bot.core import release as core
+from bot.core.checks import Annotation, CheckResult, Conclusion, Problem
+from bot.core.codeowners import parse
+from bot.core.config import Config
+from bot.core.manifest import Manifest, parse_manifest
+from bot.forge.base import Forge, PullRequest, ReviewState
+from bot.forge.errors import AlreadyExists, Conflict, NotFound, TeamNotFound, TransientError
+from bot.handlers import Context
+from bot.handlers.configs import fetch_codeowners, fetch_config
+from bot.handlers.publish import publish_check
+from bot.routing import Router
+from bot.webhooks.event import Event
+
+router = Router()
+log = logging.getLogger(__name__)
+
+CHANGELOG_ATTEMPTS = 5  # a concurrent push to the default branch makes the blob sha stale: re-read, retry
+TAG_SCAN_LIMIT = 100
+MAX_SUMMARY = 65_000  # check run output.summary is capped at 65535 characters  # tags read one by one when a release is not under its template name
+
+
+@router.register("pull_request", "closed")
+def on_pull_request_merged(event: Event, ctx: Context) -> None:
+    if not event.merged or not event.repo or event.pull_number is None:
+        return
+    forge, repo = ctx.forge, event.repo
+    pull = forge.get_pull(repo, event.pull_number)
+    default_branch = event.default_branch or forge.get_default_branch(repo)
+    if pull.base_ref != default_branch or not pull.merge_commit_sha:
+        return
+    loaded = fetch_config(forge, repo, ref=pull.base_sha)
+    config = loaded.config
+    if not config.managed or config.release is None:
+        return
+    if not _changes_path(forge, pull, config.release.manifest):
+        return
+    plan, problems = (None, loaded.problems) if loaded.problems else fetch_and_plan(forge, ctx, pull, config)
+    if plan is None:
+        _fail(forge, repo, pull.merge_commit_sha, "No release: fix the problems below", problems)
+        return
+    failure = publish_release(forge, repo, plan=plan, config=config, sha=pull.merge_commit_sha, branch=default_branch)
+    if failure is not None:
+        _fail(forge, repo, pull.merge_commit_sha, failure, ())
+        return
+    publish_check(forge, repo, _success(plan, sha=pull.merge_commit_sha))
+
+
+def _changes_path(forge: Forge, pull: PullRequest, path: str) -> bool:
+    return any(path in (f.path, f.previous_path) for f in forge.list_pull_files(pull.repo, pull.number))
+
+
+# --------------------------------------------------------------------------------------------- fetch
+
+
+def fetch_and_plan(
+    forge: Forge, ctx: Context, pull: PullRequest, config: Config
+) -> tuple[core.ReleasePlan | None, tuple[Problem, ...]]:
+    """Read the manifest at the merge commit and the previous one at the base, the commits in between for
+    each component, and who approved; then let the core decide what to write."""
+    path = config.release.manifest
+    found = forge.get_file(pull.repo, path, ref=pull.merge_commit_sha)
+    if found is None:
+        return None, (Problem(path, None, f"{path} does not exist at the merge commit"),)
+    manifest, problems = parse_manifest(found.content, path=path, config=config)
+    if manifest is None or problems:
+        return None, problems
+    previous = _previous_manifest(forge, pull, config)
+    old_versions = previous.versions if previous else {}
+    restored = find_release(forge, pull.repo, config, manifest.versions) if manifest.rollback else None
+    previous_id = find_release(forge, pull.repo, config, old_versions) if previous else None
+    return core.plan_release(
+        config=config,
+        versions=manifest.versions,
+        rollback=manifest.rollback,
+        notes=manifest.notes,
+        changes=component_changes(forge, config, old=old_versions, new=manifest.versions),
+        provenance=core.Provenance(
+            pull_number=pull.number, pull_url=pull.html_url or None, head_sha=pull.head_sha,
+            approvals=fetch_approvals(forge, ctx, pull, config),
+        ),
+        date=ctx.now.date(),
+        restored_id=restored[0] if restored else None,
+        previous_id=previous_id[0] if previous_id else None,
+        web_url=_web_url(pull),
+        release_repo=pull.repo,
+    )
+
+
+def _previous_manifest(forge: Forge, pull: PullRequest, config: Config) -> Manifest | None:
+    found = forge.get_file(pull.repo, config.release.manifest, ref=pull.base_sha)
+    if found is None:
+        return None
+    manifest, _problems = parse_manifest(found.content, path=config.release.manifest, config=config)
+    return manifest
+
+
+def _web_url(pull: PullRequest) -> str:
+    """https://github.com, or the GitHub Enterprise Server host, taken from the pull request's own link."""
+    marker = f"/{pull.repo}/pull/"
+    return pull.html_url.split(marker)[0] if marker in pull.html_url else "https://github.com"
+
+
+def component_changes(
+    forge: Forge, config: Config, *, old: Mapping[str, str], new: Mapping[str, str]
+) -> tuple[core.ComponentChange, ...]:
+    """Each component old -> new with the commits between its two version tags (compare API, paginated
+    by the adapter). A rollback lists the commits it withdraws (the compare the other way round)."""
+    changes = []
+    for name in sorted(new):
+        component = config.components.get(name)
+        repo = component.repo if component else name
+        prefix = component.tag_prefix if component else "v"
+        change = core.ComponentChange(name, repo, old.get(name), new[name], (), prefix)
+        if component is not None and change.direction in ("upgraded", "rolled back"):
+            older, newer = (change.new, change.old) if change.direction == "rolled back" else (change.old, change.new)
+            try:
+                comparison = forge.compare(repo, component.tag(older), component.tag(newer))
+                commits = tuple(core.CommitInfo(c.sha, c.message) for c in comparison.commits)
+            except NotFound:  # a deleted tag never comes back: say so in the entry rather than retry forever
+                commits = None
+            change = core.ComponentChange(name, repo, change.old, change.new, commits, prefix)
+        changes.append(change)
+    return tuple(changes)
+
+
+def find_release(
+    forge: Forge, repo: str, config: Config, versions: Mapping[str, str]
+) -> tuple[str, str] | None:
+    """(release id, tag message) of the release that shipped exactly these versions, read from the tags'
+    trailers. The tag named by the template is tried first; other tags (renamed template, hand-made
+    releases) are read one by one, newest names first, up to TAG_SCAN_LIMIT."""
+    if not versions:
+        return None
+    candidates = []
+    try:
+        candidates.append(core.render_template(config.release.tag, versions=versions, components=config.components))
+    except core.TemplateError:
+        pass
+    for name in candidates:
+        tag = forge.get_tag(repo, name)
+        if tag is not None and _shipped(tag.message, versions):
+            return core.parse_release_trailers(tag.message).release_id, tag.message
+    for listed in forge.list_tags(repo)[:TAG_SCAN_LIMIT]:
+        if listed.name in candidates:
+            continue
+        tag = forge.get_tag(repo, listed.name)
+        if tag is not None and _shipped(tag.message, versions):
+            return core.parse_release_trailers(tag.message).release_id, tag.message
+    return None
+
+
+def _shipped(message: str | None, versions: Mapping[str, str]) -> bool:
+    trailers = core.parse_release_trailers(message)
+    # A rollback tag carries the same versions as the release it restores; name the original.
+    return trailers.release_id is not None and trailers.rollback_of is None and core.versions_equal(trailers.versions, versions)
+
+
+def fetch_approvals(forge: Forge, ctx: Context, pull: PullRequest, config: Config) -> tuple[core.Approval, ...]:
+    """Who approved, per team. The approvals handler's last evaluation is the authority when it saved one
+    (`details:{repo}#{number}` with "approvals": [{"team", "user", "sha"}]). Otherwise: each reviewer's latest
+    APPROVED review, attributed to the owning teams (CODEOWNERS of the changed paths at the base) they are
+    members of; approvers in none of them are listed as "reviewers"."""
+    stored = ctx.store.get_json(f"details:{pull.repo}#{pull.number}") if ctx.store is not None else None
+    if isinstance(stored, dict) and isinstance(stored.get("approvals"), list):
+        return tuple(
+            core.Approval(str(a["team"]), str(a["user"]), a.get("sha"))
+            for a in stored["approvals"] if isinstance(a, dict) and a.get("team") and a.get("user")
+        )
+    latest: dict[str, tuple[ReviewState, str | None]] = {}
+    for review in forge.list_reviews(pull.repo, pull.number):
+        if review.state is not ReviewState.COMMENTED and review.state is not ReviewState.PENDING:
+            latest[review.user] = (review.state, review.commit_id)
+    approvers = {user: sha for user, (state, sha) in latest.items() if state is ReviewState.APPROVED}
+    if not approvers:
+        return ()
+    approvals, placed = [], set()
+    for team in _owning_teams(forge, pull):
+        try:
+            members = forge.team_members(team)
+        except TeamNotFound:
+            continue
+        for user in sorted(approvers):
+            if user in members:
+                approvals.append(core.Approval(team, user, approvers[user]))
+                placed.add(user)
+    approvals += [core.Approval("reviewers", user, approvers[user]) for user in sorted(set(approvers) - placed)]
+    return tuple(approvals)
+
+
+def _owning_teams(forge: Forge, pull: PullRequest) -> list[str]:
+    found = fetch_codeowners(forge, pull.repo, ref=pull.base_sha)
+    if found is None:
+        return []
+    rules = parse(found[1])
+    teams: list[str] = []
+    for changed in forge.list_pull_files(pull.repo, pull.number):
+        for path in filter(None, (changed.path, changed.previous_path)):
+            match = rules.owners_of(path)
+            for owner in match.owners if match else ():
+                if "/" in owner and owner not in teams:
+                    teams.append(owner)
+    return teams
+
+
+# --------------------------------------------------------------------------------------------- publish
+
+
+class TagState(enum.Enum):
+    CREATED = "created"
+    PRESENT = "present"  # already on this commit: a replay
+    ELSEWHERE = "elsewhere"
+
+
+@dataclass(frozen=True)
+class TagOutcome:
+    state: TagState
+    commit_sha: str
+
+
+def ensure_tag(forge: Forge, repo: str, *, name: str, message: str, sha: str) -> TagOutcome:
+    """Create the annotated tag unless it exists; an existing tag is judged by the commit it points to."""
+    existing = forge.get_tag(repo, name)
+    if existing is None:
+        try:
+            forge.create_tag(repo, name=name, message=message, sha=sha)
+            return TagOutcome(TagState.CREATED, sha)
+        except AlreadyExists:  # another worker won the race: judge its tag like any existing one
+            existing = forge.get_tag(repo, name)
+            if existing is None:
+                raise TransientError(f"tag {name} in {repo} is reported to exist but cannot be read") from None
+    state = TagState.PRESENT if existing.commit_sha == sha else TagState.ELSEWHERE
+    return TagOutcome(state, existing.commit_sha)
+
+
+def publish_release(forge: Forge, repo: str, *, plan: core.ReleasePlan, config: Config, sha: str, branch: str) -> str | None:
+    """The writes, in order, each keyed and skipped when already true. Returns why it stopped, or None."""
+    tag = ensure_tag(forge, repo, name=plan.release_id, message=plan.tag_message, sha=sha)
+    if tag.state is TagState.ELSEWHERE:
+        log.error("release tag %s in %s points at %s, not the merge commit %s: nothing written", plan.release_id, repo, tag.commit_sha, sha)
+        return f"Tag {plan.release_id} already exists on {tag.commit_sha[:12]}, not on this merge commit; nothing was written"
+    if config.release.tag_components:
+        stopped = tag_components(forge, plan=plan, config=config)
+        if stopped:
+            return stopped
+    write_changelog(forge, repo, path=config.release.changelog, branch=branch, plan=plan)
+    if config.release.github_release and forge.get_release(repo, plan.release_id) is None:
+        try:
+            forge.create_release(repo, tag=plan.release_id, name=plan.release_id, body=plan.release_body)
+        except AlreadyExists:  # a concurrent replay created it first: one release either way
+            pass
+    return None
+
+
+def tag_components(forge: Forge, *, plan: core.ReleasePlan, config: Config) -> str | None:
+    """Tag each component repo's version commit with the release id (`tag_components: true`)."""
+    for name, version in sorted(plan.versions.items()):
+        component = config.components.get(name)
+        if component is None:
+            continue
+        version_tag = forge.get_tag(component.repo, component.tag(version))
+        if version_tag is None:
+            return f"{component.repo} has no tag {component.tag(version)}; component tags stopped at {name}"
+        message = f"{plan.title}\n\n{core.RELEASE_ID}: {plan.release_id}\n{core.COMPONENT_VERSION}: {name}={version}\n"
+        outcome = ensure_tag(forge, component.repo, name=plan.release_id, message=message, sha=version_tag.commit_sha)
+        if outcome.state is TagState.ELSEWHERE:
+            log.error("component tag %s in %s points at %s, not %s", plan.release_id, component.repo, outcome.commit_sha, version_tag.commit_sha)
+            return f"Tag {plan.release_id} in {component.repo} already exists on {outcome.commit_sha[:12]}, not on {component.tag(version)}"
+    return None
+
+
+def write_changelog(forge: Forge, repo: str, *, path: str, branch: str, plan: core.ReleasePlan) -> bool:
+    """Prepend the entry in one commit on the default branch. The blob sha guards against clobbering a
+    concurrent update: on a conflict, re-read and try again (https://docs.github.com/en/rest/repos/contents#create-or-update-file-contents)."""
+    for _attempt in range(CHANGELOG_ATTEMPTS):
+        current = forge.get_file(repo, path, ref=branch)
+        updated = core.prepend_entry(current.content if current else None, entry=plan.changelog_entry, release_id=plan.release_id)
+        if updated is None:
+            return False
+        try:
+            forge.update_file(
+                repo, path, content=updated, message=f"docs(changelog): {plan.release_id}", branch=branch,
+                sha=current.sha if current else None,
+            )
+            return True
+        except Conflict:
+            log.info("changelog %s in %s changed under us; re-reading", path, repo)
+    raise TransientError(f"{path} in {repo} kept changing; {CHANGELOG_ATTEMPTS} attempts failed")
+
+
+# --------------------------------------------------------------------------------------------- check runs
+
+
+def _fail(forge: Forge, repo: str, sha: str, title: str, problems: tuple[Problem, ...]) -> None:
+    summary = "\n".join(f"- {p}" for p in problems) or title
+    log.error("release in %s at %s failed: %s", repo, sha, summary)
+    publish_check(forge, repo, CheckResult(
+        name=core.RELEASE_CHECK, head_sha=sha, conclusion=Conclusion.FAILURE, title=title[:200], summary=summary,
+        annotations=tuple(Annotation.from_problem(p) for p in problems if p.line),
+    ))
+
+
+def _success(plan: core.ReleasePlan, *, sha: str) -> CheckResult:
+    return CheckResult(
+        name=core.RELEASE_CHECK, head_sha=sha, conclusion=Conclusion.SUCCESS, title=f"Released {plan.release_id}",
+        summary=plan.release_body[:MAX_SUMMARY],
+    )
