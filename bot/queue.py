@@ -1,0 +1,224 @@
+"""huey wiring from QUEUE_URL (SQLite file or Redis): submit before the 202, run with retries, keep dead letters.
+
+huey removes a message when a worker takes it, so a consumer killed mid-job would lose it. The
+journal (bot/journal.py) closes that gap: each consumer beats a heartbeat, and a sweep re-enqueues
+deliveries left `running` by a consumer whose heartbeat stopped, or `queued` long past their due time.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+from huey import RedisHuey, SqliteHuey, crontab
+from huey.consumer import Consumer
+
+from bot import logs
+from bot.journal import Claim, Delivery, RedisJournal, SqliteJournal, open_journal
+from bot.store import DEFAULT_NAMESPACE, backend_of
+
+log = logging.getLogger("bot.queue")
+
+
+@dataclass(frozen=True)
+class Retry:
+    message: str
+    retry_after: float | None = None  # seconds, from Retry-After or x-ratelimit-reset
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What running one delivery's handlers came to, by handler name."""
+
+    done: tuple[str, ...] = ()
+    failed: Mapping[str, str] = field(default_factory=dict)  # will not get better by retrying
+    transient: Mapping[str, Retry] = field(default_factory=dict)
+
+
+Runner = Callable[[Claim], Outcome]
+RUN_ALL = "*"  # a pending entry meaning "every handler" (the runner itself failed)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 8  # runs in total before a delivery becomes a dead letter
+    base_seconds: float = 10.0
+    max_seconds: float = 1800.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Exponential backoff with jitter, never sooner than the forge asked (retry_after)."""
+        backoff = min(self.max_seconds, self.base_seconds * 2 ** attempt) * random.uniform(0.8, 1.0)
+        return max(backoff, retry_after or 0.0)
+
+
+class Queue:
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        runner: Runner | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        heartbeat_seconds: float = 5.0,
+        lost_after_seconds: float = 600.0,
+    ):
+        kind, target = backend_of(url)
+        self.url = url
+        self.journal: SqliteJournal | RedisJournal = open_journal(url, namespace=namespace)
+        if kind == "sqlite":
+            self.huey = SqliteHuey(namespace, filename=target, results=False, fsync=True)
+        else:
+            self.huey = RedisHuey(namespace, url=target, results=False)
+        self.runner = runner
+        self.retry = retry
+        self.heartbeat_seconds = heartbeat_seconds
+        self.lost_after_seconds = lost_after_seconds
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._periodic: list[Callable[[], None]] = []
+        self._deliver = self.huey.task(name="deliver")(self._execute)
+        self.huey.periodic_task(crontab(minute="*/5"), name="every_five_minutes")(self._every_five_minutes)
+        self.huey.periodic_task(crontab(minute="17", hour="3"), name="prune")(self._prune)
+
+    # --- web side
+    def submit(self, delivery: Delivery) -> bool:
+        """Record the delivery, then enqueue it. False for a delivery id seen before (nothing enqueued)."""
+        if not self.journal.record(delivery, now=time.time()):
+            return False
+        try:
+            self._deliver(delivery.delivery_id)
+        except Exception:
+            self.journal.forget(delivery.delivery_id)  # answer 5xx; GitHub's redelivery must not be a "duplicate"
+            raise
+        return True
+
+    def ping(self) -> None:
+        """Raises when the backend cannot be reached (for /readyz)."""
+        self.journal.ping()
+        self.huey.pending_count()
+
+    def depth(self) -> dict[str, int]:
+        return {"queued": self.huey.pending_count(), "scheduled": self.huey.scheduled_count()}
+
+    def requeue(self, delivery_id: str) -> bool:
+        """Send a dead letter back through the handlers that failed."""
+        if not self.journal.requeue(delivery_id, now=time.time()):
+            return False
+        self._deliver(delivery_id)
+        return True
+
+    def on_every_five_minutes(self, job: Callable[[], None]) -> None:
+        self._periodic.append(job)
+
+    # --- consumer side
+    def _execute(self, delivery_id: str) -> None:
+        claim = self.journal.claim(delivery_id, owner=self.owner, now=time.time())
+        if claim is None:
+            return  # done already, or another consumer holds it: a duplicate message is harmless
+        delivery = claim.delivery
+        started = time.monotonic()
+        try:
+            if self.runner is None:
+                raise RuntimeError("this process has no runner; start `release-coordinator worker`")
+            outcome = self.runner(claim)
+        except Exception as exc:  # the runner itself broke: keep the delivery as a dead letter, never lose it
+            log.exception("runner failed", extra={"fields": {"delivery_id": delivery_id}})
+            outcome = Outcome(failed={RUN_ALL: f"{type(exc).__name__}: {exc}"})
+        errors = {**claim.errors, **outcome.failed}
+        for name in outcome.done:
+            errors.pop(name, None)
+        attempt = claim.attempt + 1
+        if outcome.transient and attempt < self.retry.attempts:
+            wait = max(self.retry.delay(claim.attempt, r.retry_after) for r in outcome.transient.values())
+            errors_so_far = {**errors, **{n: r.message for n, r in outcome.transient.items()}}
+            self.journal.retry(delivery_id, pending=outcome.transient, errors=errors_so_far, due_at=time.time() + wait)
+            self._deliver.schedule(args=(delivery_id,), delay=wait)
+            result, extra = "retry", {"retry_in_s": round(wait, 1)}
+            self._count("jobs_retried_total", delivery)
+        else:
+            errors.update({n: f"{r.message} (gave up after {attempt} attempts)" for n, r in outcome.transient.items()})
+            self.journal.finish(delivery_id, errors=errors, now=time.time())
+            result, extra = ("dead_letter", {"error": "; ".join(f"{k}: {v}" for k, v in sorted(errors.items()))}) if errors else ("done", {})
+            self._count("jobs_failed_total" if errors else "jobs_done_total", delivery)
+        logs.event(
+            log, "job", level=logging.WARNING if result != "done" else logging.INFO,
+            delivery_id=delivery_id, event=delivery.event, action=delivery.action, repo=delivery.repo,
+            outcome=result, attempt=attempt, duration_ms=round((time.monotonic() - started) * 1000, 1), **extra,
+        )
+
+    def _count(self, name: str, delivery: Delivery) -> None:
+        self.journal.incr(name, {"event": delivery.event})
+
+    def sweep(self) -> list[str]:
+        """Re-enqueue deliveries whose consumer died mid-job or whose message huey lost."""
+        now = time.time()
+        ids = self.journal.orphans(
+            now=now, stale_before=now - 3 * self.heartbeat_seconds, lost_before=now - self.lost_after_seconds
+        )
+        for delivery_id in ids:
+            self._deliver(delivery_id)
+            logs.event(log, "re-enqueued", delivery_id=delivery_id, outcome="recovered")
+        return ids
+
+    def _every_five_minutes(self) -> None:
+        for job in self._periodic:
+            job()
+
+    def _prune(self) -> None:
+        self.journal.prune(before=time.time() - 30 * 24 * 3600)
+
+    def start_heartbeat(self, stop: threading.Event) -> threading.Thread:
+        """Beat, then sweep, every heartbeat_seconds until stop is set (runs in every consumer process)."""
+
+        def beat() -> None:
+            while not stop.is_set():
+                try:
+                    self.journal.heartbeat(self.owner, now=time.time())
+                    self.sweep()
+                except Exception:  # the backend blinked; the next beat tries again
+                    log.exception("heartbeat failed")
+                stop.wait(self.heartbeat_seconds)
+
+        thread = threading.Thread(target=beat, name="rc-heartbeat", daemon=True)
+        thread.start()
+        return thread
+
+    def consumer(self, *, workers: int = 2, embedded: bool = False) -> "ManagedConsumer":
+        return ManagedConsumer(self, workers=workers, embedded=embedded)
+
+
+class _EmbeddedConsumer(Consumer):
+    def _set_signal_handlers(self) -> None:
+        """Embedded in `serve`: the web server owns the process signals."""
+
+
+class ManagedConsumer:
+    """A huey consumer plus the heartbeat/sweep thread that makes a crash lose nothing."""
+
+    def __init__(self, queue: Queue, *, workers: int, embedded: bool):
+        self.queue = queue
+        cls = _EmbeddedConsumer if embedded else Consumer
+        self.consumer = cls(queue.huey, workers=workers, worker_type="thread", periodic=True,
+                            initial_delay=0.05, max_delay=1.0, check_worker_health=not embedded)
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        self.queue.start_heartbeat(self._stop)
+        self.consumer.start()
+
+    def run(self) -> None:
+        """Blocks; SIGINT/SIGTERM stop it (huey's own signal handling)."""
+        self.queue.start_heartbeat(self._stop)
+        try:
+            self.consumer.run()
+        finally:
+            self._stop.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.consumer.stop(graceful=True)

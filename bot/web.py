@@ -1,0 +1,206 @@
+"""create_app(settings): verify, record and answer webhooks; health, readiness, metrics and the landing page."""
+from __future__ import annotations
+
+import html
+import importlib
+import logging
+import time
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+
+from bot import logs, metrics
+from bot.journal import Delivery, State
+from bot.queue import Queue
+from bot.routing import Router
+from bot.settings import Settings
+from bot.store import open_store
+from bot.webhooks import github as github_webhooks
+from bot.webhooks import gitlab as gitlab_webhooks
+from bot.webhooks.github import MAX_BODY_BYTES, MalformedDelivery
+
+log = logging.getLogger("bot.web")
+GITHUB_NOT_CONFIGURED = "GitHub is not configured: set GITHUB_WEBHOOK_SECRET"
+
+
+class _Reply(Exception):
+    def __init__(self, status: int, outcome: str, message: str):
+        super().__init__(message)
+        self.status, self.outcome, self.message = status, outcome, message
+
+
+def create_app(settings: Settings, *, queue: Queue | None = None, store: Any = None, router: Router | None = None) -> Flask:
+    app = Flask(__name__)
+    queue = queue if queue is not None else Queue(settings.queue_url)
+    if router is None:
+        from bot.handlers import all_handlers
+
+        router = all_handlers()
+    app.config["SETTINGS"] = settings
+    app.config["STORE"] = store if store is not None else open_store(settings.queue_url)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.extensions["queue"] = queue
+    logs.register_secrets([settings.github_webhook_secret, settings.github_private_key,
+                           settings.gitlab_token, settings.gitlab_webhook_secret])
+
+    def count(event: str, outcome: str) -> None:
+        try:
+            queue.journal.incr("deliveries_total", {"event": event, "outcome": outcome})
+        except Exception:  # metrics must never change the answer GitHub gets
+            log.exception("could not count a delivery")
+
+    @app.post("/webhooks/github")
+    def github_webhook() -> Response:
+        started = time.monotonic()
+        fields: dict[str, Any] = {"forge": "github", "delivery_id": request.headers.get("X-GitHub-Delivery")}
+        try:
+            secret = settings.github_webhook_secret
+            if secret is None:
+                raise _Reply(503, "not_configured", GITHUB_NOT_CONFIGURED)
+            body = _read_body()
+            if not github_webhooks.verify(body, signature=request.headers.get("X-Hub-Signature-256"), secret=secret):
+                raise _Reply(401, "bad_signature", "missing or wrong X-Hub-Signature-256")
+            name, delivery_id = request.headers.get("X-GitHub-Event"), request.headers.get("X-GitHub-Delivery")
+            if not name or not delivery_id:
+                raise _Reply(400, "malformed", "X-GitHub-Event and X-GitHub-Delivery headers are required")
+            fields["event"] = name
+            try:
+                event = github_webhooks.parse(event=name, delivery_id=delivery_id,
+                                              payload=github_webhooks.load_payload(body))
+            except MalformedDelivery as exc:
+                raise _Reply(400, "malformed", str(exc)) from None
+            fields.update(action=event.action, repo=event.repo)
+            if not router.accepts(event.name, event.action):
+                raise _Reply(202, "ignored", f"{_event_label(event.name, event.action)} is not handled; nothing queued")
+            delivery = Delivery(delivery_id, "github", event.name, event.action, event.repo, body, time.time())
+            try:
+                queued = queue.submit(delivery)
+            except Exception:
+                log.exception("queue unavailable")
+                raise _Reply(503, "queue_unavailable", "the queue is unavailable; redeliver later") from None
+            if not queued:
+                raise _Reply(202, "duplicate", f"delivery {delivery_id} was received before; nothing queued")
+            raise _Reply(202, "queued", f"delivery {delivery_id} queued")
+        except _Reply as reply:
+            return _answer(reply, fields, started, count)
+
+    @app.post("/webhooks/gitlab")
+    def gitlab_webhook() -> Response:
+        started = time.monotonic()
+        fields: dict[str, Any] = {"forge": "gitlab", "event": request.headers.get("X-Gitlab-Event")}
+        try:
+            secret = settings.gitlab_webhook_secret
+            if secret is None:
+                raise _Reply(503, "not_configured", gitlab_webhooks.NOT_CONFIGURED)
+            body = _read_body()
+            if not gitlab_webhooks.verify(token=request.headers.get("X-Gitlab-Token"), secret=secret):
+                raise _Reply(401, "bad_token", "missing or wrong X-Gitlab-Token")
+            try:
+                github_webhooks.load_payload(body)
+            except MalformedDelivery as exc:
+                raise _Reply(400, "malformed", str(exc)) from None
+            raise _Reply(202, "ignored", "no GitLab handlers are enabled yet; nothing queued")
+        except _Reply as reply:
+            return _answer(reply, fields, started, count)
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify(status="ok")
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        try:
+            queue.ping()
+        except Exception as exc:  # any backend failure means "not ready"
+            return jsonify(status="unavailable", error=f"queue unreachable: {type(exc).__name__}"), 503
+        return jsonify(status="ready")
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        text = metrics.render(queue.journal.counters(), depth=queue.depth(),
+                              dead_letters=queue.journal.count(State.DEAD))
+        return Response(text, content_type=metrics.CONTENT_TYPE)
+
+    @app.get("/")
+    def landing() -> Response:
+        return Response(_landing(settings, router), content_type="text/html; charset=utf-8")
+
+    try:
+        pages = importlib.import_module("bot.pages")
+    except ModuleNotFoundError as exc:
+        if exc.name != "bot.pages":
+            raise
+    else:
+        app.register_blueprint(pages.blueprint)
+    return app
+
+
+def _read_body() -> bytes:
+    """The raw body, refusing anything over GitHub's 25 MiB cap before and while reading."""
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise _Reply(413, "too_large", f"body over {MAX_BODY_BYTES} bytes")
+    chunks, size = [], 0
+    stream = request.stream
+    while True:
+        chunk = stream.read(min(65536, MAX_BODY_BYTES + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _Reply(413, "too_large", f"body over {MAX_BODY_BYTES} bytes")
+    return b"".join(chunks)
+
+
+def _answer(reply: _Reply, fields: dict[str, Any], started: float, count) -> Response:
+    # Unverified requests are counted under event="-": header values an attacker chose never become labels.
+    verified = reply.outcome not in ("not_configured", "bad_signature", "bad_token", "too_large")
+    count(fields.get("event") if verified and fields.get("event") else "-", reply.outcome)
+    logs.event(log, "delivery", level=logging.INFO if reply.status < 500 else logging.ERROR, outcome=reply.outcome,
+               status=reply.status, duration_ms=round((time.monotonic() - started) * 1000, 2),
+               **{k: v for k, v in fields.items() if verified or k in ("forge", "delivery_id")})
+    return jsonify(status=reply.outcome, message=reply.message), reply.status
+
+
+def _event_label(name: str, action: str | None) -> str:
+    return f"{name}.{action}" if action else name
+
+
+def _landing(settings: Settings, router: Router) -> str:
+    missing = settings.missing_github()
+    routes = sorted({_event_label(e, a) if a else f"{e} (any action)" for e, a in router.routes()})
+    status = (
+        "<p><strong>GitHub: configured.</strong></p>" if not missing else
+        "<p><strong>GitHub is not configured yet.</strong> Set: "
+        + ", ".join(f"<code>{html.escape(m)}</code>" for m in missing) + ".</p>"
+    )
+    gitlab = ("configured" if settings.gitlab_webhook_secret else
+              "not configured (set <code>GITLAB_WEBHOOK_SECRET</code>, <code>GITLAB_URL</code>, <code>GITLAB_TOKEN</code>)")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>release-coordinator</title></head>
+<body>
+<h1>release-coordinator</h1>
+<p>A GitHub App that requires approval from every owning team in CODEOWNERS, validates the release manifest and
+semver bumps with check runs, and tags the coordinated release when the manifest change merges.</p>
+<h2>Status</h2>
+{status}
+<p>GitLab: {gitlab}.</p>
+<p>Webhooks: <code>POST /webhooks/github</code>, <code>POST /webhooks/gitlab</code>. Health: <code>/healthz</code>,
+<code>/readyz</code>, <code>/metrics</code>.</p>
+<h2>Register the GitHub App</h2>
+<ol>
+<li>Open <em>Settings &rarr; Developer settings &rarr; GitHub Apps &rarr; New GitHub App</em> on your account or
+organization (GitHub Enterprise Server: the same page on your server, and set <code>GITHUB_API_URL</code>).</li>
+<li>Copy the events and permissions from <code>app.yml</code> in this project (or post it through GitHub's
+<a href="https://docs.github.com/en/apps/sharing-github-apps/registering-a-github-app-from-a-manifest">app
+manifest flow</a>). Webhook URL: <code>{html.escape(settings.public_url or "https://YOUR-HOST")}/webhooks/github</code>.</li>
+<li>Choose a webhook secret and set it as <code>GITHUB_WEBHOOK_SECRET</code>; set <code>GITHUB_APP_ID</code>, and the
+downloaded private key as <code>GITHUB_PRIVATE_KEY_PATH</code> (or its text as <code>GITHUB_PRIVATE_KEY</code>);
+set <code>PUBLIC_URL</code> so check runs link to this server.</li>
+<li>Install the App on the repositories to manage. Repositories without <code>.github/release-coordinator.yml</code>
+(and not listed by the org's) are left alone.</li>
+</ol>
+<h2>Events handled</h2>
+<ul>{"".join(f"<li><code>{html.escape(r)}</code></li>" for r in routes) or "<li>none yet</li>"}</ul>
+</body></html>
+"""
