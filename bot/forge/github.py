@@ -1,0 +1,329 @@
+"""GitHubForge: the Forge protocol over the GitHub REST API (github.com and GitHub Enterprise Server)."""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import re
+import time
+from typing import Any, Callable
+from urllib.parse import quote
+
+import github
+from urllib3.util import Retry
+
+from bot.core.checks import CheckResult, result_digest
+from bot.forge.base import (
+    ChangedFile, Commit, Comparison, ExistingCheck, FileContent, Permission, PullRequest, Release, Review,
+    ReviewState, Tag,
+)
+from bot.forge.errors import NotFound, TeamNotFound
+from bot.forge.http import RETRY, GitHubHttp, bounded_requester
+
+# https://docs.github.com/en/rest/pulls/pulls#list-pull-requests-files: "Responses include a maximum of 3000 files."
+MAX_PULL_FILES = 3000
+# https://docs.github.com/en/rest/pulls/pulls#list-commits-on-a-pull-request: "a maximum of 250 commits".
+MAX_PULL_COMMITS = 250
+# https://docs.github.com/en/rest/checks/runs#update-a-check-run: at most 50 annotations per request.
+ANNOTATIONS_PER_REQUEST = 50
+_SHA = re.compile(r"[0-9a-f]{40}")
+_ROLES = {
+    "admin": Permission.ADMIN, "maintain": Permission.MAINTAIN, "write": Permission.WRITE,
+    "triage": Permission.TRIAGE, "read": Permission.READ, "none": Permission.NONE,
+}
+
+
+def is_sha(ref: str) -> bool:
+    """A full commit sha names content that can never change; branch and tag names can move."""
+    return bool(_SHA.fullmatch(ref))
+
+
+def _q(part: str) -> str:
+    return quote(part, safe="")
+
+
+def _path(path: str) -> str:
+    return quote(path.lstrip("/"), safe="/")
+
+
+class GitHubForge:
+    """One per installation. `gh` is a PyGithub client authenticated as the installation (bot/forge/auth.py);
+    `app_id` identifies our own check runs (default: the app id of gh's AppInstallationAuth)."""
+
+    def __init__(self, gh: github.Github, *, app_id: int | None = None, retry: Retry | int | None = RETRY,
+                 cache_size: int = 2048, clock: Callable[[], float] = time.time) -> None:
+        requester = bounded_requester(gh.requester, retry)
+        auth = requester.auth
+        self.app_id = app_id if app_id is not None else (int(auth.app_id) if isinstance(auth, github.Auth.AppInstallationAuth) else None)
+        self.http = GitHubHttp(requester, cache_size=cache_size, clock=clock)
+
+    # --- pull requests
+    def get_pull(self, repo: str, number: int) -> PullRequest:
+        return self.http.get(f"/repos/{repo}/pulls/{number}", parse=lambda d: _pull(repo, d))
+
+    def list_pull_files(self, repo: str, number: int) -> tuple[ChangedFile, ...]:
+        return tuple(self.http.get_pages(
+            f"/repos/{repo}/pulls/{number}/files", parse=lambda d: [_file(f) for f in d], limit=MAX_PULL_FILES,
+        ))
+
+    def list_reviews(self, repo: str, number: int) -> tuple[Review, ...]:
+        # Chronological, per https://docs.github.com/en/rest/pulls/reviews#list-reviews-for-a-pull-request
+        return tuple(self.http.get_pages(f"/repos/{repo}/pulls/{number}/reviews", parse=lambda d: [_review(r) for r in d]))
+
+    def list_pull_commits(self, repo: str, number: int) -> tuple[Commit, ...]:
+        return tuple(self.http.get_pages(
+            f"/repos/{repo}/pulls/{number}/commits", parse=lambda d: [_commit(c) for c in d], limit=MAX_PULL_COMMITS,
+        ))
+
+    def list_open_pulls(self, repo: str, *, base: str | None = None) -> tuple[PullRequest, ...]:
+        params = {"state": "open", **({"base": base} if base else {})}
+        return tuple(self.http.get_pages(f"/repos/{repo}/pulls", params, parse=lambda d: [_pull(repo, p) for p in d]))
+
+    def pulls_for_commit(self, repo: str, sha: str) -> tuple[int, ...]:
+        # https://docs.github.com/en/rest/commits/commits#list-pull-requests-associated-with-a-commit also lists
+        # merged PRs and PRs that merely contain the commit; the protocol wants open PRs headed by it.
+        pulls = self.http.get_pages(f"/repos/{repo}/commits/{sha}/pulls", parse=lambda d: [_pull(repo, p) for p in d])
+        return tuple(p.number for p in pulls if p.state == "open" and p.head_sha == sha)
+
+    def request_reviewers(self, repo: str, number: int, *, teams: frozenset[str], users: frozenset[str] = frozenset()) -> None:
+        body = {"reviewers": sorted(users), "team_reviewers": sorted(_team(t)[1] for t in teams)}
+        self.http.request("POST", f"/repos/{repo}/pulls/{number}/requested_reviewers", body=body)
+
+    # --- git data
+    def compare(self, repo: str, base: str, head: str) -> Comparison:
+        # https://docs.github.com/en/rest/commits/commits#compare-two-commits: commits are paginated; "the list
+        # of changed files is only shown on the first page of results, and it includes up to 300 changed files
+        # for the entire comparison". Between two shas the answer can never change: cached for good.
+        key = ("compare", repo, base, head) if is_sha(base) and is_sha(head) else None
+        if key is not None and key in self.http.immutable:
+            self.http.stats.cache_hits += 1
+            return self.http.immutable.get(key)
+        pages = self.http.get_pages(f"/repos/{repo}/compare/{_q(base)}...{_q(head)}", parse=lambda d: [d])
+        first = pages[0]
+        comparison = Comparison(
+            base=base, head=head, status=first["status"],
+            commits=tuple(_commit(c) for page in pages for c in page.get("commits") or ()),
+            files=tuple(_file(f) for f in first.get("files") or ()),
+        )
+        if key is not None:
+            self.http.immutable.put(key, comparison)
+        return comparison
+
+    def get_file(self, repo: str, path: str, *, ref: str) -> FileContent | None:
+        url = f"/repos/{repo}/contents/{_path(path)}"
+        if not is_sha(ref):
+            try:
+                return self.http.get(url, {"ref": ref}, parse=lambda d: self._file_content(repo, d))
+            except NotFound:
+                return None
+        key = ("file", repo, path, ref)
+        if key in self.http.immutable:  # absent files are remembered too: absent at a sha stays absent
+            self.http.stats.cache_hits += 1
+            return self.http.immutable.get(key)
+        try:
+            found = self.http.get(url, {"ref": ref}, parse=lambda d: self._file_content(repo, d), immutable=key)
+        except NotFound:
+            self.http.immutable.put(key, None)
+            return None
+        return found
+
+    def _file_content(self, repo: str, data: Any) -> FileContent | None:
+        if not isinstance(data, dict) or data.get("type") != "file":
+            return None  # a directory listing, a symlink or a submodule is not a file we can read
+        if data.get("encoding") == "base64":
+            return FileContent(base64.b64decode(data.get("content") or ""), data["sha"])
+        # Files of 1-100 MB come with encoding "none"; the blob API serves them (and blobs never change).
+        # https://docs.github.com/en/rest/repos/contents#get-repository-content
+        blob = self.http.get(f"/repos/{repo}/git/blobs/{data['sha']}", parse=lambda d: base64.b64decode(d["content"]),
+                             immutable=("blob", repo, data["sha"]))
+        return FileContent(blob, data["sha"])
+
+    def get_default_branch(self, repo: str) -> str:
+        return self.http.get(f"/repos/{repo}", parse=lambda d: d["default_branch"])
+
+    def get_branch_sha(self, repo: str, branch: str) -> str:
+        return self.http.get(f"/repos/{repo}/git/ref/heads/{_path(branch)}", parse=lambda d: d["object"]["sha"])
+
+    def get_tag(self, repo: str, name: str) -> Tag | None:
+        # The singular git/ref endpoint matches exactly (git/refs/tags/x would also list x-rc1 ...).
+        try:
+            ref = self.http.get(f"/repos/{repo}/git/ref/tags/{_path(name)}", parse=lambda d: d["object"])
+        except NotFound:
+            return None
+        if ref["type"] != "tag":
+            return Tag(name=name, commit_sha=ref["sha"])
+        sha, message, tag_sha = ref["sha"], None, None
+        while True:  # annotated tag objects can point at tag objects; peel to the commit
+            obj = self.http.get(f"/repos/{repo}/git/tags/{sha}", immutable=("tag", repo, sha),
+                                parse=lambda d: (d["message"], d["object"]["type"], d["object"]["sha"]))
+            if tag_sha is None:
+                message, tag_sha = obj[0], sha
+            if obj[1] != "tag":
+                return Tag(name=name, commit_sha=obj[2], message=message, tag_sha=tag_sha)
+            sha = obj[2]
+
+    def list_tags(self, repo: str) -> tuple[Tag, ...]:
+        return tuple(self.http.get_pages(
+            f"/repos/{repo}/tags", parse=lambda d: [Tag(name=t["name"], commit_sha=t["commit"]["sha"]) for t in d],
+        ))
+
+    # --- people
+    def team_members(self, team: str) -> frozenset[str]:
+        # https://docs.github.com/en/rest/teams/members#list-team-members: "Team members will include the
+        # members of child teams." role=all (default) counts maintainers too.
+        org, slug = _team(team)
+        try:
+            members = self.http.get_pages(f"/orgs/{_q(org)}/teams/{_q(slug)}/members", parse=lambda d: [u["login"] for u in d])
+        except NotFound as exc:
+            raise TeamNotFound(team, f"team {team} does not exist or the app cannot see it ({exc})") from exc
+        return frozenset(members)
+
+    def permission(self, repo: str, user: str) -> Permission:
+        # https://docs.github.com/en/rest/collaborators/collaborators#get-repository-permissions-for-a-user:
+        # `permission` folds maintain into write and triage into read; `role_name` keeps them (custom roles
+        # fall back to `permission`). A user GitHub no longer knows (left, renamed, deleted) has none.
+        try:
+            return self.http.get(
+                f"/repos/{repo}/collaborators/{_q(user)}/permission",
+                parse=lambda d: _ROLES.get(d.get("role_name") or "", _ROLES.get(d.get("permission") or "none", Permission.NONE)),
+            )
+        except NotFound:
+            return Permission.NONE
+
+    # --- checks
+    def find_check(self, repo: str, *, head_sha: str, name: str) -> ExistingCheck | None:
+        # https://docs.github.com/en/rest/checks/runs#list-check-runs-for-a-git-reference
+        params: dict[str, Any] = {"check_name": name, "filter": "latest"}
+        if self.app_id is not None:
+            params["app_id"] = self.app_id
+        runs = self.http.get_pages(f"/repos/{repo}/commits/{head_sha}/check-runs", params, parse=lambda d: [
+            (r["id"], r.get("external_id") or None, (r.get("app") or {}).get("id")) for r in d["check_runs"]
+        ])
+        ours = [(run_id, digest) for run_id, digest, app in runs if self.app_id is None or app == self.app_id]
+        if not ours:
+            return None
+        run_id, digest = max(ours)  # the newest run; ids grow
+        return ExistingCheck(run_id, digest)
+
+    def create_check(self, repo: str, result: CheckResult) -> int:
+        annotations = [_annotation(a) for a in result.annotations]
+        body = {
+            "name": result.name, "head_sha": result.head_sha, "status": "completed",
+            "conclusion": result.conclusion.value, "external_id": result_digest(result),
+            "output": _output(result, annotations[:ANNOTATIONS_PER_REQUEST]),
+        }
+        if result.details_url:
+            body["details_url"] = result.details_url
+        check_id = self.http.request("POST", f"/repos/{repo}/check-runs", body=body).data["id"]
+        self._append_annotations(repo, check_id, result, annotations[ANNOTATIONS_PER_REQUEST:])
+        return check_id
+
+    def update_check(self, repo: str, check_id: int, result: CheckResult) -> None:
+        # "Each time you update the check run, annotations are appended to the list of annotations that
+        # already exist" (https://docs.github.com/en/rest/checks/runs#update-a-check-run): a PATCH cannot
+        # take back an annotation the user already fixed. A changed result is therefore written as a fresh
+        # run under the same name and head sha, which GitHub shows in place of the old one (filter=latest).
+        self.create_check(repo, result)
+
+    def _append_annotations(self, repo: str, check_id: int, result: CheckResult, rest: list[dict]) -> None:
+        for start in range(0, len(rest), ANNOTATIONS_PER_REQUEST):
+            body = {"output": _output(result, rest[start:start + ANNOTATIONS_PER_REQUEST])}
+            self.http.request("PATCH", f"/repos/{repo}/check-runs/{check_id}", body=body)
+
+    # --- writes for releases and rollbacks
+    def create_tag(self, repo: str, *, name: str, message: str, sha: str) -> Tag:
+        # https://docs.github.com/en/rest/git/tags#create-a-tag-object: the tag object alone is not a tag;
+        # the ref makes it one, and its 422 "Reference already exists" is our idempotency key.
+        obj = self.http.request("POST", f"/repos/{repo}/git/tags",
+                                body={"tag": name, "message": message, "object": sha, "type": "commit"}).data
+        self.http.request("POST", f"/repos/{repo}/git/refs", body={"ref": f"refs/tags/{name}", "sha": obj["sha"]})
+        return Tag(name=name, commit_sha=sha, message=message, tag_sha=obj["sha"])
+
+    def update_file(self, repo: str, path: str, *, content: bytes, message: str, branch: str, sha: str | None) -> str:
+        body = {"message": message, "content": base64.b64encode(content).decode(), "branch": branch}
+        if sha is not None:
+            body["sha"] = sha
+        return self.http.request("PUT", f"/repos/{repo}/contents/{_path(path)}", body=body).data["commit"]["sha"]
+
+    def create_branch(self, repo: str, *, name: str, sha: str) -> None:
+        self.http.request("POST", f"/repos/{repo}/git/refs", body={"ref": f"refs/heads/{name}", "sha": sha})
+
+    def get_release(self, repo: str, tag: str) -> Release | None:
+        try:
+            return self.http.get(f"/repos/{repo}/releases/tags/{_path(tag)}", parse=_release)
+        except NotFound:
+            return None
+
+    def create_release(self, repo: str, *, tag: str, name: str, body: str) -> Release:
+        data = self.http.request("POST", f"/repos/{repo}/releases", body={"tag_name": tag, "name": name, "body": body}).data
+        return _release(data)
+
+    def create_pull(self, repo: str, *, title: str, body: str, head: str, base: str) -> PullRequest:
+        data = self.http.request("POST", f"/repos/{repo}/pulls", body={"title": title, "body": body, "head": head, "base": base}).data
+        return _pull(repo, data)
+
+    def comment(self, repo: str, number: int, body: str) -> None:
+        self.http.request("POST", f"/repos/{repo}/issues/{number}/comments", body={"body": body})
+
+
+# --- parsing: raw JSON stops here
+def _team(team: str) -> tuple[str, str]:
+    org, _, slug = team.lstrip("@").partition("/")
+    if not slug:
+        raise TeamNotFound(team, f"{team} is not a team: expected @org/slug")
+    return org, slug
+
+
+def _login(user: Any) -> str:
+    return (user or {}).get("login") or "ghost"  # GitHub shows deleted accounts as @ghost
+
+
+def _time(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _pull(repo: str, d: dict) -> PullRequest:
+    org = repo.split("/", 1)[0]
+    return PullRequest(
+        repo=repo, number=d["number"], title=d.get("title") or "", author=_login(d.get("user")),
+        head_sha=d["head"]["sha"], head_ref=d["head"]["ref"], base_ref=d["base"]["ref"], base_sha=d["base"]["sha"],
+        state=d["state"], merged=bool(d.get("merged") or d.get("merged_at")),
+        merge_commit_sha=d.get("merge_commit_sha"), draft=bool(d.get("draft")),
+        labels=frozenset(label["name"] for label in d.get("labels") or ()),
+        requested_teams=frozenset(f"@{org}/{t['slug']}" for t in d.get("requested_teams") or ()),
+        requested_users=frozenset(u["login"] for u in d.get("requested_reviewers") or ()),
+        html_url=d.get("html_url") or "", body=d.get("body") or "",
+    )
+
+
+def _file(d: dict) -> ChangedFile:
+    return ChangedFile(path=d["filename"], status=d["status"], previous_path=d.get("previous_filename"))
+
+
+def _review(d: dict) -> Review:
+    user = d.get("user") or {}
+    return Review(
+        id=d["id"], user=_login(user), state=ReviewState(d["state"]), commit_id=d.get("commit_id"),
+        submitted_at=_time(d.get("submitted_at")), user_is_bot=user.get("type") == "Bot",
+    )
+
+
+def _commit(d: dict) -> Commit:
+    return Commit(sha=d["sha"], message=d["commit"]["message"], author=(d.get("author") or {}).get("login"),
+                  html_url=d.get("html_url") or "")
+
+
+def _release(d: dict) -> Release:
+    return Release(tag=d["tag_name"], name=d.get("name") or "", body=d.get("body") or "", html_url=d.get("html_url") or "")
+
+
+def _annotation(a) -> dict:
+    return {"path": a.path, "start_line": a.start_line, "end_line": a.end_line, "annotation_level": a.level.value,
+            "message": a.message, **({"title": a.title} if a.title else {})}
+
+
+def _output(result: CheckResult, annotations: list[dict]) -> dict:
+    # GitHub caps summary and text at 65,535 characters each.
+    output = {"title": result.title, "summary": result.summary[:65535], "annotations": annotations}
+    if result.text:
+        output["text"] = result.text[:65535]
+    return output

@@ -1,0 +1,251 @@
+"""GitHub REST over PyGithub's Requester: one status->error mapping, Link pagination, ETag and immutable caches."""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable, Hashable, Mapping
+
+import requests
+from github import GithubException
+from github.Requester import Requester
+from urllib3.util import Retry
+
+from bot.forge.errors import (
+    AlreadyExists, Conflict, ForgeError, NotFound, PermissionDenied, RateLimited, TransientError,
+)
+
+log = logging.getLogger(__name__)
+
+# Bounded, sleep-light retries for what a retry can fix right away: connection errors and 5xx on idempotent
+# verbs (POST is not retried here: a check run or comment must not be written twice; the queue retries the
+# whole job, which is idempotent by construction). Rate limits are never slept on inside a worker: they
+# surface at once as RateLimited(retry_after) and the queue schedules the retry. PyGithub's default
+# GithubRetry would sleep 60 s per secondary limit, up to 10 times, or until x-ratelimit-reset (up to an hour).
+RETRY = Retry(
+    total=3, connect=3, read=2, status=2, backoff_factor=0.5, backoff_max=4,
+    status_forcelist=(500, 502, 503, 504), allowed_methods=frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"}),
+    respect_retry_after_header=False, raise_on_status=False,
+)
+
+# https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api#exceeding-the-rate-limit:
+# "Otherwise, wait for at least one minute before retrying."
+SECONDARY_RATE_WAIT = 60.0
+HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="([^"]+)"')
+
+
+def bounded_requester(requester: Requester, retry: Retry | int | None = RETRY) -> Requester:
+    """The same auth, base URL (GHES), timeout and pacing as `requester`, with our retry policy."""
+    return Requester(**{**requester.kwargs, "retry": retry})
+
+
+def next_link(headers: Mapping[str, str]) -> str | None:
+    # https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api
+    for url, rel in _LINK.findall(headers.get("link", "")):
+        if rel == "next":
+            return url
+    return None
+
+
+def _message(data: Any) -> str:
+    if not isinstance(data, dict):
+        return str(data or "")
+    message = str(data.get("message") or "")
+    details = [e.get("message") or e.get("code") for e in data.get("errors") or () if isinstance(e, dict)]
+    details = [str(d) for d in details if d]
+    return f"{message} ({'; '.join(details)})" if details else message
+
+
+def _is_rate_limit(status: int, headers: Mapping[str, str], message: str) -> bool:
+    lowered = message.lower()
+    return (
+        status == 429
+        or "retry-after" in headers
+        or headers.get("x-ratelimit-remaining") == "0"
+        or "rate limit" in lowered
+        or "abuse" in lowered
+    )
+
+
+def retry_after(headers: Mapping[str, str], *, now: float) -> float:
+    """How long GitHub asks us to wait, per the rate-limit doc's order: Retry-After, then x-ratelimit-reset."""
+    if headers.get("retry-after", "").strip().isdigit():
+        return float(headers["retry-after"])
+    if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset", "").isdigit():
+        return max(float(headers["x-ratelimit-reset"]) - now, 0.0) + 1.0  # +1: the reset second itself
+    return SECONDARY_RATE_WAIT
+
+
+def error_for(status: int, headers: Mapping[str, str], data: Any, *, what: str, now: float) -> ForgeError | None:
+    """THE mapping from a GitHub response to our exception hierarchy (None for success). Pure."""
+    if status < 400:
+        return None
+    message = _message(data)
+    text = f"{what}: {status} {message}".rstrip()
+    if status in (403, 429) and _is_rate_limit(status, headers, message):
+        return RateLimited(text, retry_after=retry_after(headers, now=now))
+    if status >= 500:
+        wait = float(headers["retry-after"]) if headers.get("retry-after", "").isdigit() else None
+        return TransientError(text, retry_after=wait)
+    if status == 401:
+        # An installation token that expired mid-flight; PyGithub fetches a fresh one on the next try.
+        return TransientError(text)
+    if status == 403:
+        # GitHub names the permission an App lacks in this header (since 2023); the body rarely does.
+        needed = headers.get("x-accepted-github-permissions")
+        return PermissionDenied(f"{text} (needs permission: {needed})" if needed else text)
+    if status == 404:
+        return NotFound(text)
+    if status == 409:
+        return Conflict(text)
+    if status == 422:
+        codes = {e.get("code") for e in (data or {}).get("errors") or () if isinstance(e, dict)} if isinstance(data, dict) else set()
+        if "already_exists" in codes or "already exists" in message.lower():
+            return AlreadyExists(text)
+        if '"sha"' in message or "does not match" in message:
+            # PUT contents without the current blob sha: someone else wrote the file first.
+            return Conflict(text)
+    return ForgeError(text)
+
+
+class LRU:
+    """A small bounded mapping; the least recently used entry goes first."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._data: OrderedDict[Hashable, Any] = OrderedDict()
+
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        if key not in self._data:
+            return default
+        self._data.move_to_end(key)
+        return self._data[key]
+
+    def put(self, key: Hashable, value: Any) -> None:
+        self._data[key] = value
+        self._data.move_to_end(key)
+        while len(self._data) > self.maxsize:
+            self._data.popitem(last=False)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._data
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Mapping[str, str]  # lower-case names
+    data: Any
+
+
+@dataclass(frozen=True)
+class _Cached:
+    etag: str
+    next_url: str | None
+    value: Any
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    not_modified: int = 0  # 304s: conditional requests that did not count against the primary rate limit
+    cache_hits: int = 0  # immutable answers served with no request at all
+
+
+class GitHubHttp:
+    """Requests through PyGithub's Requester (auth, token refresh, GHES base URL) with our error mapping.
+
+    Two caches per instance (one instance per installation): `immutable` answers that cannot change (content
+    at a commit sha, tag objects, compare between two shas) are kept forever (LRU); mutable GETs keep ETag +
+    parsed value per URL and are re-validated with If-None-Match, a 304 reusing the value.
+    https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api#use-conditional-requests-if-appropriate
+    """
+
+    def __init__(self, requester: Requester, *, cache_size: int = 2048, clock: Callable[[], float] = time.time) -> None:
+        self.requester = requester
+        self.immutable = LRU(cache_size)
+        self.etags = LRU(cache_size)
+        self.clock = clock
+        self.stats = Stats()
+
+    def request(
+        self, verb: str, url: str, *, params: Mapping[str, Any] | None = None, body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """One HTTP request; raises the mapped ForgeError for any status >= 400, returns 2xx and 304."""
+        what = f"{verb} {url.split('?')[0]}"
+        send = {**HEADERS, **(headers or {})}  # a fresh dict: the Requester writes the token into it
+        self.stats.requests += 1
+        try:
+            status, response_headers, text = self.requester.requestJson(verb, url, dict(params or {}), send, body)
+        except requests.exceptions.RequestException as exc:  # connection refused/reset, timeouts, retries spent
+            raise TransientError(f"{what}: {type(exc).__name__}") from exc
+        except GithubException as exc:  # raised by PyGithub while refreshing the installation token
+            headers_ = {k.lower(): str(v) for k, v in (exc.headers or {}).items()}
+            raise (error_for(exc.status, headers_, exc.data, what=f"{what} (token)", now=self.clock())
+                   or ForgeError(f"{what}: {exc}")) from exc
+        data = _json(text)
+        log.debug("github %s -> %s", what, status)
+        error = error_for(status, response_headers, data, what=what, now=self.clock())
+        if error is not None:
+            raise error
+        if status == 304:
+            self.stats.not_modified += 1
+        return Response(status, response_headers, data)
+
+    def get(self, url: str, params: Mapping[str, Any] | None = None, *, parse: Callable[[Any], Any] = lambda d: d,
+            immutable: Hashable | None = None) -> Any:
+        """GET and parse. `immutable` is a cache key for an answer that can never change; otherwise the
+        request is conditional on the last ETag seen for this URL."""
+        return self._get(url, params, parse=parse, immutable=immutable)[0]
+
+    def get_pages(self, url: str, params: Mapping[str, Any] | None = None, *, parse: Callable[[Any], list],
+                  limit: int | None = None, immutable: Hashable | None = None) -> list:
+        """Every page of a list endpoint (per_page=100), following Link rel="next", up to `limit` items."""
+        if immutable is not None and immutable in self.immutable:
+            self.stats.cache_hits += 1
+            return self.immutable.get(immutable)
+        items: list = []
+        value, next_url = self._get(url, {"per_page": 100, **(params or {})}, parse=parse)
+        items.extend(value)
+        while next_url and (limit is None or len(items) < limit):
+            value, next_url = self._get(next_url, None, parse=parse)
+            items.extend(value)
+        items = items[:limit] if limit is not None else items
+        if immutable is not None:
+            self.immutable.put(immutable, items)
+        return items
+
+    def _get(self, url: str, params: Mapping[str, Any] | None, *, parse: Callable[[Any], Any],
+             immutable: Hashable | None = None) -> tuple[Any, str | None]:
+        if immutable is not None and immutable in self.immutable:
+            self.stats.cache_hits += 1
+            return self.immutable.get(immutable), None
+        key = Requester.add_parameters_to_url(url, dict(params or {}))
+        cached: _Cached | None = self.etags.get(key)
+        headers = {"If-None-Match": cached.etag} if cached and immutable is None else None
+        response = self.request("GET", url, params=params, headers=headers)
+        if response.status == 304 and cached is not None:
+            return cached.value, cached.next_url
+        value, next_url = parse(response.data), next_link(response.headers)
+        if immutable is not None:
+            self.immutable.put(immutable, value)
+        elif response.headers.get("etag"):
+            self.etags.put(key, _Cached(response.headers["etag"], next_url, value))
+        return value, next_url
+
+
+def _json(text: str) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {"message": text[:200]}

@@ -1,0 +1,567 @@
+"""GitHubForge over `responses`: the requests it sends, what it parses, what it caches, how errors surface."""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import re
+
+import github
+import pytest
+import requests
+import responses
+from github import Auth
+
+from bot.core.checks import APPROVALS, MANIFEST, Annotation, CheckResult, Conclusion, Level, result_digest
+from bot.forge.base import ChangedFile, Permission, ReviewState, Tag
+from bot.forge.errors import (
+    AlreadyExists, Conflict, ForgeError, NotFound, PermissionDenied, RateLimited, TeamNotFound, TransientError,
+)
+from bot.forge.github import GitHubForge
+from bot.forge.http import error_for
+from tests.forge.fakegithub import GHES_API, GITHUB_API, FakeGitHub, blob_sha, commit_json, fake_sha, file_json
+
+REPO = "acme/payments-app"
+NOW = 1_800_000_000.0
+HEAD = fake_sha("head")
+
+
+def api(path: str) -> re.Pattern:
+    """A `responses` URL for an API path: PyGithub spells out :443, and queries vary."""
+    return re.compile(r"https://api\.github\.com(:443)?" + re.escape(path) + r"(\?.*)?$")
+
+
+def make_forge(base_url: str = GITHUB_API, **kwargs) -> GitHubForge:
+    # Token auth stands in for the App installation auth; no pacing sleeps in tests.
+    gh = github.Github(auth=Auth.Token("test-token"), base_url=base_url, seconds_between_requests=None, seconds_between_writes=None)
+    return GitHubForge(gh, **{"app_id": 4242, "clock": lambda: NOW, **kwargs})
+
+
+@pytest.fixture
+def rsps():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def fg(rsps):
+    return FakeGitHub().register(rsps)
+
+
+@pytest.fixture
+def forge():
+    return make_forge()
+
+
+def paths(fg: FakeGitHub) -> list[str]:
+    return [f"{c.method} {c.path}" for c in fg.calls]
+
+
+def seed_pull(fg: FakeGitHub, *, files=(), commits=(), number: int = 7) -> str:
+    base = fg.add_file(REPO, "README.md", "hello")
+    fg.add_pull(REPO, number, author="alice", head_sha=HEAD, base_sha=base, files=list(files), commits=list(commits))
+    return base
+
+
+def result(name=APPROVALS, *, conclusion=Conclusion.FAILURE, summary="| team | required |", annotations=()) -> CheckResult:
+    return CheckResult(name=name, head_sha=HEAD, conclusion=conclusion, title="1 team still missing", summary=summary,
+                       annotations=tuple(annotations), details_url="https://rc.example.com/pulls/acme/payments-app/7")
+
+
+# --- pull requests
+def test_get_pull_parses_what_handlers_read(fg, forge):
+    seed_pull(fg)
+    pull_json = fg.repos[REPO].pulls[7]
+    pull_json.update(labels=[{"name": "emergency-release"}], requested_teams=[{"slug": "infra-team"}],
+                     requested_reviewers=[{"login": "bob"}], merged_at="2026-11-20T09:00:00Z",
+                     merge_commit_sha=fake_sha("merge"), body=None, draft=True)
+    pull = forge.get_pull(REPO, 7)
+    assert (pull.number, pull.author, pull.head_sha, pull.base_ref, pull.head_ref) == (7, "alice", HEAD, "main", "feature")
+    assert pull.labels == {"emergency-release"}
+    assert pull.requested_teams == {"@acme/infra-team"}
+    assert pull.requested_users == {"bob"}
+    assert pull.merged and pull.merge_commit_sha == fake_sha("merge") and pull.draft and pull.body == ""
+    assert paths(fg) == ["GET /repos/acme/payments-app/pulls/7"]
+
+
+def test_get_pull_is_revalidated_with_its_etag_and_a_304_reuses_the_body(fg, forge):
+    seed_pull(fg)
+    first = forge.get_pull(REPO, 7)
+    second = forge.get_pull(REPO, 7)
+    assert first == second
+    assert [c.status for c in fg.calls] == [200, 304]
+    assert fg.calls[1].headers["If-None-Match"].startswith('W/"')
+    assert forge.http.stats.not_modified == 1
+
+
+def test_a_changed_pull_is_fetched_again_not_served_from_the_etag_cache(fg, forge):
+    seed_pull(fg)
+    forge.get_pull(REPO, 7)
+    fg.repos[REPO].pulls[7]["head"]["sha"] = fake_sha("new head")
+    assert forge.get_pull(REPO, 7).head_sha == fake_sha("new head")
+    assert [c.status for c in fg.calls] == [200, 200]
+
+
+def test_missing_pull_is_not_found(fg, forge):
+    with pytest.raises(NotFound):
+        forge.get_pull(REPO, 99)
+
+
+def test_pull_files_follow_link_pages_and_keep_both_paths_of_a_rename(fg, forge):
+    files = [file_json(f"src/f{i}.py") for i in range(249)] + [file_json("new/name.py", status="renamed", previous="old/name.py")]
+    seed_pull(fg, files=files)
+    got = forge.list_pull_files(REPO, 7)
+    assert len(got) == 250
+    assert got[-1] == ChangedFile(path="new/name.py", status="renamed", previous_path="old/name.py")
+    assert paths(fg) == [
+        "GET /repos/acme/payments-app/pulls/7/files?per_page=100",
+        "GET /repos/acme/payments-app/pulls/7/files?page=2&per_page=100",
+        "GET /repos/acme/payments-app/pulls/7/files?page=3&per_page=100",
+    ]
+
+
+def test_pull_files_stop_at_githubs_3000(fg, forge):
+    seed_pull(fg, files=[file_json(f"f{i}") for i in range(3100)])
+    from tests.forge.fakegithub import Paged
+    fg._routes.insert(0, ("GET", re.compile(r"/repos/([^/]+/[^/]+)/pulls/(\d+)/files"),
+                          lambda q, b, repo, n: (200, Paged(fg.repos[repo].pull_files[int(n)]))))  # a server without the cap
+    got = forge.list_pull_files(REPO, 7)
+    assert len(got) == 3000
+    assert fg.requests() == 30
+
+
+def test_reviews_parse_states_bots_ghosts_and_the_commit_reviewed(fg, forge):
+    seed_pull(fg)
+    fg.add_review(REPO, 7, user="bob", state="APPROVED", commit_id=HEAD)
+    fg.add_review(REPO, 7, user="dependabot[bot]", state="COMMENTED", commit_id=HEAD, bot=True)
+    ghost = fg.add_review(REPO, 7, user="gone", state="CHANGES_REQUESTED", commit_id=None)
+    ghost["user"] = None
+    reviews = forge.list_reviews(REPO, 7)
+    assert [(r.user, r.state, r.user_is_bot, r.commit_id) for r in reviews] == [
+        ("bob", ReviewState.APPROVED, False, HEAD),
+        ("dependabot[bot]", ReviewState.COMMENTED, True, HEAD),
+        ("ghost", ReviewState.CHANGES_REQUESTED, False, None),
+    ]
+    assert reviews[0].submitted_at == dt.datetime(2026, 11, 20, 10, tzinfo=dt.timezone.utc)
+
+
+def test_pull_commits_parse_and_paginate(fg, forge):
+    commits = [commit_json(fake_sha(i), f"feat: change {i}") for i in range(120)]
+    commits[0]["author"] = None  # an author GitHub cannot map to an account
+    seed_pull(fg, commits=commits)
+    got = forge.list_pull_commits(REPO, 7)
+    assert [c.sha for c in got] == [fake_sha(i) for i in range(120)]
+    assert got[0].author is None and got[1].author == "octocat" and got[1].message == "feat: change 1"
+    assert fg.requests() == 2
+
+
+def test_open_pulls_filter_by_base(fg, forge):
+    seed_pull(fg)
+    fg.add_pull(REPO, 8, head_sha=fake_sha("h8"), base_sha=fake_sha("b"), base_ref="release")
+    assert [p.number for p in forge.list_open_pulls(REPO, base="release")] == [8]
+    assert fg.calls[-1].query == {"state": ["open"], "base": ["release"], "per_page": ["100"]}
+
+
+def test_pulls_for_commit_lists_only_open_pulls_headed_by_it(fg, forge):
+    seed_pull(fg)
+    fg.add_pull(REPO, 3, head_sha=HEAD, base_sha=fake_sha("b"), state="closed")
+    assert forge.pulls_for_commit(REPO, HEAD) == (7,)
+    assert paths(fg) == [f"GET /repos/acme/payments-app/commits/{HEAD}/pulls?per_page=100"]
+
+
+def test_request_reviewers_sends_team_slugs(fg, forge):
+    seed_pull(fg)
+    forge.request_reviewers(REPO, 7, teams=frozenset({"@acme/infra-team", "@acme/app-team"}), users=frozenset({"carol"}))
+    assert fg.calls[-1].method == "POST" and fg.calls[-1].path == "/repos/acme/payments-app/pulls/7/requested_reviewers"
+    assert fg.calls[-1].body == {"reviewers": ["carol"], "team_reviewers": ["app-team", "infra-team"]}
+
+
+# --- git data
+def _seed_compare(fg, base, head, n_commits=150):
+    fg.repo(REPO).compares[(base, head)] = {
+        "status": "ahead", "ahead_by": n_commits, "behind_by": 0, "total_commits": n_commits,
+        "commits": [commit_json(fake_sha("c", i), f"fix: {i}") for i in range(n_commits)],
+        "files": [file_json(f"src/{i}.py") for i in range(350)],
+    }
+
+
+def test_compare_pages_commits_and_takes_files_from_the_first_page(fg, forge):
+    base, head = fake_sha("v1"), fake_sha("v2")
+    _seed_compare(fg, base, head)
+    got = forge.compare(REPO, base, head)
+    assert got.status == "ahead" and len(got.commits) == 150 and got.commits[149].message == "fix: 149"
+    assert len(got.files) == 300  # GitHub's limit for a comparison, documented in GitHubForge.compare
+    assert fg.requests() == 2
+
+
+def test_compare_between_two_shas_is_cached_for_good(fg, forge):
+    base, head = fake_sha("v1"), fake_sha("v2")
+    _seed_compare(fg, base, head, n_commits=3)
+    assert forge.compare(REPO, base, head) == forge.compare(REPO, base, head)
+    assert fg.requests() == 1
+
+
+def test_compare_between_tags_is_revalidated(fg, forge):
+    _seed_compare(fg, "v1.0.0", "v1.1.0", n_commits=3)
+    forge.compare(REPO, "v1.0.0", "v1.1.0")
+    forge.compare(REPO, "v1.0.0", "v1.1.0")
+    assert [c.status for c in fg.calls] == [200, 304]
+
+
+def test_file_at_a_commit_sha_is_fetched_once(fg, forge):
+    sha = fg.add_file(REPO, ".github/release-coordinator.yml", "approvals:\n  mode: each-team\n")
+    first = forge.get_file(REPO, ".github/release-coordinator.yml", ref=sha)
+    assert first.content == b"approvals:\n  mode: each-team\n"
+    assert first.sha == blob_sha(first.content)
+    assert forge.get_file(REPO, ".github/release-coordinator.yml", ref=sha) == first
+    assert paths(fg) == [f"GET /repos/acme/payments-app/contents/.github/release-coordinator.yml?ref={sha}"]
+    assert forge.http.stats.cache_hits == 1
+
+
+def test_a_file_absent_at_a_commit_sha_stays_absent_without_asking_again(fg, forge):
+    sha = fg.add_file(REPO, "README.md", "x")
+    assert forge.get_file(REPO, ".github/CODEOWNERS", ref=sha) is None
+    assert forge.get_file(REPO, ".github/CODEOWNERS", ref=sha) is None
+    assert fg.requests() == 1
+
+
+def test_file_on_a_branch_is_revalidated_each_time(fg, forge):
+    fg.add_file(REPO, "CHANGELOG.md", "# Changelog\n")
+    forge.get_file(REPO, "CHANGELOG.md", ref="main")
+    fg.add_file(REPO, "CHANGELOG.md", "# Changelog\n\n## release-1\n")
+    assert forge.get_file(REPO, "CHANGELOG.md", ref="main").content.endswith(b"release-1\n")
+    assert forge.get_file(REPO, "CHANGELOG.md", ref="main").content.endswith(b"release-1\n")
+    assert [c.status for c in fg.calls] == [200, 200, 304]
+
+
+def test_a_directory_is_not_a_file(fg, forge):
+    sha = fg.add_file(REPO, "docs/CODEOWNERS/x", "")
+    assert forge.get_file(REPO, "docs/CODEOWNERS", ref=sha) is None
+
+
+def test_large_files_come_from_the_blob_api(rsps, forge):
+    big = b"x" * 2_000_000
+    sha = blob_sha(big)
+    rsps.get(api(f"/repos/{REPO}/contents/CHANGELOG.md"),
+             json={"type": "file", "encoding": "none", "content": "", "sha": sha, "size": len(big)})
+    rsps.get(api(f"/repos/{REPO}/git/blobs/{sha}"), json={"sha": sha, "encoding": "base64", "content": base64.b64encode(big).decode()})
+    assert forge.get_file(REPO, "CHANGELOG.md", ref="main").content == big
+
+
+def test_default_branch_and_branch_sha(fg, forge):
+    sha = fg.add_file(REPO, "README.md", "x", ref="develop")
+    fg.repo(REPO).default_branch = "develop"
+    assert forge.get_default_branch(REPO) == "develop"
+    assert forge.get_branch_sha(REPO, "develop") == sha
+    assert paths(fg) == ["GET /repos/acme/payments-app", "GET /repos/acme/payments-app/git/ref/heads/develop"]
+    with pytest.raises(NotFound):
+        forge.get_branch_sha(REPO, "nope")
+
+
+def test_get_tag_peels_an_annotated_tag_and_caches_the_tag_object(fg, forge):
+    commit = fg.add_file(REPO, "release.yml", "release: {}")
+    made = forge.create_tag(REPO, name="release-1.5.3-2.1.0", message="Deploy: ...\n\nRelease-Id: release-1.5.3-2.1.0", sha=commit)
+    fg.calls.clear()
+    tag = forge.get_tag(REPO, "release-1.5.3-2.1.0")
+    assert tag == Tag(name="release-1.5.3-2.1.0", commit_sha=commit, message="Deploy: ...\n\nRelease-Id: release-1.5.3-2.1.0", tag_sha=made.tag_sha)
+    assert forge.get_tag(REPO, "release-1.5.3-2.1.0") == tag
+    assert paths(fg) == [
+        "GET /repos/acme/payments-app/git/ref/tags/release-1.5.3-2.1.0",
+        f"GET /repos/acme/payments-app/git/tags/{made.tag_sha}",
+        "GET /repos/acme/payments-app/git/ref/tags/release-1.5.3-2.1.0",  # the ref can move: revalidated (304)
+    ]
+    assert fg.calls[-1].status == 304
+
+
+def test_get_tag_lightweight_and_absent(fg, forge):
+    commit = fg.add_file(REPO, "VERSION", "1.5.3")
+    fg.repo(REPO).tag_refs["v1.5.3"] = ("commit", commit)
+    assert forge.get_tag(REPO, "v1.5.3") == Tag(name="v1.5.3", commit_sha=commit)
+    assert forge.get_tag(REPO, "v9.9.9") is None
+
+
+def test_list_tags_pages(fg, forge):
+    commit = fg.add_file(REPO, "VERSION", "1")
+    for i in range(130):
+        fg.repo(REPO).tag_refs[f"v1.0.{i}"] = ("commit", commit)
+    tags = forge.list_tags(REPO)
+    assert len(tags) == 130 and tags[0] == Tag(name="v1.0.0", commit_sha=commit)
+    assert fg.requests() == 2
+
+
+# --- people
+def test_team_members_page_through_the_org_team_endpoint(fg, forge):
+    fg.add_team("@acme/infra-team", [f"user{i}" for i in range(150)])
+    assert forge.team_members("@acme/infra-team") == {f"user{i}" for i in range(150)}
+    assert paths(fg) == [
+        "GET /orgs/acme/teams/infra-team/members?per_page=100",
+        "GET /orgs/acme/teams/infra-team/members?page=2&per_page=100",
+    ]
+
+
+def test_missing_team_is_team_not_found_naming_the_team(fg, forge):
+    with pytest.raises(TeamNotFound) as caught:
+        forge.team_members("@acme/ghosts")
+    assert caught.value.team == "@acme/ghosts" and "@acme/ghosts" in str(caught.value)
+
+
+@pytest.mark.parametrize("role, expected", [
+    ("admin", Permission.ADMIN), ("maintain", Permission.MAINTAIN), ("write", Permission.WRITE),
+    ("triage", Permission.TRIAGE), ("read", Permission.READ), ("none", Permission.NONE),
+])
+def test_permission_keeps_githubs_role_names(fg, forge, role, expected):
+    fg.repo(REPO).roles["bob"] = role
+    assert forge.permission(REPO, "bob") is expected
+    assert paths(fg) == ["GET /repos/acme/payments-app/collaborators/bob/permission"]
+
+
+def test_permission_of_a_custom_role_falls_back_to_the_legacy_field(rsps, forge):
+    rsps.get(api(f"/repos/{REPO}/collaborators/bob/permission"), json={"permission": "write", "role_name": "release-manager"})
+    assert forge.permission(REPO, "bob") is Permission.WRITE
+
+
+def test_permission_of_a_user_github_does_not_know_is_none(rsps, forge):
+    rsps.get(api(f"/repos/{REPO}/collaborators/left-the-org/permission"), status=404, json={"message": "Not Found"})
+    assert forge.permission(REPO, "left-the-org") is Permission.NONE
+
+
+# --- checks
+def test_find_check_asks_for_the_latest_run_of_our_app_by_name(fg, forge):
+    fg.repo(REPO)
+    assert forge.find_check(REPO, head_sha=HEAD, name=APPROVALS) is None
+    assert fg.calls[-1].path.split("?")[0] == f"/repos/acme/payments-app/commits/{HEAD}/check-runs"
+    assert fg.calls[-1].query == {"check_name": [APPROVALS], "filter": ["latest"], "app_id": ["4242"], "per_page": ["100"]}
+
+
+def test_find_check_ignores_runs_of_other_apps(rsps, forge):
+    rsps.get(api(f"/repos/{REPO}/commits/{HEAD}/check-runs"), json={"total_count": 1, "check_runs": [
+        {"id": 1, "name": APPROVALS, "external_id": "rc1-theirs", "app": {"id": 999}}]})
+    assert forge.find_check(REPO, head_sha=HEAD, name=APPROVALS) is None
+
+
+def test_create_check_sends_the_digest_as_external_id(fg, forge):
+    wanted = result()
+    check_id = forge.create_check(REPO, wanted)
+    call = fg.calls[-1]
+    assert (call.method, call.path) == ("POST", "/repos/acme/payments-app/check-runs")
+    assert call.body == {
+        "name": APPROVALS, "head_sha": HEAD, "status": "completed", "conclusion": "failure",
+        "external_id": result_digest(wanted), "details_url": "https://rc.example.com/pulls/acme/payments-app/7",
+        "output": {"title": "1 team still missing", "summary": "| team | required |", "annotations": []},
+    }
+    assert forge.find_check(REPO, head_sha=HEAD, name=APPROVALS).__dict__ == {"id": check_id, "digest": result_digest(wanted)}
+
+
+def test_more_than_50_annotations_go_in_follow_up_patches(fg, forge):
+    notes = [Annotation(path="release.yml", start_line=i, end_line=i, level=Level.FAILURE, message=f"bad {i}") for i in range(1, 121)]
+    check_id = forge.create_check(REPO, result(MANIFEST, annotations=notes))
+    assert [(c.method, c.path) for c in fg.calls] == [("POST", "/repos/acme/payments-app/check-runs")] + [
+        ("PATCH", f"/repos/acme/payments-app/check-runs/{check_id}")] * 2
+    sizes = [len(c.body["output"]["annotations"]) for c in fg.calls]
+    assert sizes == [50, 50, 20]
+    assert fg.calls[1].body["output"]["annotations"][0] == {
+        "path": "release.yml", "start_line": 51, "end_line": 51, "annotation_level": "failure", "message": "bad 51"}
+    assert fg.repo(REPO).check_runs[check_id]["output"]["annotations_count"] == 120
+
+
+def test_update_check_writes_a_fresh_run_so_fixed_annotations_disappear(fg, forge):
+    old = result(MANIFEST, annotations=[Annotation("release.yml", 2, 2, Level.FAILURE, "not semver")])
+    old_id = forge.create_check(REPO, old)
+    new = result(MANIFEST, conclusion=Conclusion.SUCCESS, summary="valid")
+    forge.update_check(REPO, old_id, new)
+    found = forge.find_check(REPO, head_sha=HEAD, name=MANIFEST)
+    assert found.digest == result_digest(new) and found.id != old_id
+    assert fg.repo(REPO).check_runs[found.id]["output"]["annotations_count"] == 0
+
+
+# --- writes
+def test_create_tag_makes_the_tag_object_then_the_ref(fg, forge):
+    commit = fg.add_file(REPO, "release.yml", "x")
+    tag = forge.create_tag(REPO, name="release-1", message="Deploy", sha=commit)
+    assert [(c.method, c.path, c.body) for c in fg.calls[-2:]] == [
+        ("POST", "/repos/acme/payments-app/git/tags", {"tag": "release-1", "message": "Deploy", "object": commit, "type": "commit"}),
+        ("POST", "/repos/acme/payments-app/git/refs", {"ref": "refs/tags/release-1", "sha": tag.tag_sha}),
+    ]
+    assert tag.commit_sha == commit and tag.message == "Deploy"
+    with pytest.raises(AlreadyExists):
+        forge.create_tag(REPO, name="release-1", message="Deploy", sha=commit)
+
+
+def test_update_file_puts_base64_content_with_the_blob_sha(fg, forge):
+    fg.add_file(REPO, "CHANGELOG.md", "# Changelog\n")
+    current = forge.get_file(REPO, "CHANGELOG.md", ref="main")
+    new_commit = forge.update_file(REPO, "CHANGELOG.md", content=b"# Changelog\n\n## r1\n", message="chore: changelog", branch="main", sha=current.sha)
+    call = fg.calls[-1]
+    assert (call.method, call.path) == ("PUT", "/repos/acme/payments-app/contents/CHANGELOG.md")
+    assert call.body == {"message": "chore: changelog", "content": base64.b64encode(b"# Changelog\n\n## r1\n").decode(),
+                         "branch": "main", "sha": current.sha}
+    assert fg.repo(REPO).branches["main"] == new_commit
+    with pytest.raises(Conflict):  # 409: the sha we hold is stale now
+        forge.update_file(REPO, "CHANGELOG.md", content=b"again", message="m", branch="main", sha=current.sha)
+    with pytest.raises(Conflict):  # 422 "sha" wasn't supplied: we thought the file was new
+        forge.update_file(REPO, "CHANGELOG.md", content=b"again", message="m", branch="main", sha=None)
+
+
+def test_create_branch_twice_is_already_exists(fg, forge):
+    commit = fg.add_file(REPO, "release.yml", "x")
+    forge.create_branch(REPO, name="rollback/release-1", sha=commit)
+    assert fg.calls[-1].body == {"ref": "refs/heads/rollback/release-1", "sha": commit}
+    with pytest.raises(AlreadyExists):
+        forge.create_branch(REPO, name="rollback/release-1", sha=commit)
+
+
+def test_releases(fg, forge):
+    fg.repo(REPO)
+    assert forge.get_release(REPO, "release-1") is None
+    made = forge.create_release(REPO, tag="release-1", name="release-1", body="notes")
+    assert fg.calls[-1].body == {"tag_name": "release-1", "name": "release-1", "body": "notes"}
+    assert forge.get_release(REPO, "release-1") == made
+    with pytest.raises(AlreadyExists):  # 422 with errors[].code already_exists
+        forge.create_release(REPO, tag="release-1", name="release-1", body="notes")
+
+
+def test_create_pull_and_comment(fg, forge):
+    commit = fg.add_file(REPO, "release.yml", "x")
+    fg.repo(REPO).branches["rollback/r1"] = commit
+    pull = forge.create_pull(REPO, title="Roll back to r1", body="why", head="rollback/r1", base="main")
+    assert fg.calls[-1].body == {"title": "Roll back to r1", "body": "why", "head": "rollback/r1", "base": "main"}
+    assert pull.head_sha == commit and pull.state == "open"
+    forge.comment(REPO, pull.number, "Opened #1")
+    assert fg.calls[-1].path == f"/repos/acme/payments-app/issues/{pull.number}/comments"
+    assert fg.repo(REPO).comments[pull.number] == ["Opened #1"]
+
+
+# --- errors
+def test_a_502_is_retried_then_surfaces_as_transient(fg, forge):
+    seed_pull(fg)
+    fg.fail("GET", r"/pulls/7$", 502, times=10)
+    with pytest.raises(TransientError) as caught:
+        forge.get_pull(REPO, 7)
+    assert not isinstance(caught.value, RateLimited)
+    assert fg.requests() == 3  # the first try and two bounded retries
+
+
+def test_a_502_then_success_is_invisible(fg, forge):
+    seed_pull(fg)
+    fg.fail("GET", r"/pulls/7$", 502)
+    assert forge.get_pull(REPO, 7).number == 7
+    assert [c.status for c in fg.calls] == [502, 200]
+
+
+def test_a_post_is_never_retried_by_the_adapter(fg, forge):
+    fg.fail("POST", r"/check-runs$", 502)
+    with pytest.raises(TransientError):
+        forge.create_check(REPO, result())
+    assert fg.requests() == 1
+    assert fg.repo(REPO).check_runs == {}
+
+
+def test_secondary_rate_limit_with_retry_after_surfaces_at_once(fg, forge):
+    seed_pull(fg)
+    fg.fail("GET", r"/pulls/7$", 403, headers={"Retry-After": "30"},
+            body={"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."})
+    with pytest.raises(RateLimited) as caught:
+        forge.get_pull(REPO, 7)
+    assert caught.value.retry_after == 30 and fg.requests() == 1
+
+
+def test_secondary_rate_limit_without_headers_waits_a_minute(fg, forge):
+    seed_pull(fg)
+    fg.fail("GET", r"/pulls/7$", 403, body={"message": "You have exceeded a secondary rate limit and have been temporarily blocked from content creation. Please retry your request again later."})
+    with pytest.raises(RateLimited) as caught:
+        forge.get_pull(REPO, 7)
+    assert caught.value.retry_after == 60
+
+
+def test_primary_rate_limit_waits_until_reset(fg, forge):
+    seed_pull(fg)
+    fg.fail("GET", r"/pulls/7$", 403, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(NOW) + 120)},
+            body={"message": "API rate limit exceeded for installation ID 1."})
+    with pytest.raises(RateLimited) as caught:
+        forge.get_pull(REPO, 7)
+    assert caught.value.retry_after == 121
+
+
+def test_429_is_rate_limited(fg, forge):
+    seed_pull(fg)
+    fg.fail("GET", r"/pulls/7$", 429, headers={"Retry-After": "5"}, body={"message": "Too many requests"})
+    with pytest.raises(RateLimited) as caught:
+        forge.get_pull(REPO, 7)
+    assert caught.value.retry_after == 5
+
+
+def test_missing_permission_is_named(fg, forge):
+    fg.fail("POST", r"/check-runs$", 403, headers={"X-Accepted-GitHub-Permissions": "checks=write"},
+            body={"message": "Resource not accessible by integration"})
+    with pytest.raises(PermissionDenied) as caught:
+        forge.create_check(REPO, result())
+    assert "Resource not accessible by integration" in str(caught.value) and "checks=write" in str(caught.value)
+
+
+def test_409_is_conflict(fg, forge):
+    fg.fail("POST", r"/git/refs$", 409, body={"message": "Git Repository is empty."})
+    with pytest.raises(Conflict):
+        forge.create_branch(REPO, name="x", sha=fake_sha("x"))
+
+
+def test_connection_errors_are_transient(rsps, forge):
+    rsps.get(api(f"/repos/{REPO}"), body=requests.ConnectionError("connection reset"))
+    with pytest.raises(TransientError):
+        forge.get_default_branch(REPO)
+
+
+@pytest.mark.parametrize("status, headers, body, expected", [
+    (500, {}, {"message": "Server Error"}, TransientError),
+    (503, {"retry-after": "7"}, None, TransientError),
+    (401, {}, {"message": "Bad credentials"}, TransientError),
+    (403, {}, {"message": "Resource not accessible by integration"}, PermissionDenied),
+    (403, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "0"}, {"message": "API rate limit exceeded"}, RateLimited),
+    (404, {}, {"message": "Not Found"}, NotFound),
+    (409, {}, {"message": "conflict"}, Conflict),
+    (422, {}, {"message": "Reference already exists"}, AlreadyExists),
+    (422, {}, {"message": "Validation Failed", "errors": [{"code": "already_exists"}]}, AlreadyExists),
+    (422, {}, {"message": 'Invalid request.\n\n"sha" wasn\'t supplied.'}, Conflict),
+    (422, {}, {"message": "Validation Failed", "errors": [{"code": "invalid", "field": "head"}]}, ForgeError),
+])
+def test_error_mapping_table(status, headers, body, expected):
+    error = error_for(status, headers, body, what="GET /x", now=NOW)
+    assert type(error) is expected
+    assert str(status) in str(error)
+
+
+def test_success_maps_to_no_error():
+    assert error_for(200, {}, {}, what="GET /x", now=NOW) is None
+    assert error_for(304, {}, None, what="GET /x", now=NOW) is None
+
+
+# --- GitHub Enterprise Server and secrets
+def test_every_request_goes_to_the_ghes_base_url(rsps):
+    fg = FakeGitHub(GHES_API).register(rsps)
+    forge = make_forge(GHES_API)
+    seed_pull(fg, files=[file_json(f"f{i}") for i in range(150)])
+    fg.add_team("@acme/infra-team", ["bob"])
+    assert forge.get_pull(REPO, 7).number == 7
+    assert len(forge.list_pull_files(REPO, 7)) == 150  # page 2 comes from the Link header GHES sent
+    assert forge.team_members("@acme/infra-team") == {"bob"}
+    forge.create_check(REPO, result())
+    urls = [c.request.url for c in rsps.calls]
+    assert len(urls) == 5 and all(u.startswith("https://ghe.example.com:443/api/v3/") for u in urls), urls
+
+
+def test_tokens_never_reach_the_logs(fg, forge, caplog):
+    seed_pull(fg)
+    with caplog.at_level(logging.DEBUG):
+        forge.get_pull(REPO, 7)
+        forge.create_check(REPO, result())
+    assert "github" in caplog.text.lower()
+    assert "test-token" not in caplog.text
+    assert all(c.headers["Authorization"] == "token test-token" for c in fg.calls)  # it was sent, though
+
+
+def test_requests_carry_the_rest_api_version_and_media_type(fg, forge):
+    seed_pull(fg)
+    forge.get_pull(REPO, 7)
+    assert fg.calls[0].headers["Accept"] == "application/vnd.github+json"
+    assert fg.calls[0].headers["X-GitHub-Api-Version"] == "2022-11-28"
+    assert json.loads(json.dumps(fg.calls[0].query)) == {}
