@@ -50,13 +50,13 @@ def parse(text: str | bytes, *, platform: str = "github") -> Codeowners:
 class Codeowners:
     """A parsed CODEOWNERS file with its rules indexed for lookup (build it with `parse`)."""
 
-    __slots__ = ("_parsed", "_rules", "_index", "_patterns")
+    __slots__ = ("_parsed", "_rules", "_index", "_matchers")
 
     def __init__(self, parsed: Parsed) -> None:
         self._parsed = parsed
         self._rules: tuple[Rule, ...] = parsed.rules
         self._index = Index([rule.compiled for rule in parsed.rules])
-        self._patterns = [rule.compiled.regex.fullmatch for rule in parsed.rules]
+        self._matchers: list = [None] * len(parsed.rules)  # rid -> regex fullmatch, compiled on first use
 
     @property
     def platform(self) -> str:
@@ -94,11 +94,15 @@ class Codeowners:
         candidates = sorted({rid for rid in maybe if rid > best}, reverse=True)
         if candidates:
             slashed = "/" + path
-            patterns = self._patterns
+            matchers = self._matchers
             for rid in candidates:
-                if patterns[rid](slashed):
+                if (matchers[rid] or self._compile(rid))(slashed):
                     return rid
         return best
+
+    def _compile(self, rid: int):
+        matcher = self._matchers[rid] = self._rules[rid].compiled.regex().fullmatch
+        return matcher
 
     # GitLab --------------------------------------------------------------------------------------------------------
 
@@ -112,7 +116,7 @@ class Codeowners:
         known, maybe = self._index.candidates(path)
         known_set = set(known)
         rules = self._rules
-        patterns = self._patterns
+        matchers = self._matchers
         slashed = "/" + path
         decided: dict[int, Rule] = {}
         excluded: set[int] = set()
@@ -121,7 +125,7 @@ class Codeowners:
             section = rule.section
             if section in excluded or (section in decided and not rule.exclusion):
                 continue
-            if rid in known_set or patterns[rid](slashed):
+            if rid in known_set or (matchers[rid] or self._compile(rid))(slashed):
                 if rule.exclusion:
                     excluded.add(section)
                     decided.pop(section, None)

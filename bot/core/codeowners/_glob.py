@@ -33,7 +33,11 @@ class Compiled:
     segments: tuple[str, ...]  # raw (still escaped) segments; a floating pattern starts with "**"
     end: str  # ANY | DIR | EXACT
     gitlab: bool  # fnmatch rules: [ ] classes, and a final "**" is a plain "*"
-    regex: re.Pattern[str]  # full-matches "/" + path
+
+    def regex(self) -> re.Pattern[str]:
+        """Full-matches "/" + path. Built on demand: the index decides most rules without one."""
+        source = _regex(list(self.segments), self.end, classes=self.gitlab, trailing_star=self.gitlab)
+        return re.compile(source, re.DOTALL)
 
     def literal(self, segment: str) -> str | None:
         """The segment's text when it has no wildcard, unescaped; None otherwise."""
@@ -118,7 +122,7 @@ def compile_github(pattern: str) -> Compiled:
         segments.insert(0, GLOBSTAR)
     if end == ANY and segments[-1] == "*":
         end = EXACT
-    return Compiled(tuple(segments), end, False, _regex(segments, end, classes=False, trailing_star=False))
+    return Compiled(tuple(segments), end, False)
 
 
 def compile_gitlab(pattern: str) -> Compiled:
@@ -136,12 +140,11 @@ def compile_gitlab(pattern: str) -> Compiled:
     if pattern.endswith("/"):
         pattern += "**/*"
     segments = _split_segments(pattern[1:])
-    regex = _regex(segments, EXACT, classes=True, trailing_star=True)
     end = EXACT
     if len(segments) > 2 and segments[-2:] == [GLOBSTAR, "*"]:
         # "/docs/**/*" matches exactly what "anything below /docs" does; the shorter form indexes better.
         segments, end = segments[:-2], DIR
-    return Compiled(tuple(segments), end, True, regex)
+    return Compiled(tuple(segments), end, True)
 
 
 def _has_unescaped(pattern: str, char: str) -> bool:
@@ -158,7 +161,7 @@ def _has_unescaped(pattern: str, char: str) -> bool:
     return False
 
 
-def _regex(segments: list[str], end: str, *, classes: bool, trailing_star: bool) -> re.Pattern[str]:
+def _regex(segments: list[str], end: str, *, classes: bool, trailing_star: bool) -> str:
     parts: list[str] = []
     last = len(segments) - 1
     for i, seg in enumerate(segments):
@@ -172,10 +175,12 @@ def _regex(segments: list[str], end: str, *, classes: bool, trailing_star: bool)
             continue
         parts.append("/" + _segment_regex(seg, classes=classes))
     parts.append({ANY: "(?:/.*)?", DIR: "/.*", EXACT: ""}[end])
-    return re.compile("".join(parts), re.DOTALL)
+    return "".join(parts)
 
 
 def _segment_regex(seg: str, *, classes: bool) -> str:
+    if not any(ch in seg for ch in "\\*?["):
+        return re.escape(seg)
     out: list[str] = []
     i = 0
     n = len(seg)
