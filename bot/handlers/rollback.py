@@ -1,0 +1,186 @@
+"""`/rollback [RELEASE_ID]` (SPEC §7): an owning team's member asks, the app opens a pull request restoring it."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Mapping
+
+from bot.core import release as core
+from bot.core.codeowners import parse
+from bot.core.config import Config
+from bot.core.manifest import parse_manifest
+from bot.forge.base import Forge, Permission, PullRequest
+from bot.forge.errors import AlreadyExists, TeamNotFound
+from bot.handlers import Context
+from bot.handlers.configs import fetch_codeowners, fetch_config
+from bot.handlers.release import find_release
+from bot.routing import Router
+from bot.webhooks.event import Event
+
+router = Router()
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Target:
+    release_id: str
+    versions: Mapping[str, str]
+
+
+@router.register("issue_comment", "created")
+def on_rollback_comment(event: Event, ctx: Context) -> None:
+    command = core.parse_rollback_command(event.comment_body)
+    if command is None or event.sender_is_bot or not event.repo or event.issue_number is None:
+        return
+    forge, repo, number = ctx.forge, event.repo, event.issue_number
+    user = event.comment_author or event.sender or ""
+    branch = event.default_branch or forge.get_default_branch(repo)
+    head = forge.get_branch_sha(repo, branch)
+    config = fetch_config(forge, repo, ref=head).config
+    if not config.managed or config.release is None:
+        return  # not a release repo: stay silent (SPEC §3: safe on every repository)
+    owners = manifest_owners(forge, repo, ref=head, path=config.release.manifest)
+    if not may_roll_back(forge, repo, user=user, owners=owners):
+        forge.comment(repo, number, refusal(user, owners=owners, path=config.release.manifest))
+        return
+    current = forge.get_file(repo, config.release.manifest, ref=head)
+    target, problem = resolve_target(forge, repo, config, command=command, current=current.content if current else None)
+    if target is None:
+        forge.comment(repo, number, problem)
+        return
+    notes = f"Rollback to {target.release_id}, requested by @{user} in #{number}"
+    content = core.rollback_manifest_text(current.content if current else None, versions=target.versions, config=config, notes=notes)
+    pull, opened = open_rollback_pull(
+        forge, repo, base=branch, head_sha=head, path=config.release.manifest, content=content, target=target, number=number,
+    )
+    forge.comment(repo, number, answer(pull, target=target, opened=opened))
+
+
+# --------------------------------------------------------------------------------------------- who may
+
+
+def manifest_owners(forge: Forge, repo: str, *, ref: str, path: str) -> tuple[str, ...]:
+    """The owners CODEOWNERS names for the manifest at the default branch's head."""
+    found = fetch_codeowners(forge, repo, ref=ref)
+    match = parse(found[1]).owners_of(path) if found else None
+    return match.owners if match else ()
+
+
+def may_roll_back(forge: Forge, repo: str, *, user: str, owners: tuple[str, ...]) -> bool:
+    """A member of an owning team (or an individual owner). An unowned manifest: anyone who may push."""
+    if not owners:
+        return forge.permission(repo, user) >= Permission.WRITE
+    login = user.lower()
+    for owner in owners:
+        if "/" in owner:
+            try:
+                if login in {m.lower() for m in forge.team_members(owner)}:
+                    return True
+            except TeamNotFound:
+                log.warning("CODEOWNERS of %s names %s, which the app cannot see", repo, owner)
+        elif owner.lstrip("@").lower() == login:
+            return True
+    return False
+
+
+def refusal(user: str, *, owners: tuple[str, ...], path: str) -> str:
+    if not owners:
+        return f"Sorry @{user}, only people who can push to this repository can start a rollback."
+    named = ", ".join(f"`{o}`" for o in owners)  # code spans: no team-wide notification for a refusal
+    return (
+        f"Sorry @{user}, only members of the teams that own `{path}` ({named}) can start a rollback. "
+        "Ask one of them to comment `/rollback`."
+    )
+
+
+# --------------------------------------------------------------------------------------------- which release
+
+
+def resolve_target(
+    forge: Forge, repo: str, config: Config, *, command: core.RollbackCommand, current: bytes | None
+) -> tuple[Target | None, str]:
+    """The release named in the command, or the one before the current release (its Previous-Release
+    trailer, written when it was tagged). Returns the target, or why there is none as the answer."""
+    versions = {}
+    if current is not None:
+        manifest, _problems = parse_manifest(current, path=config.release.manifest, config=config)
+        versions = dict(manifest.versions) if manifest else {}
+    wanted = command.target
+    if wanted is None:
+        live = find_release(forge, repo, config, versions)
+        if live is None:
+            return None, (
+                f"The manifest on the default branch ({_versions_text(versions) or 'unreadable'}) matches no release tag, "
+                "so I cannot tell which release came before it. Name one: `/rollback RELEASE_ID`."
+            )
+        wanted = core.previous_release_of(live[1])
+        if wanted is None:
+            return None, f"Release `{live[0]}` does not record the release before it. Name one: `/rollback RELEASE_ID`."
+    tag = forge.get_tag(repo, wanted)
+    trailers = core.parse_release_trailers(tag.message if tag else None)
+    if trailers.release_id is None or not trailers.versions:
+        return None, f"I found no release `{wanted}`: no tag of that name with `Release-Id` trailers in {repo}."
+    if core.versions_equal(trailers.versions, versions):
+        return None, f"The manifest already has the versions of `{wanted}` ({_versions_text(versions)}); nothing to roll back."
+    return Target(wanted, trailers.versions), ""
+
+
+def _versions_text(versions: Mapping[str, str]) -> str:
+    return ", ".join(f"{name} {version}" for name, version in sorted(versions.items()))
+
+
+# --------------------------------------------------------------------------------------------- the pull request
+
+
+def open_rollback_pull(
+    forge: Forge, repo: str, *, base: str, head_sha: str, path: str, content: bytes, target: Target, number: int
+) -> tuple[PullRequest, bool]:
+    """Branch `rollback/<release id>` from the default branch head, the manifest commit, the pull request.
+    Each step is skipped when already done, so a replay answers with the same pull request."""
+    prefix = f"rollback/{target.release_id}"
+    for pull in forge.list_open_pulls(repo, base=base):
+        if pull.head_ref in (prefix, f"{prefix}-{number}"):
+            return pull, False
+    branch = _branch(forge, repo, head_sha=head_sha, path=path, content=content, names=(prefix, f"{prefix}-{number}"))
+    on_branch = forge.get_file(repo, path, ref=branch)
+    if on_branch is None or on_branch.content != content:
+        forge.update_file(
+            repo, path, content=content, branch=branch, sha=on_branch.sha if on_branch else None,
+            message=f"release: roll back to {target.release_id}",
+        )
+    body = (
+        f"Restores the versions of release `{target.release_id}` ({_versions_text(target.versions)}) with "
+        f"`rollback: true`, as asked in #{number}.\n\nIt needs the usual approvals before it can merge; merging it "
+        "tags the rollback and writes its changelog entry."
+    )
+    try:
+        return forge.create_pull(repo, title=f"Roll back to {target.release_id}", body=body, head=branch, base=base), True
+    except AlreadyExists:  # a concurrent replay opened it (422 "A pull request already exists")
+        for pull in forge.list_open_pulls(repo, base=base):
+            if pull.head_ref == branch:
+                return pull, False
+        raise
+
+
+def _branch(forge: Forge, repo: str, *, head_sha: str, path: str, content: bytes, names: tuple[str, ...]) -> str:
+    """The first name we can create, or one we created before (still at head, or already holding our
+    manifest: a retry after a crash). A stale branch from an older rollback is left alone."""
+    for name in names:
+        try:
+            forge.create_branch(repo, name=name, sha=head_sha)
+            return name
+        except AlreadyExists:
+            on_branch = forge.get_file(repo, path, ref=name)
+            if forge.get_branch_sha(repo, name) == head_sha or (on_branch and on_branch.content == content):
+                return name
+    return names[-1]  # every name is stale: reuse the last rather than fail; the PR shows the diff
+
+
+def answer(pull: PullRequest, *, target: Target, opened: bool) -> str:
+    link = pull.html_url or f"#{pull.number}"
+    if opened:
+        return (
+            f"Opened {link} to roll back to `{target.release_id}` ({_versions_text(target.versions)}). "
+            "It needs the usual approvals before it can merge."
+        )
+    return f"A rollback to `{target.release_id}` is already open: {link}"

@@ -1,0 +1,177 @@
+"""`/rollback` against FakeForge: who may, which release, one branch and one pull request per target."""
+import datetime as dt
+
+import pytest
+import yaml
+
+from bot.forge.base import Permission, Tag
+from bot.forge.errors import TransientError
+from bot.handlers import Context
+from bot.handlers.rollback import on_rollback_comment
+from bot.webhooks.event import Event
+from tests.fakeforge import FakeForge
+
+REPO = "acme/release"
+CONFIG = b"""
+release:
+  manifest: release.yml
+components:
+  payments-app: {repo: acme/payments-app, kind: application}
+  platform-infra: {repo: acme/platform-infra, kind: infrastructure}
+"""
+LIVE = b"# the live release\nrelease:\n  application_version: 1.5.3\n  infrastructure_version: 2.1.0\n"
+
+
+def _tag(release_id, app, infra, previous=None):
+    message = (f"Deploy\n\nRelease-Id: {release_id}\nComponent-Version: payments-app={app}\n"
+               f"Component-Version: platform-infra={infra}\n")
+    if previous:
+        message += f"Previous-Release: {previous}\n"
+    return Tag(release_id, f"sha-{release_id}", message, f"tag-{release_id}")
+
+
+def _world(*, codeowners="release.yml @acme/infra-team @acme/app-team\n"):
+    forge = FakeForge()
+    state = forge.repos[REPO]
+    state.branches["main"] = "head1"
+    for ref in ("main", "head1"):
+        forge.add_file(REPO, ".github/release-coordinator.yml", CONFIG, ref=ref)
+        forge.add_file(REPO, "release.yml", LIVE, ref=ref)
+        if codeowners is not None:
+            forge.add_file(REPO, ".github/CODEOWNERS", codeowners, ref=ref)
+    for tag in (_tag("release-1.5.1-2.0.9", "1.5.1", "2.0.9"),
+                _tag("release-1.5.2-2.0.9", "1.5.2", "2.0.9", previous="release-1.5.1-2.0.9"),
+                _tag("release-1.5.3-2.1.0", "1.5.3", "2.1.0", previous="release-1.5.2-2.0.9")):
+        state.tags[tag.name] = tag
+    state.tags["v0-hand-made"] = Tag("v0-hand-made", "x", None, None)
+    forge.teams = {"@acme/infra-team": frozenset({"Alice"}), "@acme/app-team": frozenset({"carol"})}
+    return forge, Context(forge=forge, now=dt.datetime(2026, 11, 29, tzinfo=dt.timezone.utc))
+
+
+def _comment(body="/rollback", author="alice", number=7, **changes):
+    fields = dict(forge="github", name="issue_comment", action="created", delivery_id="d1", repo=REPO, default_branch="main",
+                  sender=author, comment_author=author, issue_number=number, comment_body=body)
+    fields.update(changes)
+    return Event(**fields)
+
+
+def _opened(forge):
+    return [p for p in forge.repos[REPO].pulls.values() if p.state == "open"]
+
+
+def test_rollback_opens_a_pull_request_restoring_the_previous_release():
+    forge, ctx = _world()
+    on_rollback_comment(_comment(), ctx)
+    (pull,) = _opened(forge)
+    assert pull.head_ref == "rollback/release-1.5.2-2.0.9" and pull.base_ref == "main"
+    assert pull.title == "Roll back to release-1.5.2-2.0.9"
+    manifest = forge.repos[REPO].files["rollback/release-1.5.2-2.0.9"]["release.yml"].decode()
+    assert manifest.startswith("# the live release\nrelease:\n  application_version: 1.5.2\n  infrastructure_version: 2.0.9\n  rollback: true\n")
+    assert yaml.safe_load(manifest)["release"]["notes"] == "Rollback to release-1.5.2-2.0.9, requested by @alice in #7"
+    assert forge.repos[REPO].files["main"]["release.yml"] == LIVE  # the default branch is untouched
+    (reply,) = forge.repos[REPO].comments[7]
+    assert reply.startswith(f"Opened {pull.html_url} to roll back to `release-1.5.2-2.0.9` (payments-app 1.5.2, platform-infra 2.0.9).")
+
+
+def test_rollback_to_a_named_release():
+    forge, ctx = _world()
+    on_rollback_comment(_comment("/rollback release-1.5.1-2.0.9\nplease, payments are down", author="carol"), ctx)
+    (pull,) = _opened(forge)
+    assert pull.head_ref == "rollback/release-1.5.1-2.0.9"
+    assert b"application_version: 1.5.1" in forge.repos[REPO].files[pull.head_ref]["release.yml"]
+
+
+def test_the_same_comment_twice_gives_one_branch_one_pull_request_and_points_to_it():
+    forge, ctx = _world()
+    on_rollback_comment(_comment(), ctx)
+    on_rollback_comment(_comment(), ctx)
+    assert len(_opened(forge)) == 1
+    assert forge.calls["create_branch"] == forge.calls["update_file"] == forge.calls["create_pull"] == 1
+    first, second = forge.repos[REPO].comments[7]
+    assert second == f"A rollback to `release-1.5.2-2.0.9` is already open: {_opened(forge)[0].html_url}"
+
+
+@pytest.mark.parametrize("crash_at", ["update_file", "create_pull", "comment"])
+def test_a_retry_after_a_crash_reuses_the_branch(crash_at):
+    forge, ctx = _world()
+    forge.fail_next[crash_at] = TransientError("boom")
+    with pytest.raises(TransientError):
+        on_rollback_comment(_comment(), ctx)
+    on_rollback_comment(_comment(), ctx)
+    assert [p.head_ref for p in _opened(forge)] == ["rollback/release-1.5.2-2.0.9"]
+    assert sorted(b for b in forge.repos[REPO].branches if b.startswith("rollback/")) == ["rollback/release-1.5.2-2.0.9"]
+    assert forge.calls["create_pull"] == 1 + (crash_at == "create_pull")
+    assert len(forge.repos[REPO].comments[7]) == 1
+
+
+def test_a_stale_branch_from_an_old_rollback_is_left_alone():
+    forge, ctx = _world()
+    state = forge.repos[REPO]
+    state.branches["rollback/release-1.5.2-2.0.9"] = "ancient"
+    forge.add_file(REPO, "release.yml", b"release:\n  application_version: 1.0.0\n", ref="rollback/release-1.5.2-2.0.9")
+    on_rollback_comment(_comment(), ctx)
+    (pull,) = _opened(forge)
+    assert pull.head_ref == "rollback/release-1.5.2-2.0.9-7"
+    assert state.files["rollback/release-1.5.2-2.0.9"]["release.yml"] == b"release:\n  application_version: 1.0.0\n"
+
+
+@pytest.mark.parametrize("author", ["mallory", "bot-user"])
+def test_someone_outside_the_owning_teams_gets_a_polite_refusal(author):
+    forge, ctx = _world()
+    on_rollback_comment(_comment(author=author), ctx)
+    assert _opened(forge) == [] and forge.calls["create_branch"] == 0
+    (reply,) = forge.repos[REPO].comments[7]
+    assert reply == (f"Sorry @{author}, only members of the teams that own `release.yml` (`@acme/infra-team`, "
+                     "`@acme/app-team`) can start a rollback. Ask one of them to comment `/rollback`.")
+
+
+def test_team_membership_ignores_login_case_and_individual_owners_count():
+    forge, ctx = _world(codeowners="release.yml @acme/missing-team @dave\n")
+    on_rollback_comment(_comment(author="DAVE"), ctx)
+    assert len(_opened(forge)) == 1
+
+
+def test_an_unowned_manifest_needs_write_access():
+    forge, ctx = _world(codeowners=None)
+    forge.repos[REPO].permissions["erin"] = Permission.WRITE
+    on_rollback_comment(_comment(author="frank"), ctx)
+    assert _opened(forge) == [] and "people who can push" in forge.repos[REPO].comments[7][0]
+    on_rollback_comment(_comment(author="erin"), ctx)
+    assert len(_opened(forge)) == 1
+
+
+@pytest.mark.parametrize("body, message", [
+    ("/rollback release-9.9.9-9.9.9", "I found no release `release-9.9.9-9.9.9`"),
+    ("/rollback v0-hand-made", "I found no release `v0-hand-made`"),
+    ("/rollback release-1.5.3-2.1.0", "The manifest already has the versions of `release-1.5.3-2.1.0`"),
+])
+def test_targets_that_cannot_be_restored_are_explained(body, message):
+    forge, ctx = _world()
+    on_rollback_comment(_comment(body), ctx)
+    assert _opened(forge) == []
+    assert forge.repos[REPO].comments[7][0].startswith(message)
+
+
+def test_without_a_recorded_previous_release_the_user_is_asked_to_name_one():
+    forge, ctx = _world()
+    forge.repos[REPO].tags["release-1.5.3-2.1.0"] = _tag("release-1.5.3-2.1.0", "1.5.3", "2.1.0")
+    on_rollback_comment(_comment(), ctx)
+    assert forge.repos[REPO].comments[7] == [
+        "Release `release-1.5.3-2.1.0` does not record the release before it. Name one: `/rollback RELEASE_ID`."]
+
+
+@pytest.mark.parametrize("event", [
+    _comment("LGTM, but /rollback if it breaks"),
+    _comment("/rollback", sender_is_bot=True),
+])
+def test_other_comments_are_ignored(event):
+    forge, ctx = _world()
+    on_rollback_comment(event, ctx)
+    assert forge.repos[REPO].comments == {} and forge.calls["get_branch_sha"] == 0
+
+
+def test_a_repo_that_is_not_a_release_repo_stays_silent():
+    forge, ctx = _world()
+    forge.add_file(REPO, ".github/release-coordinator.yml", b"approvals:\n  mode: each-team\n", ref="head1")
+    on_rollback_comment(_comment(), ctx)
+    assert forge.repos[REPO].comments == {}
