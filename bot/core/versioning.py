@@ -185,7 +185,7 @@ def required_bump(
 
 # --- ranges for versioning.requires: space-separated comparators, all must hold
 
-_COMPARATOR = re.compile(r"(>=|<=|==|!=|>|<|=)?\s*(\S+)")
+_COMPARATOR = re.compile(r"(>=|<=|==|!=|>|<|=)?\s*([^\s<>=!]+)")
 
 
 def parse_range(text: str) -> tuple[tuple[str, ...], str | None]:
@@ -194,6 +194,9 @@ def parse_range(text: str) -> tuple[tuple[str, ...], str | None]:
         return (), "empty range"
     if "||" in text:
         return (), "`||` is not supported; list comparators separated by spaces (all must hold)"
+    leftover = _COMPARATOR.sub("", text).strip()
+    if leftover:
+        return (), f"cannot read `{leftover}`; write comparators like >=2.1.0 <3.0.0"
     comparators = []
     for op, version in _COMPARATOR.findall(text.strip()):
         if not semver.Version.is_valid(version):
@@ -288,6 +291,8 @@ def judge_semver(
     relevant = [p for p in changed_paths if p != path and not path_ignored(p, ignore_paths)]
     floor = Bump.PATCH if relevant else Bump.NONE
     need = required_bump(commits, title=title, labels=labels, bump_from=bump_from, base=base, floor=floor)
+    if not relevant:  # commit messages cannot ask for a release of files that need none
+        need = Requirement(Bump.NONE, (), need.nonconventional, need.labels, ())
     lines: list[str] = [f"| | version |", "| --- | --- |", f"| base | {base or '(none)'} |", f"| head | {head} |", ""]
     if relevant:
         shown = ", ".join(f"`{p}`" for p in relevant[:5]) + (f" and {len(relevant) - 5} more" if len(relevant) > 5 else "")
