@@ -1,0 +1,129 @@
+"""Run one stored delivery: parse -> Event, route to handlers, give each a Context, sort failures for the queue."""
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+import threading
+from typing import Callable
+
+from bot import logs
+from bot.forge.errors import ForgeError, TransientError
+from bot.handlers import Context, KeyValue, all_handlers
+from bot.journal import Claim, Delivery
+from bot.queue import RUN_ALL, Outcome, Retry
+from bot.routing import Handler, Router
+from bot.settings import Settings
+from bot.webhooks import github as github_webhooks
+from bot.webhooks.event import Event
+
+log = logging.getLogger("bot.worker")
+
+
+class NotConfigured(ForgeError):
+    """The GitHub App credentials are missing; the delivery waits as a dead letter until they are set."""
+
+
+def handler_name(handler: Handler) -> str:
+    return f"{handler.__module__}.{handler.__qualname__}"
+
+
+def parse_delivery(delivery: Delivery) -> Event:
+    payload = github_webhooks.load_payload(delivery.body)
+    return github_webhooks.parse(event=delivery.event, delivery_id=delivery.delivery_id, payload=payload)
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: KeyValue | None,
+        router: Router | None = None,
+        forge_for: Callable[[int], object] | None = None,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+    ):
+        self.settings = settings
+        self.store = store
+        self.router = router if router is not None else all_handlers()
+        self._forge_for = forge_for or self._github_forge
+        self._forges: dict[int, object] = {}
+        self._lock = threading.Lock()
+        self._app = None
+        self.clock = clock
+
+    def _github_forge(self, installation_id: int):
+        if not self.settings.github_app_configured:
+            raise NotConfigured("GitHub App is not configured: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY")
+        from bot.forge.auth import GitHubApp
+        from bot.forge.github import GitHubForge  # written alongside; imported lazily so intake never needs it
+
+        if self._app is None:
+            self._app = GitHubApp(
+                app_id=self.settings.github_app_id,
+                private_key=self.settings.github_private_key,
+                api_url=self.settings.github_api_url,
+            )
+        return GitHubForge(self._app.client(installation_id))
+
+    def forge(self, installation_id: int):
+        """One forge per installation, kept across jobs (its client keeps the installation token)."""
+        with self._lock:
+            if installation_id not in self._forges:
+                self._forges[installation_id] = self._forge_for(installation_id)
+            return self._forges[installation_id]
+
+    def context(self, installation_id: int) -> Context:
+        return Context(forge=self.forge(installation_id), now=self.clock(), public_url=self.settings.public_url,
+                       store=self.store)
+
+    def __call__(self, claim: Claim) -> Outcome:
+        event = parse_delivery(claim.delivery)
+        handlers = self.router.handlers_for(event.name, event.action)
+        if claim.pending is not None and RUN_ALL not in claim.pending:
+            handlers = [h for h in handlers if handler_name(h) in claim.pending]
+        if not handlers:
+            return Outcome()
+        if event.installation_id is None:
+            return Outcome(failed={handler_name(h): "delivery has no installation id (is this webhook set on the "
+                                   "GitHub App rather than on a repository?)" for h in handlers})
+        try:
+            ctx = self.context(event.installation_id)
+        except TransientError as exc:
+            return Outcome(transient={handler_name(h): Retry(str(exc), exc.retry_after) for h in handlers})
+        except ForgeError as exc:
+            return Outcome(failed={handler_name(h): f"{type(exc).__name__}: {exc}" for h in handlers})
+        return run_handlers(handlers, event, ctx)
+
+    def periodic(self) -> None:
+        """Every five minutes: the window engineer's bot.handlers.window.periodic(contexts, store, now)."""
+        try:
+            window = importlib.import_module("bot.handlers.window")
+        except ModuleNotFoundError as exc:
+            if exc.name != "bot.handlers.window":
+                raise
+            return
+        periodic = getattr(window, "periodic", None)
+        if periodic is not None and self.settings.github_app_configured:
+            periodic(self.context, self.store, self.clock())
+
+
+def run_handlers(handlers: list[Handler], event: Event, ctx: Context) -> Outcome:
+    done: list[str] = []
+    failed: dict[str, str] = {}
+    transient: dict[str, Retry] = {}
+    for handler in handlers:
+        name = handler_name(handler)
+        try:
+            handler(event, ctx)
+        except TransientError as exc:
+            transient[name] = Retry(f"{type(exc).__name__}: {exc}", exc.retry_after)
+        except ForgeError as exc:
+            failed[name] = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # a bug: retrying will not fix it; keep the delivery as a dead letter
+            logs.event(log, "handler crashed", level=logging.ERROR, handler=name, delivery_id=event.delivery_id)
+            log.exception("handler %s crashed", name)
+            failed[name] = f"{type(exc).__name__}: {exc}"
+        else:
+            done.append(name)
+    return Outcome(done=tuple(done), failed=failed, transient=transient)
