@@ -116,6 +116,8 @@ class FakeForge:
 
     def get_default_branch(self, repo):
         self._call("get_default_branch")
+        if repo not in self.repos:  # like GitHub's 404 for a repository nobody created (e.g. an org's .github)
+            raise NotFound(f"repository {repo}")
         return self.repos[repo].default_branch
 
     def get_branch_sha(self, repo, branch):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bot.core.config import CONFIG_PATH, ConfigResult, ConfigSource, load_config
 from bot.forge.base import Forge
+from bot.forge.errors import NotFound
 
 DEFAULTS_PATH = Path(__file__).resolve().parents[2] / "config" / "defaults.yml"
 ORG_CONFIG_REPO = ".github"  # probot's convention: org-wide settings live in the org's .github repository
@@ -23,7 +24,10 @@ def fetch_config(forge: Forge, repo: str, *, ref: str) -> ConfigResult:
     org_repo = f"{owner}/{ORG_CONFIG_REPO}"
     org_file = None
     if org_repo != repo:
-        org_file = forge.get_file(org_repo, CONFIG_PATH, ref=forge.get_default_branch(org_repo))
+        try:
+            org_file = forge.get_file(org_repo, CONFIG_PATH, ref=forge.get_default_branch(org_repo))
+        except NotFound:  # most orgs have no .github repository: GitHub answers 404 for it
+            org_file = None
     repo_file = forge.get_file(repo, CONFIG_PATH, ref=ref)
     layers = [
         builtin_defaults(),

@@ -1,0 +1,245 @@
+"""One set of Forge behaviours, run against FakeForge and against GitHubForge over `responses`, so the fake
+every handler test relies on cannot drift from what GitHub does."""
+from __future__ import annotations
+
+import hashlib
+
+import github
+import pytest
+import responses
+from github import Auth
+
+from bot.core.checks import APPROVALS, MANIFEST, Annotation, CheckResult, Conclusion, Level, result_digest
+from bot.core.config import CONFIG_PATH
+from bot.forge.base import PullRequest
+from bot.forge.errors import AlreadyExists, Conflict, NotFound, TeamNotFound
+from bot.forge.base import Permission
+from bot.forge.github import GitHubForge
+from bot.handlers.configs import fetch_config
+from tests.fakeforge import FakeForge
+from tests.forge.fakegithub import FakeGitHub, fake_sha
+
+REPO = "acme/release"
+HEAD = fake_sha("contract head")
+
+
+class FakeWorld:
+    """Seeds FakeForge the way a handler test would."""
+
+    def __init__(self) -> None:
+        self.forge = FakeForge()
+
+    def add_file(self, repo: str, path: str, content: bytes, *, branch: str = "main") -> str:
+        state = self.forge.repos[repo]
+        state.files[branch][path] = content
+        sha = hashlib.sha1(repr((repo, branch, sorted(state.files[branch].items()))).encode()).hexdigest()
+        state.files[sha] = dict(state.files[branch])
+        state.branches[branch] = sha
+        return sha
+
+    def add_team(self, team: str, members: list[str]) -> None:
+        self.forge.teams[team.lower()] = frozenset(members)
+
+    def set_permission(self, repo: str, user: str, permission: Permission) -> None:
+        self.forge.repos[repo].permissions[user] = permission
+
+    def add_pull(self, repo: str, number: int, *, head_sha: str, state: str = "open", base_ref: str = "main") -> None:
+        self.forge.add_pull(PullRequest(repo=repo, number=number, title="t", author="alice", head_sha=head_sha,
+                                        head_ref=f"topic-{number}", base_ref=base_ref, base_sha=fake_sha("base"), state=state))
+
+
+class GitHubWorld:
+    """Seeds FakeGitHub; the forge under test is the real adapter."""
+
+    def __init__(self, rsps: responses.RequestsMock) -> None:
+        self.gh = FakeGitHub(our_app_id=4242).register(rsps)
+        client = github.Github(auth=Auth.Token("test-token"), seconds_between_requests=None, seconds_between_writes=None)
+        self.forge = GitHubForge(client, app_id=4242)
+
+    def add_file(self, repo: str, path: str, content: bytes, *, branch: str = "main") -> str:
+        return self.gh.add_file(repo, path, content, ref=branch)
+
+    def add_team(self, team: str, members: list[str]) -> None:
+        self.gh.add_team(team, members)
+
+    def set_permission(self, repo: str, user: str, permission: Permission) -> None:
+        self.gh.repo(repo).roles[user] = permission.name.lower()
+
+    def add_pull(self, repo: str, number: int, *, head_sha: str, state: str = "open", base_ref: str = "main") -> None:
+        self.gh.add_pull(repo, number, author="alice", head_sha=head_sha, base_sha=fake_sha("base"),
+                         head_ref=f"topic-{number}", base_ref=base_ref, state=state, title="t")
+
+
+@pytest.fixture(params=["fake", "github"])
+def world(request):
+    if request.param == "fake":
+        yield FakeWorld()
+        return
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield GitHubWorld(rsps)
+
+
+def check(name=APPROVALS, *, conclusion=Conclusion.FAILURE, summary="missing @acme/infra", annotations=()) -> CheckResult:
+    return CheckResult(name=name, head_sha=HEAD, conclusion=conclusion, title="t", summary=summary, annotations=tuple(annotations))
+
+
+# --- files
+def test_get_file_at_a_branch_and_at_its_commit(world):
+    sha = world.add_file(REPO, "release.yml", b"release: {}\n")
+    by_branch = world.forge.get_file(REPO, "release.yml", ref="main")
+    by_sha = world.forge.get_file(REPO, "release.yml", ref=sha)
+    assert by_branch == by_sha
+    assert by_sha.content == b"release: {}\n"
+    assert by_sha.sha == hashlib.sha1(b"blob 12\0release: {}\n").hexdigest()  # git's blob sha, as GitHub reports
+
+
+def test_get_file_absent_is_none(world):
+    sha = world.add_file(REPO, "README.md", b"x")
+    assert world.forge.get_file(REPO, ".github/CODEOWNERS", ref=sha) is None
+    assert world.forge.get_file(REPO, ".github/CODEOWNERS", ref="main") is None
+    assert world.forge.get_file("acme/no-such-repo", "README.md", ref="main") is None
+
+
+def test_update_file_with_the_current_sha_commits(world):
+    world.add_file(REPO, "CHANGELOG.md", b"# Changelog\n")
+    current = world.forge.get_file(REPO, "CHANGELOG.md", ref="main")
+    commit = world.forge.update_file(REPO, "CHANGELOG.md", content=b"# Changelog\n\n## r1\n", message="m", branch="main", sha=current.sha)
+    assert world.forge.get_branch_sha(REPO, "main") == commit
+    assert world.forge.get_file(REPO, "CHANGELOG.md", ref="main").content == b"# Changelog\n\n## r1\n"
+    assert world.forge.get_file(REPO, "CHANGELOG.md", ref=commit).content == b"# Changelog\n\n## r1\n"
+
+
+def test_update_file_with_a_stale_sha_is_conflict(world):
+    world.add_file(REPO, "CHANGELOG.md", b"# Changelog\n")
+    stale = world.forge.get_file(REPO, "CHANGELOG.md", ref="main")
+    world.forge.update_file(REPO, "CHANGELOG.md", content=b"a human edit\n", message="m", branch="main", sha=stale.sha)
+    with pytest.raises(Conflict):
+        world.forge.update_file(REPO, "CHANGELOG.md", content=b"ours\n", message="m", branch="main", sha=stale.sha)
+    with pytest.raises(Conflict):  # we thought it absent: someone created it first
+        world.forge.update_file(REPO, "CHANGELOG.md", content=b"ours\n", message="m", branch="main", sha=None)
+    assert world.forge.get_file(REPO, "CHANGELOG.md", ref="main").content == b"a human edit\n"
+
+
+def test_update_file_creates_a_new_file_without_a_sha(world):
+    world.add_file(REPO, "README.md", b"x")
+    world.forge.update_file(REPO, "CHANGELOG.md", content=b"# Changelog\n", message="m", branch="main", sha=None)
+    assert world.forge.get_file(REPO, "CHANGELOG.md", ref="main").content == b"# Changelog\n"
+
+
+# --- repositories and branches
+def test_missing_repository_and_branch_are_not_found(world):
+    world.add_file(REPO, "README.md", b"x")
+    assert world.forge.get_default_branch(REPO) == "main"
+    with pytest.raises(NotFound):
+        world.forge.get_default_branch("acme/.github")
+    with pytest.raises(NotFound):
+        world.forge.get_branch_sha(REPO, "no-such-branch")
+
+
+def test_config_of_an_org_without_a_dot_github_repository(world):
+    sha = world.add_file(REPO, CONFIG_PATH, b"approvals:\n  teams:\n    '@acme/infra-team': 2\n")
+    loaded = fetch_config(world.forge, REPO, ref=sha)
+    assert loaded.ok and loaded.config.managed
+
+
+def test_create_branch_twice_is_already_exists(world):
+    sha = world.add_file(REPO, "release.yml", b"x")
+    world.forge.create_branch(REPO, name="rollback/r1", sha=sha)
+    assert world.forge.get_branch_sha(REPO, "rollback/r1") == sha
+    with pytest.raises(AlreadyExists):
+        world.forge.create_branch(REPO, name="rollback/r1", sha=sha)
+
+
+# --- tags and releases
+def test_create_tag_then_get_tag_peels_to_the_commit(world):
+    sha = world.add_file(REPO, "release.yml", b"x")
+    made = world.forge.create_tag(REPO, name="release-1.5.3-2.1.0", message="Deploy\n\nRelease-Id: r", sha=sha)
+    got = world.forge.get_tag(REPO, "release-1.5.3-2.1.0")
+    assert (got.name, got.commit_sha, got.message) == ("release-1.5.3-2.1.0", sha, "Deploy\n\nRelease-Id: r")
+    assert got.tag_sha == made.tag_sha is not None
+    assert [(t.name, t.commit_sha, t.message) for t in world.forge.list_tags(REPO)] == [("release-1.5.3-2.1.0", sha, None)]
+
+
+def test_create_tag_twice_is_already_exists(world):
+    sha = world.add_file(REPO, "release.yml", b"x")
+    world.forge.create_tag(REPO, name="release-1", message="m", sha=sha)
+    with pytest.raises(AlreadyExists):
+        world.forge.create_tag(REPO, name="release-1", message="m", sha=sha)
+
+
+def test_get_tag_absent_is_none(world):
+    world.add_file(REPO, "release.yml", b"x")
+    assert world.forge.get_tag(REPO, "release-9") is None
+
+
+def test_releases_absent_created_and_not_twice(world):
+    world.add_file(REPO, "release.yml", b"x")
+    assert world.forge.get_release(REPO, "release-1") is None
+    made = world.forge.create_release(REPO, tag="release-1", name="release-1", body="notes")
+    assert world.forge.get_release(REPO, "release-1") == made
+    assert (made.tag, made.name, made.body) == ("release-1", "release-1", "notes")
+    with pytest.raises(AlreadyExists):
+        world.forge.create_release(REPO, tag="release-1", name="release-1", body="notes")
+
+
+# --- people
+def test_team_members_and_a_missing_team(world):
+    world.add_team("@acme/infra-team", ["alice", "bob"])
+    assert world.forge.team_members("@acme/infra-team") == {"alice", "bob"}
+    with pytest.raises(TeamNotFound) as caught:
+        world.forge.team_members("@acme/no-such-team")
+    assert caught.value.team == "@acme/no-such-team"
+
+
+def test_permission_known_and_unknown(world):
+    world.add_file(REPO, "README.md", b"x")
+    world.set_permission(REPO, "bob", Permission.MAINTAIN)
+    assert world.forge.permission(REPO, "bob") is Permission.MAINTAIN
+    assert world.forge.permission(REPO, "stranger") is Permission.NONE
+
+
+# --- pull requests
+def test_missing_pull_is_not_found(world):
+    world.add_file(REPO, "README.md", b"x")
+    with pytest.raises(NotFound):
+        world.forge.get_pull(REPO, 404)
+
+
+def test_pulls_for_commit_and_open_pulls(world):
+    world.add_file(REPO, "README.md", b"x")
+    world.add_pull(REPO, 1, head_sha=HEAD)
+    world.add_pull(REPO, 2, head_sha=HEAD, state="closed")
+    world.add_pull(REPO, 3, head_sha=fake_sha("other"), base_ref="release")
+    assert world.forge.pulls_for_commit(REPO, HEAD) == (1,)
+    assert sorted(p.number for p in world.forge.list_open_pulls(REPO)) == [1, 3]
+    assert [p.number for p in world.forge.list_open_pulls(REPO, base="release")] == [3]
+
+
+def test_compare_unknown_is_not_found(world):
+    world.add_file(REPO, "README.md", b"x")
+    with pytest.raises(NotFound):
+        world.forge.compare(REPO, fake_sha("a"), fake_sha("b"))
+
+
+# --- checks
+def test_check_round_trip_keyed_by_digest(world):
+    world.add_file(REPO, "README.md", b"x")
+    forge = world.forge
+    assert forge.find_check(REPO, head_sha=HEAD, name=APPROVALS) is None
+    first = check()
+    forge.create_check(REPO, first)
+    found = forge.find_check(REPO, head_sha=HEAD, name=APPROVALS)
+    assert found.digest == result_digest(first)
+    assert forge.find_check(REPO, head_sha=HEAD, name=MANIFEST) is None
+    assert forge.find_check(REPO, head_sha=fake_sha("another head"), name=APPROVALS) is None
+    second = check(conclusion=Conclusion.SUCCESS, summary="all teams approved")
+    forge.update_check(REPO, found.id, second)
+    assert forge.find_check(REPO, head_sha=HEAD, name=APPROVALS).digest == result_digest(second)
+
+
+def test_check_with_many_annotations_round_trips(world):
+    world.add_file(REPO, "README.md", b"x")
+    notes = [Annotation("release.yml", i, i, Level.FAILURE, f"problem {i}") for i in range(1, 76)]
+    result = check(MANIFEST, annotations=notes)
+    world.forge.create_check(REPO, result)
+    assert world.forge.find_check(REPO, head_sha=HEAD, name=MANIFEST).digest == result_digest(result)
