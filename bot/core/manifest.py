@@ -259,6 +259,8 @@ def _judge_commits(name, old, new, bump, component, world, path, line, problems,
                                 f"`{old_tag}` need at least {versioning.bump_name(need.level)}: {forcing}"))
         cell += f" — needs {versioning.bump_name(need.level)}"
     if need.reasons:
+        if details:
+            details.append("")  # a blank line ends the previous markdown list
         details.append(f"**{name}** needs at least {versioning.bump_name(need.level)} because of:")
         details += [f"- {r.source}: {r.header}" for r in need.reasons[:10]]
     return cell

@@ -1,0 +1,205 @@
+"""The manifest check end to end over FakeForge: config at the base sha, manifest at head, world, one check run."""
+from __future__ import annotations
+
+import datetime as dt
+import pathlib
+
+import pytest
+
+from bot.core.checks import MANIFEST, Conclusion
+from bot.forge.base import ChangedFile, Commit, Comparison, PullRequest, Tag
+from bot.handlers import Context
+from bot.handlers.manifest import on_merge_group, on_pull, router
+from bot.webhooks.event import Event
+from tests.fakeforge import DictStore, FakeForge
+
+FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "fixtures" / "manifests"
+RELEASE = "acme/release"
+APP, INFRA = "acme/payments-app", "acme/platform-infra"
+BASE_SHA, HEAD_SHA = "b" * 40, "h" * 40
+NOW = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.timezone.utc)  # a Tuesday, 11:00 in Berlin
+
+RELEASE_CONFIG = """\
+release:
+  manifest: release.yml
+components:
+  payments-app:   {repo: acme/payments-app,   kind: application,    tag_prefix: "v"}
+  platform-infra: {repo: acme/platform-infra, kind: infrastructure, tag_prefix: "v"}
+windows:
+  timezone: Europe/Berlin
+  allow: [{days: [mon, tue, wed, thu], hours: "09:00-16:00"}]
+  freeze: [{from: 2026-12-20, to: 2027-01-04, reason: "Holiday freeze"}]
+  override_label: emergency-release
+"""
+APP_CONFIG_AT_TAG = """\
+versioning:
+  file: VERSION
+  requires:
+    platform-infra: ">=2.1.0 <3.0.0"
+"""
+BASE_MANIFEST = "release:\n  application_version: 1.5.2\n  infrastructure_version: 2.0.9\n"
+
+
+def world(head_manifest: str | bytes, *, files=("release.yml",), labels=frozenset(), app_commits=("fix: rounding (#12)",)) -> FakeForge:
+    forge = FakeForge()
+    forge.add_file(RELEASE, ".github/release-coordinator.yml", RELEASE_CONFIG, ref=BASE_SHA)
+    forge.add_file(RELEASE, "release.yml", BASE_MANIFEST, ref=BASE_SHA)
+    forge.add_file(RELEASE, "release.yml", head_manifest, ref=HEAD_SHA)
+    forge.add_pull(PullRequest(RELEASE, 7, "Release 1.5.3 / 2.1.0", "alice", HEAD_SHA, "release-next", "main", BASE_SHA,
+                               "open", labels=frozenset(labels)),
+                   files=[ChangedFile(p, "modified") for p in files])
+    for repo, versions in ((APP, ("1.5.2", "1.5.3", "1.6.0")), (INFRA, ("2.0.9", "2.1.0", "3.0.0"))):
+        for version in versions:
+            forge.repos[repo].tags[f"v{version}"] = Tag(f"v{version}", f"{repo}-{version}".ljust(40, "0"))
+    commits = tuple(Commit(f"{i:07x}".ljust(40, "c"), message) for i, message in enumerate(app_commits))
+    forge.repos[APP].comparisons[("v1.5.2", "v1.5.3")] = Comparison("v1.5.2", "v1.5.3", "ahead", commits, ())
+    forge.repos[INFRA].comparisons[("v2.0.9", "v2.1.0")] = Comparison("v2.0.9", "v2.1.0", "ahead",
+                                                                      (Commit("d" * 40, "feat: new VPC peering"),), ())
+    forge.repos[INFRA].comparisons[("v2.0.9", "v3.0.0")] = Comparison("v2.0.9", "v3.0.0", "ahead",
+                                                                      (Commit("e" * 40, "feat!: drop classic LB"),), ())
+    forge.add_file(APP, ".github/release-coordinator.yml", APP_CONFIG_AT_TAG, ref="v1.5.3")
+    return forge
+
+
+def pr_event(action="opened", **extra) -> Event:
+    fields = dict(forge="github", name="pull_request", action=action, delivery_id="d-1", installation_id=42,
+                  repo=RELEASE, pull_number=7, head_sha=HEAD_SHA, base_ref="main")
+    fields.update(extra)
+    return Event(**fields)
+
+
+def run(forge: FakeForge, event: Event | None = None) -> dict:
+    ctx = Context(forge=forge, now=NOW, public_url="https://rc.example.com", store=DictStore())
+    for handler in router.handlers_for((event or pr_event()).name, (event or pr_event()).action):
+        handler(event or pr_event(), ctx)
+    return forge.checks_on(RELEASE, HEAD_SHA)
+
+
+def test_valid_release_passes_with_the_table():
+    forge = world(FIXTURES.joinpath("valid-short-form.yml").read_bytes())
+    check = run(forge)[MANIFEST]
+    assert check.conclusion is Conclusion.SUCCESS
+    assert check.title == "Manifest valid: payments-app 1.5.3, platform-infra 2.1.0"
+    assert "| payments-app | application | 1.5.2 | 1.5.3 | patch | 1 (1 fix) | platform-infra `>=2.1.0 <3.0.0` ✓ |" in check.summary
+    assert "| platform-infra | infrastructure | 2.0.9 | 2.1.0 | minor | 1 (1 feat) | — |" in check.summary
+    assert check.details_url == "https://rc.example.com/pulls/acme/release/7"
+
+
+@pytest.mark.parametrize("fixture, line, words", [
+    ("invalid-v-prefix.yml", 2, "write 1.5.3, not v1.5.3"),
+    ("invalid-float-version.yml", 2, "YAML reads `1.5` as a number"),
+    ("invalid-unknown-key.yml", 4, "did you mean `rollback`?"),
+    ("invalid-yaml-syntax.yml", 3, "YAML syntax error"),
+    ("invalid-anchor-bomb.yml", 1, "anchors and aliases are not allowed"),
+])
+def test_bad_manifest_fails_with_annotations_on_its_lines(fixture, line, words):
+    check = run(world(FIXTURES.joinpath(fixture).read_bytes()))[MANIFEST]
+    assert check.conclusion is Conclusion.FAILURE
+    assert any(a.path == "release.yml" and a.start_line == line and words in a.message for a in check.annotations)
+
+
+@pytest.mark.parametrize("manifest, line, words", [
+    ("release:\n  application_version: 1.5.4\n  infrastructure_version: 2.1.0\n", 2,
+     "payments-app 1.5.4: no tag `v1.5.4` in acme/payments-app"),
+    ("release:\n  application_version: 1.5.3\n  infrastructure_version: 3.0.0\n", 3,
+     "platform-infra 3.0.0 does not satisfy `>=2.1.0 <3.0.0`, which payments-app 1.5.3 requires"),
+    ("release:\n  application_version: 1.5.2\n  infrastructure_version: 2.0.9\n", 2, "no component version changed"),
+])
+def test_world_problems(manifest, line, words):
+    check = run(world(manifest))[MANIFEST]
+    assert check.conclusion is Conclusion.FAILURE
+    assert any(a.start_line == line and words in a.message for a in check.annotations), check.annotations
+
+
+def test_feature_commits_force_a_minor_and_are_named():
+    forge = world("release:\n  application_version: 1.5.3\n  infrastructure_version: 2.1.0\n",
+                  app_commits=("fix: rounding (#12)", "feat: refunds API (#14)"))
+    check = run(forge)[MANIFEST]
+    assert check.conclusion is Conclusion.FAILURE
+    [annotation] = check.annotations
+    assert annotation.start_line == 2
+    assert "payments-app 1.5.2 → 1.5.3 is a patch bump, but the commits since `v1.5.2` need at least minor" in annotation.message
+    assert "feat: refunds API (#14)" in annotation.message
+
+
+def test_rollback_matches_an_earlier_release_tag():
+    forge = world("release:\n  components:\n    payments-app: 1.5.2\n    platform-infra: 2.0.9\n  rollback: true\n")
+    forge.add_file(RELEASE, "release.yml", "release:\n  application_version: 1.5.3\n  infrastructure_version: 2.1.0\n",
+                   ref=BASE_SHA)
+    forge.repos[RELEASE].tags["release-1.5.2-2.0.9"] = Tag(
+        "release-1.5.2-2.0.9", "f" * 40, tag_sha="1" * 40,
+        message="Deploy: Application v1.5.2 and Infrastructure v2.0.9\n\nRelease-Id: release-1.5.2-2.0.9\n"
+                "Component-Version: payments-app=1.5.2\nComponent-Version: platform-infra=2.0.9\n")
+    forge.repos[RELEASE].tags["unrelated"] = Tag("unrelated", "a" * 40)
+    check = run(forge)[MANIFEST]
+    assert (check.conclusion, check.title) == (Conclusion.SUCCESS, "Valid rollback to release-1.5.2-2.0.9")
+
+
+def test_pull_request_not_touching_the_manifest_gets_no_manifest_check():
+    forge = world("release:\n  application_version: 1.5.3\n  infrastructure_version: 2.1.0\n", files=("README.md",))
+    assert MANIFEST not in run(forge)
+
+
+def test_unmanaged_repo_is_left_alone():
+    forge = FakeForge()
+    forge.add_pull(PullRequest("acme/other", 1, "t", "a", HEAD_SHA, "x", "main", BASE_SHA, "open"),
+                   files=[ChangedFile("release.yml", "modified")])
+    run(forge, pr_event(repo="acme/other", pull_number=1))
+    assert forge.repos["acme/other"].checks == {}
+    assert forge.calls["create_check"] == 0
+
+
+def test_invalid_config_fails_the_check_with_its_line():
+    forge = world(BASE_MANIFEST)
+    forge.add_file(RELEASE, ".github/release-coordinator.yml", RELEASE_CONFIG.replace("kind: application", "kind: app"),
+                   ref=BASE_SHA)
+    check = run(forge)[MANIFEST]
+    assert check.conclusion is Conclusion.FAILURE and check.title == "Invalid release-coordinator config"
+    assert [(a.path, a.start_line) for a in check.annotations][0][0] == ".github/release-coordinator.yml"
+    assert check.annotations[0].start_line == 4
+
+
+def test_pull_request_cannot_change_the_config_that_judges_it():
+    forge = world("release:\n  application_version: 1.6.0-rc.1\n  infrastructure_version: 2.1.0\n")
+    forge.add_file(RELEASE, ".github/release-coordinator.yml", RELEASE_CONFIG + "  allow_prerelease: true\n", ref=HEAD_SHA)
+    check = run(forge)[MANIFEST]
+    assert check.conclusion is Conclusion.FAILURE
+    assert "needs `release.allow_prerelease: true`" in check.annotations[0].message
+
+
+def test_rerun_writes_nothing_when_nothing_changed():
+    forge = world("release:\n  application_version: 1.5.3\n  infrastructure_version: 2.1.0\n")
+    run(forge)
+    run(forge, Event(forge="github", name="check_run", action="rerequested", delivery_id="d-2", installation_id=42,
+                     repo=RELEASE, head_sha=HEAD_SHA, pull_numbers=(7,), payload={"check_run": {"name": MANIFEST}}))
+    assert (forge.calls["create_check"], forge.calls["update_check"]) == (1, 0)
+    assert forge.calls["find_check"] == 2
+
+
+def test_rerun_of_someone_elses_check_is_ignored():
+    forge = world("release:\n  application_version: 1.5.3\n  infrastructure_version: 2.1.0\n")
+    run(forge, Event(forge="github", name="check_run", action="rerequested", delivery_id="d-2", installation_id=42,
+                     repo=RELEASE, head_sha=HEAD_SHA, pull_numbers=(7,), payload={"check_run": {"name": "ci/build"}}))
+    assert forge.calls["get_pull"] == 0
+
+
+def test_merge_group_revalidates_the_manifest_at_the_group_sha():
+    group_sha = "9" * 40
+    forge = world(BASE_MANIFEST)
+    forge.add_file(RELEASE, ".github/release-coordinator.yml", RELEASE_CONFIG, ref=BASE_SHA)
+    forge.add_file(RELEASE, "release.yml", "release:\n  application_version: 1.5.4\n  infrastructure_version: 2.1.0\n",
+                   ref=group_sha)
+    event = Event(forge="github", name="merge_group", action="checks_requested", delivery_id="d-3", installation_id=42,
+                  repo=RELEASE, head_sha=group_sha, base_ref="main", pull_numbers=(7,),
+                  payload={"merge_group": {"head_sha": group_sha, "base_sha": BASE_SHA}})
+    on_merge_group(event, Context(forge=forge, now=NOW))
+    check = forge.checks_on(RELEASE, group_sha)[MANIFEST]
+    assert check.conclusion is Conclusion.FAILURE and "no tag `v1.5.4`" in check.annotations[0].message
+
+
+def test_routes_cover_spec_events():
+    for event, action in [("pull_request", "opened"), ("pull_request", "synchronize"), ("pull_request", "edited"),
+                          ("pull_request", "labeled"), ("check_suite", "rerequested"), ("check_run", "rerequested"),
+                          ("merge_group", "checks_requested")]:
+        assert router.accepts(event, action)
+    assert on_pull in router.handlers_for("pull_request", "ready_for_review")
