@@ -108,7 +108,13 @@ class Preview:
 
     @property
     def passed(self) -> bool:
-        return not self.problems and all(group.satisfied for group in self.groups)
+        return not _failing(self.problems) and all(group.satisfied for group in self.groups)
+
+
+def _failing(problems: Sequence[Problem]) -> bool:
+    # CODEOWNERS mistakes are warnings: GitHub skips an invalid line and applies the rest, and failing every
+    # pull request would also block the one that fixes the file (it is judged by the base's CODEOWNERS).
+    return any(problem.level is Level.FAILURE for problem in problems)
 
 
 @dataclass(frozen=True)
@@ -126,12 +132,33 @@ class Evaluation:
 
     @property
     def passed(self) -> bool:
-        return not self.problems and all(group.satisfied for group in self.groups)
+        return not _failing(self.problems) and all(group.satisfied for group in self.groups)
 
     @property
     def missing_teams(self) -> tuple[str, ...]:
         """Teams that still owe approvals and could give them (review requests go to these)."""
         return tuple(g.key for g in self.groups if g.kind == TEAM and g.error is None and g.missing)
+
+
+# --- what the evaluation will need, so an adapter fetches only that
+
+
+def latest_approvals(reviews: Sequence[Review]) -> tuple[Review, ...]:
+    """Each reviewer's latest non-comment review, when it is an approval."""
+    return tuple(r for r in _latest_reviews(reviews).values() if r.state is ReviewState.APPROVED)
+
+
+def commits_to_compare(reviews: Sequence[Review], *, head_sha: str, invalidate: Invalidate) -> tuple[str, ...]:
+    """Reviewed commits whose later changes decide staleness (only `owned-files` looks at which paths)."""
+    if invalidate is not Invalidate.OWNED_FILES:
+        return ()
+    return tuple(sorted({r.commit_id for r in latest_approvals(reviews) if r.commit_id and r.commit_id != head_sha}))
+
+
+def owners_in(rules: Rules) -> tuple[frozenset[str], frozenset[str]]:
+    """(teams, individual logins) named by the lines that own the changed paths, lower-cased."""
+    owners = {o.lower() for rule in rules.ownership.values() if rule is not None for o in rule.owners}
+    return frozenset(o for o in owners if is_team(o)), frozenset(o[1:] for o in owners if o.startswith("@") and not is_team(o))
 
 
 # --- evaluation

@@ -23,7 +23,8 @@ def render_check(evaluation: Evaluation, *, details_url: str | None = None) -> C
         sections.append("Approvals that count for no required group: " + "; ".join(
             f"{_at(n.user)} {n.reason}" for n in evaluation.unmatched))
     if evaluation.problems:
-        sections.append(_problems_section("Configuration problems (fix these first)", evaluation.problems))
+        sections.append(_problems_section("Problems in the base branch's rules (invalid CODEOWNERS lines are skipped, "
+                                          "as GitHub does)", evaluation.problems))
     if evaluation.preview is not None:
         sections.append(_preview_section(evaluation.preview))
     sections.append(_policy_line(evaluation))
@@ -58,8 +59,6 @@ def render_config_failure(problems: Sequence[Problem], *, head_sha: str, details
 
 def _title(evaluation: Evaluation) -> str:
     groups = evaluation.groups
-    if evaluation.problems:
-        return f"CODEOWNERS problem: {evaluation.problems[0].message}"[:200]
     if not groups:
         if evaluation.codeowners_path is None:
             return "No CODEOWNERS file: no team approval needed"

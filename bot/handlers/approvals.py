@@ -1,0 +1,145 @@
+"""`release-coordinator/approvals` (SPEC §4, §5): fetch what the evaluation needs, evaluate in core, publish."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bot.core import codeowners
+from bot.core.approvals import (
+    Evaluation, PullFacts, Rules, changed_paths, commits_to_compare, evaluate, latest_approvals, owners_in, to_json,
+)
+from bot.core.approvals_render import render_check, render_config_failure
+from bot.core.checks import APPROVALS, Level, Problem
+from bot.core.config import CONFIG_PATH, ApprovalsConfig, ConfigResult
+from bot.forge.base import ChangedFile, Forge, PullRequest
+from bot.forge.errors import NotFound, TeamNotFound
+from bot.handlers import Context
+from bot.handlers.configs import CODEOWNERS_PATHS, fetch_codeowners, fetch_config
+from bot.handlers.manifest import PULL_ACTIONS, merge_group_base_sha, pulls_of
+from bot.handlers.publish import publish_check
+from bot.routing import Router
+from bot.webhooks.event import Event
+
+router = Router()
+RULE_FILES = (CONFIG_PATH, *CODEOWNERS_PATHS)
+
+
+@router.register("pull_request", *PULL_ACTIONS)
+@router.register("pull_request_review", "submitted", "edited", "dismissed")
+@router.register("check_run", "rerequested")
+@router.register("check_suite", "requested", "rerequested")
+def on_pull(event: Event, ctx: Context) -> None:
+    for pull in pulls_of(event, ctx, check_name=APPROVALS):
+        checked = check_pull(ctx, pull, base_sha=pull.base_sha)
+        if checked is not None:
+            evaluation, policy = checked
+            save_details(ctx, pull, evaluation)
+            if policy.request_reviews:
+                request_reviews(ctx, pull, evaluation)
+
+
+@router.register("merge_group", "checks_requested")
+def on_merge_group(event: Event, ctx: Context) -> None:
+    # Judged again on the queue's commit, by the rules at the tip the group merges onto: not a blind pass.
+    # https://docs.github.com/en/webhooks/webhook-events-and-payloads#merge_group
+    base_sha = merge_group_base_sha(event, ctx)
+    for number in event.pull_numbers:
+        check_pull(ctx, ctx.forge.get_pull(event.repo, number), base_sha=base_sha, check_sha=event.head_sha)
+
+
+def check_pull(
+    ctx: Context, pull: PullRequest, *, base_sha: str, check_sha: str | None = None
+) -> tuple[Evaluation, ApprovalsConfig] | None:
+    """Fetch -> evaluate -> publish one pull request; None when the repository is not managed or config is bad."""
+    forge, repo = ctx.forge, pull.repo
+    details_url = ctx.details_url(repo, pull.number)
+    loaded = fetch_config(forge, repo, ref=base_sha)
+    if not loaded.config.managed:
+        return None  # SPEC §3: safe to install on a whole org
+    if not loaded.ok:
+        publish_check(forge, repo, render_config_failure(loaded.problems, head_sha=check_sha or pull.head_sha,
+                                                         details_url=details_url))
+        return None
+    files = forge.list_pull_files(repo, pull.number)
+    base = fetch_rules(forge, repo, ref=base_sha, loaded=loaded, files=files)
+    head = None
+    if any(path in RULE_FILES for path in changed_paths(files)):
+        head_config = fetch_config(forge, repo, ref=pull.head_sha) if CONFIG_PATH in changed_paths(files) else loaded
+        head = fetch_rules(forge, repo, ref=pull.head_sha, loaded=head_config, files=files)
+    evaluation = evaluate(fetch_facts(forge, pull, files, rules=[base, head]), base, head)
+    if check_sha is not None:
+        evaluation = replace(evaluation, head_sha=check_sha)
+    publish_check(forge, repo, render_check(evaluation, details_url=details_url))
+    return evaluation, base.approvals
+
+
+def fetch_rules(forge: Forge, repo: str, *, ref: str, loaded: ConfigResult, files: tuple[ChangedFile, ...]) -> Rules:
+    found = fetch_codeowners(forge, repo, ref=ref)
+    if found is None:
+        return Rules(loaded.config.approvals, None, {}, problems=loaded.problems)
+    path, text = found
+    parsed = codeowners.parse(text, platform="github")
+    problems = tuple(
+        Problem(path, e.line, e.message + (f" ({e.suggestion})" if e.suggestion else ""), Level.WARNING)
+        for e in parsed.errors
+    )
+    return Rules(loaded.config.approvals, path, parsed.resolve(changed_paths(files)), problems=loaded.problems + problems)
+
+
+def fetch_facts(forge: Forge, pull: PullRequest, files: tuple[ChangedFile, ...], *, rules: list[Rules | None]) -> PullFacts:
+    repo, approvals = pull.repo, rules[0].approvals
+    reviews = forge.list_reviews(repo, pull.number)
+    members, unknown, people = {}, set(), set()
+    for teams, logins in (owners_in(r) for r in rules if r is not None):
+        people |= logins
+        for team in teams - members.keys() - unknown:
+            try:
+                members[team] = forge.team_members(team)
+            except TeamNotFound:
+                unknown.add(team)  # rendered as a failing group naming the team and the permission
+    people |= {login.lower() for team in members.values() for login in team}
+    approvers = {r.user for r in latest_approvals(reviews) if r.user.lower() in people}
+    return PullFacts(
+        head_sha=pull.head_sha, author=pull.author, files=files, reviews=reviews,
+        changed_since={sha: changed_between(forge, repo, sha, pull.head_sha)
+                       for sha in commits_to_compare(reviews, head_sha=pull.head_sha, invalidate=approvals.invalidate_on_push)},
+        members=members, unknown_teams=frozenset(unknown),
+        permissions={login: forge.permission(repo, login) for login in sorted(approvers)},
+    )
+
+
+def changed_between(forge: Forge, repo: str, reviewed: str, head: str) -> frozenset[str] | None:
+    """Paths changed after an approval; None when a force-push took the reviewed commit out of the branch."""
+    try:
+        comparison = forge.compare(repo, reviewed, head)
+    except NotFound:
+        return None
+    return frozenset(changed_paths(comparison.files))
+
+
+def save_details(ctx: Context, pull: PullRequest, evaluation: Evaluation) -> None:
+    if ctx.store is None:
+        return
+    key = details_key(pull.repo, pull.number)
+    saved = {"repo": pull.repo, "number": pull.number, "title": pull.title, "html_url": pull.html_url,
+             "evaluation": to_json(evaluation)}
+    if ctx.store.get_json(key) != saved:
+        ctx.store.set_json(key, saved)
+
+
+def details_key(repo: str, number: int) -> str:
+    return f"details:{repo}#{number}"
+
+
+def request_reviews(ctx: Context, pull: PullRequest, evaluation: Evaluation) -> None:
+    """Ask each team that still owes an approval, once per pull request (drafts wait for ready_for_review)."""
+    if pull.draft:
+        return
+    key = f"requested:{pull.repo}#{pull.number}"
+    asked = set(ctx.store.get_json(key) or ()) if ctx.store is not None else set()
+    already = asked | {team.lower() for team in pull.requested_teams}
+    teams = frozenset(team for team in evaluation.missing_teams if team not in already)
+    if not teams:
+        return
+    ctx.forge.request_reviewers(pull.repo, pull.number, teams=teams)
+    if ctx.store is not None:
+        ctx.store.set_json(key, sorted(asked | teams))

@@ -1,0 +1,318 @@
+"""The approvals handler over FakeForge: what gets fetched, what check run results, and that repeats write nothing."""
+import datetime as dt
+
+import pytest
+
+from bot.core.checks import APPROVALS, MANIFEST, Conclusion
+from bot.forge.base import ChangedFile, Comparison, Permission, PullRequest, Review, ReviewState
+from bot.forge.errors import TransientError
+from bot.handlers import Context
+from bot.handlers.approvals import details_key, router
+from bot.webhooks.event import Event
+from tests.fakeforge import DictStore, FakeForge
+
+REPO = "acme/payments-app"
+BASE, HEAD, OLD, MERGE = "b" * 40, "h" * 40, "o" * 40, "m" * 40
+CONFIG = "approvals:\n  teams: {'@acme/infra': 1}\n"
+CODEOWNERS = "# owners\n/infra/ @acme/infra\n/app/ @acme/app\n/docs/\n"
+NOW = dt.datetime(2026, 11, 29, 9, tzinfo=dt.timezone.utc)
+
+
+def make_forge(*, config=CONFIG, codeowners=CODEOWNERS, files=("infra/main.tf", "app/api.py"), draft=False):
+    forge = FakeForge()
+    if config is not None:
+        forge.add_file(REPO, ".github/release-coordinator.yml", config, ref=BASE)
+    if codeowners is not None:
+        forge.add_file(REPO, ".github/CODEOWNERS", codeowners, ref=BASE)
+    pull = PullRequest(repo=REPO, number=7, title="Bump infra", author="paul", head_sha=HEAD, head_ref="feature",
+                       base_ref="main", base_sha=BASE, state="open", draft=draft,
+                       html_url=f"https://github.com/{REPO}/pull/7")
+    forge.add_pull(pull, [ChangedFile(p, "modified") for p in files])
+    forge.teams = {"@acme/infra": frozenset({"ivan", "irene"}), "@acme/app": frozenset({"anna", "both"})}
+    forge.repos[REPO].permissions = {u: Permission.WRITE for u in ("ivan", "irene", "anna", "both")}
+    return forge
+
+
+def approve(forge, user, *, commit=HEAD, state=ReviewState.APPROVED):
+    reviews = forge.repos[REPO].reviews[7]
+    forge.add_review(REPO, 7, Review(len(reviews) + 1, user, state, commit, NOW))
+
+
+def event(name="pull_request_review", action="submitted", **fields):
+    fields.setdefault("pull_number", 7)
+    return Event(forge="github", name=name, action=action, delivery_id="d", repo=REPO, **fields)
+
+
+def run(forge, evt=None, store=None):
+    ctx = Context(forge=forge, now=NOW, public_url="https://rc.example", store=store if store is not None else DictStore())
+    evt = evt or event()
+    for handler in router.handlers_for(evt.name, evt.action):
+        handler(evt, ctx)
+    return ctx
+
+
+def check(forge, sha=HEAD):
+    return forge.checks_on(REPO, sha).get(APPROVALS)
+
+
+def writes(forge):
+    return forge.calls["create_check"] + forge.calls["update_check"]
+
+
+# --- routing: every event of SPEC §4 that concerns approvals
+
+
+@pytest.mark.parametrize(
+    "name, actions",
+    [
+        ("pull_request", ["opened", "synchronize", "reopened", "edited", "ready_for_review", "labeled", "unlabeled"]),
+        ("pull_request_review", ["submitted", "edited", "dismissed"]),
+        ("check_run", ["rerequested"]),
+        ("check_suite", ["requested", "rerequested"]),
+        ("merge_group", ["checks_requested"]),
+    ],
+)
+def test_routes(name, actions):
+    assert all(router.accepts(name, action) for action in actions)
+    assert not router.accepts("pull_request", "closed")
+
+
+# --- the check a reviewer sees
+
+
+def test_missing_team_fails_then_approvals_pass():
+    forge = make_forge()
+    approve(forge, "ivan")
+    run(forge)
+    result = check(forge)
+    assert result.conclusion is Conclusion.FAILURE
+    assert result.title == "Waiting for 1 of 2 groups: @acme/app (1 more)"
+    assert "| @acme/infra | 1 | @ivan | ✓ |" in result.summary
+    assert result.details_url == f"https://rc.example/pulls/{REPO}/7"
+    approve(forge, "anna")
+    run(forge)
+    assert check(forge).conclusion is Conclusion.SUCCESS
+    assert (forge.calls["create_check"], forge.calls["update_check"]) == (1, 1)
+
+
+def test_second_identical_event_writes_nothing():
+    forge = make_forge()
+    approve(forge, "ivan")
+    store = DictStore()
+    run(forge, store=store)
+    before = dict(forge.calls)
+    run(forge, store=store)
+    assert writes(forge) == 1 and forge.calls["request_reviewers"] == 1
+    second = {k: forge.calls[k] - before.get(k, 0) for k in ("create_check", "update_check", "request_reviewers")}
+    assert second == {"create_check": 0, "update_check": 0, "request_reviewers": 0}
+    assert forge.calls["find_check"] == 2  # the second run only looked
+
+
+def test_cold_evaluation_request_count():
+    forge = make_forge()
+    approve(forge, "ivan")
+    approve(forge, "anna")
+    run(forge)
+    # besides the config: the pull, CODEOWNERS, files, reviews, one lookup per team and per approver, the check
+    mine = {k: v for k, v in forge.calls.items() if k not in ("get_default_branch", "get_file")}  # fetch_config's
+    assert mine == {"get_pull": 1, "list_pull_files": 1, "list_reviews": 1, "team_members": 2,
+                    "permission": 2, "find_check": 1, "create_check": 1}
+
+
+def test_unmanaged_repository_gets_nothing():
+    forge = make_forge(config=None)
+    approve(forge, "ivan")
+    run(forge)
+    assert check(forge) is None and writes(forge) == 0 and forge.calls["request_reviewers"] == 0
+    assert forge.calls["list_reviews"] == 0  # nothing fetched past the config
+
+
+def test_invalid_config_fails_with_file_and_line():
+    forge = make_forge(config="approvals:\n  distinct: maybe\n")
+    run(forge)
+    result = check(forge)
+    assert result.conclusion is Conclusion.FAILURE
+    assert "approvals.distinct must be true or false" in result.title
+    assert [(a.path, a.start_line) for a in result.annotations] == [(".github/release-coordinator.yml", 2)]
+
+
+def test_no_codeowners_passes_and_says_so():
+    forge = make_forge(codeowners=None)
+    run(forge)
+    result = check(forge)
+    assert result.conclusion is Conclusion.SUCCESS and "No CODEOWNERS file" in result.title
+    assert forge.calls["team_members"] == 0
+
+
+def test_codeowners_errors_are_warnings_with_lines():
+    forge = make_forge(codeowners="/infra/ @acme/infra\n/app/ not-an-owner\n", files=("infra/a",))
+    approve(forge, "ivan")
+    run(forge)
+    result = check(forge)
+    assert result.conclusion is Conclusion.SUCCESS
+    assert [(a.path, a.start_line, a.level.value) for a in result.annotations] == [(".github/CODEOWNERS", 2, "warning")]
+
+
+# --- bad input never crashes
+
+
+def test_team_the_app_cannot_see_fails_naming_team_and_permission():
+    forge = make_forge()
+    del forge.teams["@acme/app"]
+    approve(forge, "ivan")
+    run(forge)
+    result = check(forge)
+    assert result.conclusion is Conclusion.FAILURE
+    assert "@acme/app" in result.title and "Members: read" in result.summary
+
+
+def test_force_push_removed_reviewed_commit_makes_approval_stale():
+    forge = make_forge(files=("infra/main.tf",))
+    approve(forge, "ivan", commit=OLD)  # no comparison OLD...HEAD: GitHub answers 404
+    run(forge)
+    result = check(forge)
+    assert result.conclusion is Conclusion.FAILURE
+    assert f"Stale: @ivan approved {OLD[:7]}, which is no longer in the branch (force-push)" in result.summary
+
+
+def test_owned_files_staleness_uses_compare_once_per_reviewed_commit():
+    forge = make_forge()
+    forge.repos[REPO].comparisons[(OLD, HEAD)] = Comparison(OLD, HEAD, "ahead", (), (ChangedFile("app/api.py", "modified"),))
+    approve(forge, "ivan", commit=OLD)
+    approve(forge, "anna", commit=OLD)
+    run(forge)
+    assert forge.calls["compare"] == 1
+    result = check(forge)
+    assert "| @acme/infra | 1 | @ivan | ✓ |" in result.summary  # only app files changed since OLD
+    assert f"Stale: @anna approved {OLD[:7]}; later commits changed app/api.py" in result.summary
+
+
+def test_reviewer_who_left_the_org():
+    forge = make_forge(files=("infra/main.tf",))
+    forge.teams["@acme/infra"] = frozenset({"irene"})
+    del forge.repos[REPO].permissions["ivan"]
+    approve(forge, "ivan")
+    run(forge)
+    result = check(forge)
+    assert result.conclusion is Conclusion.FAILURE
+    assert "@ivan is not a member of any team" in result.summary
+    assert forge.calls["permission"] == 0  # no lookups for people who cannot count
+
+
+def test_forge_outage_raises_for_the_queue_to_retry():
+    forge = make_forge()
+    forge.fail_next["list_reviews"] = TransientError("502")
+    with pytest.raises(TransientError):
+        run(forge)
+    run(forge)
+    assert check(forge) is not None
+
+
+# --- config or CODEOWNERS changed by the pull request
+
+
+def test_pr_changing_codeowners_is_judged_by_base_and_previews_head():
+    forge = make_forge(files=(".github/CODEOWNERS", "infra/main.tf"))
+    forge.add_file(REPO, ".github/CODEOWNERS", "* @acme/sec\n", ref=HEAD)
+    forge.teams["@acme/sec"] = frozenset({"sam"})
+    approve(forge, "ivan")
+    run(forge)
+    result = check(forge)
+    assert result.conclusion is Conclusion.SUCCESS  # base: only infra owns a changed path
+    assert "This pull request changes the approval rules" in result.summary
+    assert "| @acme/sec | 1 | — | 1 |" in result.summary
+
+
+def test_pr_changing_config_previews_head_config():
+    forge = make_forge(files=(".github/release-coordinator.yml", "infra/main.tf"))
+    forge.add_file(REPO, ".github/release-coordinator.yml", "approvals:\n  teams: {'@acme/infra': 2}\n", ref=HEAD)
+    forge.add_file(REPO, ".github/CODEOWNERS", CODEOWNERS, ref=HEAD)
+    approve(forge, "ivan")
+    run(forge)
+    result = check(forge)
+    assert result.conclusion is Conclusion.SUCCESS
+    assert "| @acme/infra | 2 | @ivan | 1 |" in result.summary  # what the head's config would require
+
+
+# --- review requests
+
+
+def test_requests_reviews_from_teams_still_owing_once():
+    forge = make_forge()
+    store = DictStore()
+    run(forge, event("pull_request", "opened"), store=store)
+    assert forge.repos[REPO].requested[7] == [(frozenset({"@acme/infra", "@acme/app"}), frozenset())]
+    approve(forge, "ivan", state=ReviewState.COMMENTED)
+    run(forge, store=store)
+    assert forge.calls["request_reviewers"] == 1
+
+
+def test_teams_already_requested_on_github_are_not_requested_again():
+    forge = make_forge()
+    pull = forge.repos[REPO].pulls[7]
+    forge.repos[REPO].pulls[7] = PullRequest(**{**pull.__dict__, "requested_teams": frozenset({"@acme/app"})})
+    run(forge, event("pull_request", "opened"))
+    assert forge.repos[REPO].requested[7] == [(frozenset({"@acme/infra"}), frozenset())]
+
+
+@pytest.mark.parametrize("config, draft", [("approvals: {request_reviews: false}\n", False), (CONFIG, True)],
+                         ids=["request_reviews-false", "draft"])
+def test_no_review_requests(config, draft):
+    forge = make_forge(config=config, draft=draft)
+    run(forge, event("pull_request", "opened"))
+    assert forge.calls["request_reviewers"] == 0 and check(forge) is not None
+
+
+# --- re-runs, suites, merge queues
+
+
+def test_rerun_of_another_check_is_ignored():
+    forge = make_forge()
+    run(forge, event("check_run", "rerequested", pull_number=None, pull_numbers=(7,), head_sha=HEAD,
+                     payload={"check_run": {"name": MANIFEST}}))
+    assert sum(forge.calls.values()) == 0
+
+
+def test_rerun_of_our_check_re_evaluates():
+    forge = make_forge()
+    run(forge, event("check_run", "rerequested", pull_number=None, pull_numbers=(7,), head_sha=HEAD,
+                     payload={"check_run": {"name": APPROVALS}}))
+    assert check(forge) is not None
+
+
+def test_check_suite_without_pull_numbers_finds_pulls_by_head_sha():
+    forge = make_forge()
+    run(forge, event("check_suite", "requested", pull_number=None, head_sha=HEAD))
+    assert forge.calls["pulls_for_commit"] == 1 and check(forge) is not None
+
+
+def test_merge_group_posts_on_the_queue_commit():
+    forge = make_forge()
+    approve(forge, "ivan")
+    approve(forge, "anna")
+    run(forge, event("merge_group", "checks_requested", pull_number=None, pull_numbers=(7,), head_sha=MERGE,
+                     base_ref="main", payload={"merge_group": {"base_sha": BASE}}))
+    result = check(forge, MERGE)
+    assert result.conclusion is Conclusion.SUCCESS and result.head_sha == MERGE
+    assert check(forge) is None and forge.calls["request_reviewers"] == 0
+
+
+def test_merge_group_missing_approval_fails_on_the_queue_commit():
+    forge = make_forge()
+    approve(forge, "ivan")
+    run(forge, event("merge_group", "checks_requested", pull_number=None, pull_numbers=(7,), head_sha=MERGE,
+                     base_ref="main", payload={"merge_group": {"base_sha": BASE}}))
+    assert check(forge, MERGE).conclusion is Conclusion.FAILURE
+
+
+# --- the details page's data
+
+
+def test_evaluation_saved_for_details_page():
+    forge = make_forge()
+    approve(forge, "ivan")
+    store = DictStore()
+    run(forge, store=store)
+    saved = store.get_json(details_key(REPO, 7))
+    assert saved["title"] == "Bump infra" and saved["evaluation"]["head_sha"] == HEAD
+    assert {g["key"] for g in saved["evaluation"]["groups"]} == {"@acme/infra", "@acme/app"}
