@@ -1,0 +1,93 @@
+"""The window check over FakeForge, and its periodic re-evaluation when windows open and close."""
+from __future__ import annotations
+
+import datetime as dt
+
+from bot.core.checks import WINDOW, Conclusion
+from bot.forge.base import ChangedFile, PullRequest
+from bot.handlers import Context
+from bot.handlers.window import REPOS_KEY, periodic, router
+from bot.webhooks.event import Event
+from tests.fakeforge import DictStore, FakeForge
+from tests.handlers.test_manifest import BASE_SHA, HEAD_SHA, RELEASE, world
+
+UTC = dt.timezone.utc
+TUESDAY_MORNING = dt.datetime(2026, 12, 1, 10, 0, tzinfo=UTC)  # 11:00 CET
+TUESDAY_EVENING = dt.datetime(2026, 12, 1, 15, 0, tzinfo=UTC)  # 16:00 CET: the window just closed
+IN_FREEZE = dt.datetime(2026, 12, 22, 10, 0, tzinfo=UTC)
+MANIFEST = "release:\n  application_version: 1.5.3\n  infrastructure_version: 2.1.0\n"
+
+
+def run(forge: FakeForge, now: dt.datetime, store=None, action="opened"):
+    event = Event(forge="github", name="pull_request", action=action, delivery_id="d", installation_id=42,
+                  repo=RELEASE, pull_number=7, head_sha=HEAD_SHA, base_ref="main")
+    ctx = Context(forge=forge, now=now, store=store if store is not None else DictStore())
+    for handler in router.handlers_for(event.name, event.action):
+        handler(event, ctx)
+    return forge.checks_on(RELEASE, HEAD_SHA).get(WINDOW)
+
+
+def test_inside_window_passes_and_says_when_it_closes():
+    check = run(world(MANIFEST), TUESDAY_MORNING)
+    assert (check.conclusion, check.title) == (Conclusion.SUCCESS, "Inside a release window")
+    assert "The window closes Tue 2026-12-01 16:00 CET (15:00 UTC)." in check.summary
+
+
+def test_outside_window_fails_and_says_when_the_next_opens():
+    check = run(world(MANIFEST), TUESDAY_EVENING)
+    assert check.conclusion is Conclusion.FAILURE
+    assert check.title == "Outside the release windows; next window opens Wed 2026-12-02 09:00 CET"
+
+
+def test_freeze_names_its_reason_and_the_override_label_passes():
+    check = run(world(MANIFEST), IN_FREEZE)
+    assert check.conclusion is Conclusion.FAILURE
+    assert check.title.startswith("Release freeze 2026-12-20–2027-01-04 (Holiday freeze)")
+    overridden = run(world(MANIFEST, labels={"emergency-release"}), IN_FREEZE)
+    assert overridden.conclusion is Conclusion.SUCCESS and "one more approval" in overridden.summary
+
+
+def test_label_added_rechecks():
+    forge = world(MANIFEST)
+    assert run(forge, IN_FREEZE).conclusion is Conclusion.FAILURE
+    pull = forge.repos[RELEASE].pulls[7]
+    forge.repos[RELEASE].pulls[7] = PullRequest(**{**pull.__dict__, "labels": frozenset({"emergency-release"})})
+    assert run(forge, IN_FREEZE, action="labeled").conclusion is Conclusion.SUCCESS
+
+
+def test_pr_not_touching_the_manifest_has_no_window_check():
+    assert run(world(MANIFEST, files=("README.md",)), TUESDAY_EVENING) is None
+
+
+def test_periodic_flips_the_check_when_the_window_closes_and_writes_nothing_otherwise():
+    forge, store = world(MANIFEST), DictStore()
+    run(forge, TUESDAY_MORNING, store)
+    assert store.get_json(REPOS_KEY) == {RELEASE: 42}
+    contexts = lambda installation_id: Context(forge=forge, now=TUESDAY_MORNING, store=store)  # noqa: E731
+    assert periodic(contexts, store, TUESDAY_MORNING + dt.timedelta(minutes=5)) == 0
+    files_listed = forge.calls["list_pull_files"]
+    assert periodic(contexts, store, TUESDAY_EVENING) == 1
+    assert forge.checks_on(RELEASE, HEAD_SHA)[WINDOW].conclusion is Conclusion.FAILURE
+    assert periodic(contexts, store, TUESDAY_EVENING + dt.timedelta(minutes=5)) == 0
+    assert forge.calls["list_pull_files"] == files_listed  # remembered per head sha
+    assert forge.calls["update_check"] == 1
+
+
+def test_periodic_forgets_repos_the_app_can_no_longer_see():
+    from bot.forge.errors import NotFound
+
+    forge, store = world(MANIFEST), DictStore()
+    store.set_json(REPOS_KEY, {RELEASE: 42, "acme/gone": 43})
+    forge.fail_next["list_open_pulls"] = NotFound("acme/gone")  # sorted: acme/gone is polled first
+    periodic(lambda i: Context(forge=forge, now=TUESDAY_MORNING), store, TUESDAY_MORNING)
+    assert store.get_json(REPOS_KEY) == {RELEASE: 42}
+
+
+def test_closed_pulls_are_dropped_from_the_memory():
+    forge, store = world(MANIFEST), DictStore()
+    run(forge, TUESDAY_MORNING, store)
+    pull = forge.repos[RELEASE].pulls[7]
+    forge.repos[RELEASE].pulls[7] = PullRequest(**{**pull.__dict__, "state": "closed"})
+    periodic(lambda i: Context(forge=forge, now=TUESDAY_MORNING), store, TUESDAY_EVENING)
+    assert store.get_json(f"window:pulls:{RELEASE}") == {}
+    assert forge.checks_on(RELEASE, HEAD_SHA)[WINDOW].conclusion is Conclusion.SUCCESS  # closed: left alone
