@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from bot.core import release as core
+from bot.core.approvals import Evaluation, from_json, latest_approvals
 from bot.core.checks import Annotation, CheckResult, Conclusion, Problem
 from bot.core.codeowners import parse
 from bot.core.config import Config
 from bot.core.manifest import Manifest, parse_manifest
-from bot.forge.base import Forge, PullRequest, ReviewState
+from bot.forge.base import Forge, PullRequest
 from bot.forge.errors import AlreadyExists, Conflict, NotFound, TeamNotFound, TransientError
 from bot.handlers import Context
+from bot.handlers.approvals import details_key
 from bot.handlers.configs import fetch_codeowners, fetch_config
 from bot.handlers.publish import publish_check
 from bot.routing import Router
@@ -164,35 +166,40 @@ def _shipped(message: str | None, versions: Mapping[str, str]) -> bool:
 
 
 def fetch_approvals(forge: Forge, ctx: Context, pull: PullRequest, config: Config) -> tuple[core.Approval, ...]:
-    """Who approved, per team. The approvals handler's last evaluation is the authority when it saved one
-    (`details:{repo}#{number}` with "approvals": [{"team", "user", "sha"}]). Otherwise: each reviewer's latest
-    APPROVED review, attributed to the owning teams (CODEOWNERS of the changed paths at the base) they are
-    members of; approvers in none of them are listed as "reviewers"."""
-    stored = ctx.store.get_json(f"details:{pull.repo}#{pull.number}") if ctx.store is not None else None
-    if isinstance(stored, dict) and isinstance(stored.get("approvals"), list):
+    """Who approved, per team, and the sha each approved (their latest review's commit_id).
+
+    The approvals handler's last evaluation of the final head (saved under `details:{repo}#{number}`) says
+    which approvals counted for which team. Without one (no store, or it judged an older head): each
+    reviewer's latest APPROVED review, under every owning team of the changed paths (CODEOWNERS at the
+    base) they are a member of; approvers in none of them are listed as "reviewers"."""
+    approved = {review.user: review.commit_id for review in latest_approvals(forge.list_reviews(pull.repo, pull.number))}
+    evaluation = _saved_evaluation(ctx, pull)
+    if evaluation is not None:
         return tuple(
-            core.Approval(str(a["team"]), str(a["user"]), a.get("sha"))
-            for a in stored["approvals"] if isinstance(a, dict) and a.get("team") and a.get("user")
+            core.Approval(group.key, user, approved.get(user)) for group in evaluation.groups for user in group.approved_by
         )
-    latest: dict[str, tuple[ReviewState, str | None]] = {}
-    for review in forge.list_reviews(pull.repo, pull.number):
-        if review.state is not ReviewState.COMMENTED and review.state is not ReviewState.PENDING:
-            latest[review.user] = (review.state, review.commit_id)
-    approvers = {user: sha for user, (state, sha) in latest.items() if state is ReviewState.APPROVED}
-    if not approvers:
+    if not approved:
         return ()
     approvals, placed = [], set()
     for team in _owning_teams(forge, pull):
         try:
-            members = forge.team_members(team)
+            members = {login.lower() for login in forge.team_members(team)}
         except TeamNotFound:
             continue
-        for user in sorted(approvers):
-            if user in members:
-                approvals.append(core.Approval(team, user, approvers[user]))
+        for user in sorted(approved):
+            if user.lower() in members:
+                approvals.append(core.Approval(team, user, approved[user]))
                 placed.add(user)
-    approvals += [core.Approval("reviewers", user, approvers[user]) for user in sorted(set(approvers) - placed)]
+    approvals += [core.Approval("reviewers", user, approved[user]) for user in sorted(set(approved) - placed)]
     return tuple(approvals)
+
+
+def _saved_evaluation(ctx: Context, pull: PullRequest) -> Evaluation | None:
+    saved = ctx.store.get_json(details_key(pull.repo, pull.number)) if ctx.store is not None else None
+    if not isinstance(saved, dict) or not isinstance(saved.get("evaluation"), dict):
+        return None
+    evaluation = from_json(saved["evaluation"])
+    return evaluation if evaluation.head_sha == pull.head_sha else None
 
 
 def _owning_teams(forge: Forge, pull: PullRequest) -> list[str]:

@@ -4,6 +4,8 @@ import datetime as dt
 import pytest
 
 from bot.core import release as core
+from bot.core.approvals import TEAM, Evaluation, GroupResult, to_json
+from bot.core.config import ApprovalMode, Invalidate
 from bot.core.checks import Conclusion
 from bot.forge.base import ChangedFile, Commit, Comparison, PullRequest, Review, ReviewState, Tag
 from bot.forge.errors import AlreadyExists, Conflict, TransientError
@@ -29,10 +31,18 @@ PREVIOUS_TAG_MESSAGE = (
     "Deploy\n\nRelease-Id: release-1.5.2-2.1.0\nComponent-Version: payments-app=1.5.2\nComponent-Version: platform-infra=2.1.0\n"
 )
 NOW = dt.datetime(2026, 11, 29, 9, 30, tzinfo=dt.timezone.utc)
-APPROVALS = {"approvals": [
-    {"team": "@acme/app-team", "user": "carol", "sha": "head1"},
-    {"team": "@acme/infra-team", "user": "alice", "sha": "head1"},
-]}
+SUBMITTED = dt.datetime(2026, 11, 28, tzinfo=dt.timezone.utc)
+
+
+def _saved_evaluation(head_sha="head1"):
+    """What the approvals handler saves for the details page: the evaluation the last check was rendered from."""
+    evaluation = Evaluation(
+        head_sha=head_sha, mode=ApprovalMode.EACH_TEAM, invalidate_on_push=Invalidate.OWNED_FILES, distinct=True,
+        groups=(GroupResult("@acme/app-team", TEAM, ("@acme/app-team",), 1, approved_by=("carol",)),
+                GroupResult("@acme/infra-team", TEAM, ("@acme/infra-team",), 1, approved_by=("alice",))),
+        unowned=(), codeowners_path=".github/CODEOWNERS",
+    )
+    return {"repo": REPO, "number": 42, "evaluation": to_json(evaluation)}
 
 
 def _world(*, manifest=NEW_MANIFEST, config=CONFIG, number=42):
@@ -52,8 +62,10 @@ def _world(*, manifest=NEW_MANIFEST, config=CONFIG, number=42):
         Commit("a" * 40, "feat: pay by invoice (#12)"),
         Commit("b" * 40, "fix(api): round cents (#13)"),
     ), ())
+    forge.add_review(REPO, number, Review(1, "alice", ReviewState.APPROVED, "head0", SUBMITTED))
+    forge.add_review(REPO, number, Review(2, "carol", ReviewState.APPROVED, "head1", SUBMITTED))
     store = DictStore()
-    store.set_json(f"details:{REPO}#{number}", APPROVALS)
+    store.set_json(f"details:{REPO}#{number}", _saved_evaluation())
     return forge, Context(forge=forge, now=NOW, store=store)
 
 
@@ -90,7 +102,7 @@ def test_merge_tags_writes_the_changelog_and_publishes_a_release():
     assert seen["tags"] == {"release-1.5.2-2.1.0": "old1", "release-1.5.3-2.1.0": "merge1"}
     tag = forge.repos[REPO].tags["release-1.5.3-2.1.0"]
     assert tag.message.startswith("Deploy: Application v1.5.3 and Infrastructure v2.1.0\n\nPull request: https://github.com/acme/release/pull/42\n")
-    assert "  @acme/app-team: carol at head1\n" in tag.message
+    assert "Approved by:\n  @acme/app-team: carol at head1\n  @acme/infra-team: alice at head0\n\n" in tag.message
     assert core.parse_release_trailers(tag.message) == ("release-1.5.3-2.1.0", {"payments-app": "1.5.3", "platform-infra": "2.1.0"}, None)
     assert core.previous_release_of(tag.message) == "release-1.5.2-2.1.0"
     assert seen["entries"] == [
@@ -292,12 +304,16 @@ def test_merging_a_rollback_tags_it_separately_and_says_what_it_restores():
     assert "These changes from acme/payments-app are withdrawn:" in changelog and "pay by invoice" in changelog
 
 
-def test_approvers_come_from_reviews_and_codeowners_when_no_evaluation_was_saved():
+@pytest.mark.parametrize("saved", [None, _saved_evaluation(head_sha="older-head")])
+def test_approvers_come_from_reviews_and_codeowners_without_an_evaluation_of_the_final_head(saved):
     forge, ctx = _world()
+    forge.repos[REPO].reviews.clear()
     ctx.store = DictStore()
+    if saved:
+        ctx.store.set_json(f"details:{REPO}#42", saved)
     forge.add_file(REPO, ".github/CODEOWNERS", "release.yml @acme/infra-team @acme/app-team\n", ref="base1")
     forge.teams = {"@acme/infra-team": frozenset({"alice"}), "@acme/app-team": frozenset({"carol"})}
-    submitted = dt.datetime(2026, 11, 28, tzinfo=dt.timezone.utc)
+    submitted = SUBMITTED
     for review in (Review(1, "alice", ReviewState.CHANGES_REQUESTED, "head0", submitted),
                    Review(2, "alice", ReviewState.APPROVED, "head1", submitted),
                    Review(3, "carol", ReviewState.APPROVED, "head1", submitted),
