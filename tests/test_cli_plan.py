@@ -135,8 +135,10 @@ def test_plan_of_a_rollback_names_the_restored_release(world, capsys):
     release.tag("release-1.5.3-2.1.0", PREVIOUS_TAG.replace("1.5.2", "1.5.3").replace("2.0.9", "2.1.0"))
     release.commit("release: roll back", {"release.yml": (
         "release:\n  components:\n    payments-app: 1.5.2\n    platform-infra: 2.0.9\n  rollback: true\n")})
-    code, out, err = _plan(capsys, release, app, infra)
+    code, out, err = _plan(capsys, release, app, infra, extra=["--pull", "43"])
     assert code == 0, err
+    assert out.startswith("Tag: release-1.5.2-2.0.9-rollback-pr43 ")
+    assert "Pull request: https://github.com/acme/release/pull/43" in out
     assert "Rollback-Of: release-1.5.2-2.0.9" in out
     assert "**Rollback:** restores the versions of `release-1.5.2-2.0.9`." in out
     assert "These changes from acme/payments-app are withdrawn:" in out and "pay by invoice" in out

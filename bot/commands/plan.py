@@ -26,6 +26,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--repo", action="append", default=[], metavar="NAME=PATH",
                         help="checkout of component NAME (repeat for each component)")
     parser.add_argument("--date", type=dt.date.fromisoformat, help="release date, YYYY-MM-DD (default: today, UTC)")
+    parser.add_argument("--pull", type=int, metavar="NUMBER", help="the release pull request's number, if known")
     parser.add_argument("--web-url", default="https://github.com", help="for links (GitHub Enterprise Server: its URL)")
     parser.set_defaults(run=run)
 
@@ -125,19 +126,30 @@ def _plan(args: argparse.Namespace, checkouts: Mapping[str, str]) -> int:
     plan, problems = core.plan_release(
         config=config, versions=manifest.versions, rollback=manifest.rollback, notes=manifest.notes,
         changes=_changes(config, checkouts, old=old_versions, new=manifest.versions),
-        provenance=core.Provenance(), date=args.date or dt.datetime.now(dt.timezone.utc).date(),
+        provenance=_provenance(args, repo_name), date=args.date or dt.datetime.now(dt.timezone.utc).date(),
         restored_id=restored, previous_id=previous_id, web_url=args.web_url.rstrip("/"), release_repo=repo_name,
     )
     if plan is None:
         for problem in problems:
             print(problem, file=sys.stderr)
         return 1
-    print(f"Tag: {plan.release_id} (on {head[:12]}, {repo_path})\n")
+    print(f"Tag: {plan.release_id} (on {head[:12]}, {repo_path})")
+    print("Dry run: nothing was written. At merge the tag message also names the pull request's head sha and the")
+    print("approvers per team.\n")
+    if manifest.rollback and args.pull is None:
+        print("note: a rollback's tag is named after its pull request: pass --pull NUMBER", file=sys.stderr)
     print("--- tag message ---")
     print(plan.tag_message)
     print(f"--- changelog entry ({config.release.changelog}) ---")
     print(plan.changelog_entry)
     return 0
+
+
+def _provenance(args: argparse.Namespace, repo_name: str | None) -> core.Provenance:
+    if args.pull is None:
+        return core.Provenance()
+    url = f"{args.web_url.rstrip('/')}/{repo_name}/pull/{args.pull}" if repo_name else None
+    return core.Provenance(pull_number=args.pull, pull_url=url)
 
 
 def _restores(message: str, versions: Mapping[str, str]) -> bool:
