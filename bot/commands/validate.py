@@ -1,0 +1,107 @@
+"""`release-coordinator validate MANIFEST`: the manifest check's offline rules, for CI steps and pre-commit hooks."""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import subprocess
+import sys
+import zoneinfo
+
+from bot.core.checks import Level, Problem
+from bot.core.config import CONFIG_PATH, Config, ConfigResult, ConfigSource, load_config
+from bot.core.manifest import Manifest, parse_manifest
+from bot.handlers.configs import builtin_defaults
+
+EXIT_VALID, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "validate", help="validate a release manifest offline (exit 0 valid, 1 invalid, 2 usage)",
+        description="Checks the manifest's syntax, keys, component names and versions against the config. "
+                    "With --repo-path, also checks that each version's tag exists in a local checkout.",
+    )
+    parser.add_argument("manifest", metavar="MANIFEST", help="the manifest file, e.g. release.yml")
+    parser.add_argument("--config", metavar="FILE",
+                        help=f"the release repo's config (default: {CONFIG_PATH} in the current directory, if any)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--repo-path", action="append", default=[], metavar="NAME=PATH",
+                        help="local git checkout of component NAME: check its version's tag exists (repeatable)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    checkouts: dict[str, str] = {}
+    for item in args.repo_path:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            return _usage(f"--repo-path expects NAME=PATH, got {item!r}")
+        checkouts[name] = path
+    manifest_path = pathlib.Path(args.manifest)
+    if not manifest_path.is_file():
+        return _usage(f"{args.manifest}: no such file")
+    config_path = pathlib.Path(args.config) if args.config else pathlib.Path(CONFIG_PATH)
+    if args.config and not config_path.is_file():
+        return _usage(f"{args.config}: no such file")
+    loaded = _load(config_path) if config_path.is_file() else ConfigResult(Config())
+    problems = list(loaded.problems)
+    manifest = None
+    if loaded.ok:
+        manifest, found = parse_manifest(manifest_path.read_bytes(), path=args.manifest, config=loaded.config)
+        problems += found
+    if manifest is not None and checkouts:
+        unknown = sorted(set(checkouts) - set(loaded.config.components))
+        if unknown:
+            return _usage(f"--repo-path names {', '.join(unknown)}, not components of the config"
+                          + ("" if loaded.config.components else " (pass --config)"))
+        problems += _missing_tags(manifest, loaded.config, checkouts, path=args.manifest)
+    failing = [p for p in problems if p.level is Level.FAILURE]
+    _report(args, manifest, problems, config=str(config_path) if config_path.is_file() else None)
+    return EXIT_INVALID if failing else EXIT_VALID
+
+
+def _load(path: pathlib.Path) -> ConfigResult:
+    # the release repo's own file is the last layer, as on GitHub; org defaults are not available offline
+    layers = [builtin_defaults(), ConfigSource(str(path), path.read_bytes())]
+    return load_config(layers, repo="local/release", timezones=zoneinfo.available_timezones())
+
+
+def _missing_tags(manifest: Manifest, config: Config, checkouts: dict[str, str], *, path: str) -> list[Problem]:
+    problems = []
+    for name, version in manifest.versions.items():
+        if name not in checkouts:
+            continue
+        tag = config.components[name].tag(version)
+        # rev-parse -q --verify exits 1 quietly for a missing ref: https://git-scm.com/docs/git-rev-parse
+        done = subprocess.run(["git", "-C", checkouts[name], "rev-parse", "-q", "--verify", f"refs/tags/{tag}"],
+                              capture_output=True, check=False)
+        if done.returncode == 128 or (done.returncode != 0 and done.stderr.strip()):
+            problems.append(Problem(path, manifest.line(name), f"{name}: {checkouts[name]} is not a git checkout "
+                                    f"({done.stderr.decode(errors='replace').strip()})"))
+        elif done.returncode != 0:
+            problems.append(Problem(path, manifest.line(name), f"{name} {version}: no tag `{tag}` in {checkouts[name]}"))
+    return problems
+
+
+def _report(args, manifest: Manifest | None, problems: list[Problem], *, config: str | None) -> None:
+    valid = not any(p.level is Level.FAILURE for p in problems)
+    if args.json:
+        print(json.dumps({
+            "manifest": args.manifest, "config": config, "valid": valid,
+            "versions": dict(manifest.versions) if manifest else None,
+            "rollback": manifest.rollback if manifest else None,
+            "problems": [{"file": p.file, "line": p.line, "level": p.level.value, "message": p.message} for p in problems],
+        }, indent=2))
+        return
+    for problem in problems:
+        print(f"{problem}", file=sys.stderr if problem.level is Level.FAILURE else sys.stdout)
+    if valid:
+        versions = ", ".join(f"{n} {v}" for n, v in manifest.versions.items()) if manifest else ""
+        checked = "" if config else " (no config: component names not checked; pass --config)"
+        print(f"{args.manifest}: valid: {versions}{checked}")
+
+
+def _usage(message: str) -> int:
+    print(f"release-coordinator validate: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
