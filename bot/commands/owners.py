@@ -1,0 +1,88 @@
+"""`release-coordinator owners`: each path's owners and the CODEOWNERS line that decided it (SPEC §9)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from bot.core.codeowners import Codeowners, Match, SectionMatch, parse
+
+USAGE_ERROR = 2
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "owners", help="who owns each path, and which CODEOWNERS line decided it",
+        description="Paths come from the arguments, or from standard input (one per line) when none are given. "
+                    "CODEOWNERS errors are printed to standard error with their line; the valid lines still apply.",
+    )
+    parser.add_argument("--codeowners", required=True, metavar="FILE", help="the CODEOWNERS file to read")
+    parser.add_argument("--gitlab", action="store_true", help="GitLab rules: sections, one answer per matching section")
+    parser.add_argument("--json", action="store_true",
+                        help='print a JSON list of {"path", "owners", "line", "pattern"} (line null when no rule '
+                             'matched); with --gitlab one object per matching section, adding "section", '
+                             '"optional" and "approvals_required"')
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="repository-relative paths, e.g. src/app.py")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        with open(args.codeowners, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        print(f"owners: cannot read {args.codeowners}: {exc.strerror}", file=sys.stderr)
+        return USAGE_ERROR
+    codeowners = parse(data, platform="gitlab" if args.gitlab else "github")
+    for error in codeowners.errors:
+        print(f"{args.codeowners}:{error.line}: {error.kind}: {error.message}", file=sys.stderr)
+    paths = args.paths or [line.rstrip("\r\n") for line in sys.stdin if line.rstrip("\r\n")]
+    paths = [path.removeprefix("./") for path in paths]
+    rows = _gitlab_rows(codeowners, paths) if args.gitlab else _github_rows(codeowners, paths)
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        for row in rows:
+            print(_text(row, args.codeowners))
+    return 0
+
+
+def _github_rows(codeowners: Codeowners, paths: list[str]) -> list[dict]:
+    resolved = codeowners.resolve(paths)
+    return [_github_row(path, resolved[path]) for path in paths]
+
+
+def _github_row(path: str, match: Match | None) -> dict:
+    if match is None:
+        return {"path": path, "owners": [], "line": None, "pattern": None}
+    return {"path": path, "owners": list(match.owners), "line": match.line, "pattern": match.pattern}
+
+
+def _gitlab_rows(codeowners: Codeowners, paths: list[str]) -> list[dict]:
+    resolved = codeowners.resolve_sections(paths)
+    rows: list[dict] = []
+    for path in paths:
+        sections = resolved[path]
+        if not sections:
+            rows.append({"path": path, "section": None, "optional": None, "approvals_required": None,
+                         "owners": [], "line": None, "pattern": None})
+        rows.extend(_gitlab_row(path, section) for section in sections)
+    return rows
+
+
+def _gitlab_row(path: str, section: SectionMatch) -> dict:
+    return {"path": path, "section": section.section, "optional": section.optional,
+            "approvals_required": section.approvals_required, "owners": list(section.owners),
+            "line": section.line, "pattern": section.pattern}
+
+
+def _text(row: dict, filename: str) -> str:
+    owners = " ".join(row["owners"]) or ("(unowned)" if row["line"] is not None else "(no owner)")
+    decided = f"{filename}:{row['line']}: {row['pattern']}" if row["line"] is not None else "no rule matched"
+    if row.get("section") is not None:
+        heading = f"{'^' if row['optional'] else ''}[{row['section']}]"
+        if row["approvals_required"] != 1:
+            heading += f"[{row['approvals_required']}]"
+        return f"{row['path']}\t{heading}\t{owners}\t{decided}"
+    return f"{row['path']}\t{owners}\t{decided}"
