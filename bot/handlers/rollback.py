@@ -106,6 +106,8 @@ def resolve_target(
         manifest, _problems = parse_manifest(current, path=config.release.manifest, config=config)
         versions = dict(manifest.versions) if manifest else {}
     wanted = command.target
+    if wanted is not None and (core.ref_name_problem(wanted) or "`" in wanted):  # never echo arbitrary text back
+        return None, "`/rollback` takes a release id, the name of a release tag, e.g. `/rollback release-1.5.2-2.0.9`."
     if wanted is None:
         live = find_release(forge, repo, config, versions)
         if live is None:

@@ -144,6 +144,8 @@ def test_an_unowned_manifest_needs_write_access():
     ("/rollback release-9.9.9-9.9.9", "I found no release `release-9.9.9-9.9.9`"),
     ("/rollback v0-hand-made", "I found no release `v0-hand-made`"),
     ("/rollback release-1.5.3-2.1.0", "The manifest already has the versions of `release-1.5.3-2.1.0`"),
+    ("/rollback `@everyone`", "`/rollback` takes a release id"),
+    ("/rollback ../../etc", "`/rollback` takes a release id"),
 ])
 def test_targets_that_cannot_be_restored_are_explained(body, message):
     forge, ctx = _world()
