@@ -203,3 +203,43 @@ def test_routes_cover_spec_events():
                           ("merge_group", "checks_requested")]:
         assert router.accepts(event, action)
     assert on_pull in router.handlers_for("pull_request", "ready_for_review")
+
+
+def test_signed_delivery_end_to_end_posts_manifest_and_window_checks(tmp_path):
+    """A real GitHub payload, signed, through the web app, the durable queue and the worker, onto FakeForge."""
+    import json
+
+    from bot.handlers import semver, window
+    from bot.queue import Queue
+    from bot.routing import Router
+    from bot.settings import Secret, Settings
+    from bot.web import create_app
+    from bot.webhooks.github import sign
+    from bot.worker import Worker
+
+    body = pathlib.Path("/work/shared/fixtures/github/pull_request/opened.json").read_bytes()
+    payload = json.loads(body)
+    repo, pull = payload["repository"]["full_name"], payload["pull_request"]
+    forge = FakeForge()
+    forge.add_file(repo, ".github/release-coordinator.yml", RELEASE_CONFIG, ref=pull["base"]["sha"])
+    forge.add_file(repo, "release.yml", BASE_MANIFEST, ref=pull["base"]["sha"])
+    forge.add_file(repo, "release.yml", FIXTURES.joinpath("invalid-v-prefix.yml").read_bytes(), ref=pull["head"]["sha"])
+    forge.add_pull(PullRequest(repo, pull["number"], pull["title"], pull["user"]["login"], pull["head"]["sha"],
+                               pull["head"]["ref"], pull["base"]["ref"], pull["base"]["sha"], "open"),
+                   files=[ChangedFile("release.yml", "modified")])
+    settings = Settings(github_webhook_secret=Secret("s3cret"), queue_url=f"sqlite:///{tmp_path}/queue.db")
+    ours = Router(router, semver.router, window.router)
+    worker = Worker(settings, store=DictStore(), router=ours, forge_for=lambda _id: forge, clock=lambda: NOW)
+    queue = Queue(settings.queue_url, runner=worker)
+    client = create_app(settings, queue=queue, store=DictStore(), router=ours).test_client()
+    response = client.post("/webhooks/github", data=body, headers={
+        "X-GitHub-Event": "pull_request", "X-GitHub-Delivery": "e2e-1", "Content-Type": "application/json",
+        "X-Hub-Signature-256": sign(body, secret="s3cret")})
+    assert response.status_code == 202 and forge.calls["create_check"] == 0  # answered before any API call
+    queue.huey.execute(queue.huey.dequeue())
+    checks = forge.checks_on(repo, pull["head"]["sha"])
+    assert checks[MANIFEST].conclusion is Conclusion.FAILURE
+    assert [(a.path, a.start_line) for a in checks[MANIFEST].annotations] == [("release.yml", 2)]
+    assert "write 1.5.3, not v1.5.3" in checks[MANIFEST].annotations[0].message
+    assert checks["release-coordinator/window"].conclusion is Conclusion.SUCCESS  # Tuesday 11:00 in Berlin
+    assert "release-coordinator/semver" not in checks  # the release repo declares no versioning
