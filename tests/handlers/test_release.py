@@ -130,19 +130,39 @@ def test_the_same_event_twice_writes_once():
     assert _writes(forge) == writes == {"create_tag": 1, "update_file": 1, "create_release": 1, "create_check": 1}
 
 
-@pytest.mark.parametrize("crash_at", ["create_tag", "get_file", "update_file", "get_release", "create_release", "find_check"])
-def test_a_retry_after_a_crash_between_steps_ends_with_one_of_each(crash_at):
+def _crash_after(forge, method):
+    """The write reaches GitHub, then the worker dies before it can go on."""
+    real = getattr(forge, method)
+
+    def write_then_crash(*args, **kwargs):
+        setattr(forge, method, real)
+        real(*args, **kwargs)
+        raise TransientError(f"worker killed after {method}")
+
+    setattr(forge, method, write_then_crash)
+
+
+@pytest.mark.parametrize("crash", [
+    ("before", "create_tag"), ("after", "create_tag"), ("before", "update_file"), ("after", "update_file"),
+    ("before", "create_release"), ("after", "create_release"), ("after", "create_check"), ("before", "get_release"),
+])
+def test_a_retry_after_a_crash_between_steps_ends_with_one_of_each(crash):
+    when, method = crash
     forge, ctx = _world()
     clean, clean_ctx = _world()
     on_pull_request_merged(_event(), clean_ctx)
-    forge.fail_next[crash_at] = TransientError("GitHub is down")
+    if when == "before":
+        forge.fail_next[method] = TransientError("GitHub is down")
+    else:
+        _crash_after(forge, method)
     with pytest.raises(TransientError):
         on_pull_request_merged(_event(), ctx)
     on_pull_request_merged(_event(), ctx)  # the queue's retry
     on_pull_request_merged(_event(), ctx)  # and a duplicate delivery for good measure
     assert _outcome(forge) == _outcome(clean)
     assert len(forge.repos[REPO].commits_log) == 1
-    assert forge.calls["create_release"] == 1 + (crash_at == "create_release")
+    assert len(forge.repos[REPO].releases) == 1
+    assert forge.calls["create_tag"] == 1 + (crash == ("before", "create_tag"))
 
 
 def test_a_concurrent_changelog_update_is_kept_and_the_entry_goes_on_top():
