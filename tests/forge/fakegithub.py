@@ -142,7 +142,13 @@ class FakeGitHub:
             "_links": {}, "submitted_at": "2026-11-20T10:00:00Z", "commit_id": commit_id,
         }
         self.repo(repo).reviews[number].append(review)
+        self._touch(repo, number)  # GitHub bumps the pull's updated_at on every review
         return review
+
+    def _touch(self, repo: str, number: int) -> None:
+        pull = self.repo(repo).pulls.get(number)
+        if pull is not None:
+            pull["updated_at"] = f"2026-11-20T10:{len(self.calls) % 60:02d}:{next(self._ids) % 60:02d}Z"
 
     # --- dispatch
     def _dispatch(self, request):
@@ -277,7 +283,13 @@ class FakeGitHub:
             if not st or int(number) not in st.pulls:
                 return not_found()
             st.requested[int(number)].append(b)
-            return 201, st.pulls[int(number)]
+            pull = st.pulls[int(number)]
+            org = repo.split("/")[0]
+            pull["requested_teams"] += [{"slug": t, "name": t, "html_url": f"https://github.com/orgs/{org}/teams/{t}"}
+                                        for t in b.get("team_reviewers", ())]
+            pull["requested_reviewers"] += [user_json(u) for u in b.get("reviewers", ())]
+            self._touch(repo, int(number))
+            return 201, pull
 
         @R("POST", repo_re + r"/pulls")
         def create_pull(q, b, repo):
