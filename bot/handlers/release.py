@@ -257,12 +257,15 @@ def publish_release(forge: Forge, repo: str, *, plan: core.ReleasePlan, config: 
         stopped = tag_components(forge, plan=plan, config=config)
         if stopped:
             return stopped
-    write_changelog(forge, repo, path=config.release.changelog, branch=branch, plan=plan)
+    changelog, refusal = write_changelog(forge, repo, path=config.release.changelog, branch=branch, plan=plan)
     if config.release.github_release and forge.get_release(repo, plan.release_id) is None:
         try:
             forge.create_release(repo, tag=plan.release_id, name=plan.release_id, body=plan.release_body)
         except AlreadyExists:  # a concurrent replay created it first: one release either way
             pass
+    if changelog is Changelog.BLOCKED:
+        return (f"Tagged {plan.release_id}, but {branch} refused the {config.release.changelog} commit ({refusal}). "
+                f"Let the app push to {branch}, then redeliver this pull request's closed event")
     return None
 
 
@@ -283,22 +286,34 @@ def tag_components(forge: Forge, *, plan: core.ReleasePlan, config: Config) -> s
     return None
 
 
-def write_changelog(forge: Forge, repo: str, *, path: str, branch: str, plan: core.ReleasePlan) -> bool:
+class Changelog(enum.Enum):
+    WRITTEN = "written"
+    PRESENT = "present"  # an entry for this release id is there already: a replay
+    BLOCKED = "blocked"  # refused although nobody else changed the file: branch protection
+
+
+def write_changelog(forge: Forge, repo: str, *, path: str, branch: str, plan: core.ReleasePlan) -> tuple[Changelog, str]:
     """Prepend the entry in one commit on the default branch. The blob sha guards against clobbering a
-    concurrent update: on a conflict, re-read and try again (https://docs.github.com/en/rest/repos/contents#create-or-update-file-contents)."""
+    concurrent update: on a conflict, re-read and try again
+    (https://docs.github.com/en/rest/repos/contents#create-or-update-file-contents). A protected branch also
+    answers 409 ("Changes must be made through a pull request"); then the file has not moved, and retrying
+    cannot help."""
+    refused: tuple[str | None, Conflict] | None = None
     for _attempt in range(CHANGELOG_ATTEMPTS):
         current = forge.get_file(repo, path, ref=branch)
+        sha = current.sha if current else None
+        if refused is not None and refused[0] == sha:
+            log.error("%s in %s: the update was refused but the file did not change: %s", path, repo, refused[1])
+            return Changelog.BLOCKED, str(refused[1])
         updated = core.prepend_entry(current.content if current else None, entry=plan.changelog_entry, release_id=plan.release_id)
         if updated is None:
-            return False
+            return Changelog.PRESENT, ""
         try:
-            forge.update_file(
-                repo, path, content=updated, message=f"docs(changelog): {plan.release_id}", branch=branch,
-                sha=current.sha if current else None,
-            )
-            return True
-        except Conflict:
+            forge.update_file(repo, path, content=updated, message=f"docs(changelog): {plan.release_id}", branch=branch, sha=sha)
+            return Changelog.WRITTEN, ""
+        except Conflict as exc:
             log.info("changelog %s in %s changed under us; re-reading", path, repo)
+            refused = (sha, exc)
     raise TransientError(f"{path} in {repo} kept changing; {CHANGELOG_ATTEMPTS} attempts failed")
 
 

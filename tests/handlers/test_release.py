@@ -186,17 +186,39 @@ def test_a_concurrent_changelog_update_is_kept_and_the_entry_goes_on_top():
 
 def test_a_changelog_that_keeps_changing_is_retried_later_not_clobbered():
     forge, ctx = _world()
+    real_update = forge.update_file
 
     def always_stale(repo, path, **kwargs):
-        forge.calls["update_file"] += 1
-        raise Conflict("sha does not match")
+        current = forge.repos[REPO].files["main"][path]  # someone else's commit lands first, every time
+        forge.repos[REPO].files["main"][path] = current + b"\nanother line"
+        return real_update(repo, path, **kwargs)
 
     forge.update_file = always_stale
     with pytest.raises(TransientError, match="kept changing"):
         on_pull_request_merged(_event(), ctx)
     assert forge.calls["update_file"] == 5
-    assert forge.repos[REPO].files["main"]["CHANGELOG.md"] == CHANGELOG
+    changelog = forge.repos[REPO].files["main"]["CHANGELOG.md"]
+    assert changelog.startswith(CHANGELOG) and b"release-1.5.3" not in changelog
     assert forge.repos[REPO].releases == {}  # the release waits for its changelog entry
+
+
+def test_a_protected_default_branch_is_reported_not_retried_and_the_release_still_happens(caplog):
+    forge, ctx = _world()
+
+    def protected(repo, path, **kwargs):
+        forge.calls["update_file"] += 1
+        raise Conflict("Could not update file: Changes must be made through a pull request.")
+
+    forge.update_file = protected
+    on_pull_request_merged(_event(), ctx)
+    seen = _outcome(forge)
+    assert forge.calls["update_file"] == 1
+    assert seen["entries"] == ["## [release-1.5.2-2.1.0] - 2026-11-01"]
+    assert seen["releases"] == ["release-1.5.3-2.1.0"] and "release-1.5.3-2.1.0" in seen["tags"]
+    assert seen["check"].conclusion is Conclusion.FAILURE
+    assert seen["check"].title.startswith("Tagged release-1.5.3-2.1.0, but main refused the CHANGELOG.md commit "
+                                          "(Could not update file: Changes must be made through a pull request.)")
+    assert "Changes must be made through a pull request" in caplog.text
 
 
 def test_a_tag_on_another_commit_fails_loudly_and_changes_nothing(caplog):
