@@ -1,8 +1,10 @@
 """`release-coordinator/approvals` (SPEC §4, §5): fetch what the evaluation needs, evaluate in core, publish."""
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
+from bot import logs
 from bot.core import codeowners
 from bot.core.approvals import (
     Evaluation, PullFacts, Rules, changed_paths, commits_to_compare, evaluate, latest_approvals, owners_in, to_json,
@@ -11,7 +13,7 @@ from bot.core.approvals_render import render_check, render_config_failure
 from bot.core.checks import APPROVALS, Level, Problem
 from bot.core.config import CONFIG_PATH, ApprovalsConfig, ConfigResult
 from bot.forge.base import ChangedFile, Forge, PullRequest
-from bot.forge.errors import NotFound, TeamNotFound
+from bot.forge.errors import ForgeError, NotFound, TeamNotFound, TransientError
 from bot.handlers import Context
 from bot.handlers.configs import CODEOWNERS_PATHS, fetch_codeowners, fetch_config
 from bot.handlers.manifest import PULL_ACTIONS, merge_group_base_sha, pulls_of
@@ -19,6 +21,7 @@ from bot.handlers.publish import publish_check
 from bot.routing import Router
 from bot.webhooks.event import Event
 
+log = logging.getLogger("bot.handlers.approvals")
 router = Router()
 RULE_FILES = (CONFIG_PATH, *CODEOWNERS_PATHS)
 
@@ -140,6 +143,14 @@ def request_reviews(ctx: Context, pull: PullRequest, evaluation: Evaluation) -> 
     teams = frozenset(team for team in evaluation.missing_teams if team not in already)
     if not teams:
         return
-    ctx.forge.request_reviewers(pull.repo, pull.number, teams=teams)
+    try:
+        ctx.forge.request_reviewers(pull.repo, pull.number, teams=teams)
+    except TransientError:
+        raise
+    except ForgeError as exc:
+        # A courtesy, not the check: GitHub answers 422 when a team has no access to the repository. The
+        # check run already names who can approve, so log it and do not ask again.
+        logs.event(log, "review request refused", level=logging.WARNING, repo=pull.repo, number=pull.number,
+                   teams=sorted(teams), error=str(exc))
     if ctx.store is not None:
         ctx.store.set_json(key, sorted(asked | teams))

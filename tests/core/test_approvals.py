@@ -39,7 +39,7 @@ def review(user, state=A, commit=HEAD, n=[0], bot=False):
 
 
 def judge(paths=("infra/main.tf",), reviews=(), *, config=None, codeowners=True, author="paul", changed_since=None,
-          permissions=None, unknown=frozenset(), files=None, head_rules=None):
+          permissions=None, unknown=frozenset(), files=None, head_rules=None, teams=TEAMS):
     files = files or tuple(ChangedFile(p, "modified") for p in paths)
     all_paths = changed_paths(files)
     rules = Rules(
@@ -51,7 +51,7 @@ def judge(paths=("infra/main.tf",), reviews=(), *, config=None, codeowners=True,
     facts = PullFacts(
         head_sha=HEAD, author=author, files=files, reviews=tuple(reviews),
         changed_since=changed_since or {},
-        members={t: frozenset(m) for t, m in TEAMS.items() if t not in unknown},
+        members={t: frozenset(m) for t, m in teams.items() if t not in unknown},
         unknown_teams=frozenset(unknown),
         permissions=permissions if permissions is not None else {u: Permission.WRITE for u in logins},
     )
@@ -162,12 +162,24 @@ def test_author_approval_counts_only_with_allow_author(allow_author, counts):
 
 @pytest.mark.parametrize("ignore_bots, counts", [(True, False), (False, True)])
 def test_bot_approval_counts_only_without_ignore_bots(ignore_bots, counts):
-    TEAMS[INFRA].add("deploy[bot]")
-    try:
-        evaluation = judge(["infra/a"], [review("deploy[bot]", bot=True)], config=ApprovalsConfig(ignore_bots=ignore_bots))
-    finally:
-        TEAMS[INFRA].discard("deploy[bot]")
+    teams = {**TEAMS, INFRA: TEAMS[INFRA] | {"deploy[bot]"}}
+    evaluation = judge(["infra/a"], [review("deploy[bot]", bot=True)], config=ApprovalsConfig(ignore_bots=ignore_bots),
+                       teams=teams)
     assert evaluation.passed is counts
+
+
+@pytest.mark.parametrize("ignore_bots, blocked", [(True, False), (False, True)])
+def test_bot_requesting_changes_blocks_only_without_ignore_bots(ignore_bots, blocked):
+    teams = {**TEAMS, INFRA: TEAMS[INFRA] | {"lint[bot]"}}
+    evaluation = judge(["infra/a"], [review("ivan"), review("lint[bot]", C, bot=True)], teams=teams,
+                       config=ApprovalsConfig(ignore_bots=ignore_bots))
+    assert bool(groups(evaluation)[INFRA].blocked_by) is blocked
+
+
+def test_child_team_members_count_as_team_members():
+    # GitHub's team members endpoint includes child teams' members; the adapter passes them in the team's set.
+    teams = {**TEAMS, INFRA: TEAMS[INFRA] | {"child-member"}}
+    assert judge(["infra/a"], [review("child-member")], teams=teams).passed
 
 
 def test_individual_owner_group_is_satisfied_by_any_of_them():

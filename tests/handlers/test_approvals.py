@@ -5,7 +5,7 @@ import pytest
 
 from bot.core.checks import APPROVALS, MANIFEST, Conclusion
 from bot.forge.base import ChangedFile, Comparison, Permission, PullRequest, Review, ReviewState
-from bot.forge.errors import TransientError
+from bot.forge.errors import ForgeError, TransientError
 from bot.handlers import Context
 from bot.handlers.approvals import details_key, router
 from bot.webhooks.event import Event
@@ -253,6 +253,15 @@ def test_teams_already_requested_on_github_are_not_requested_again():
     forge.repos[REPO].pulls[7] = PullRequest(**{**pull.__dict__, "requested_teams": frozenset({"@acme/app"})})
     run(forge, event("pull_request", "opened"))
     assert forge.repos[REPO].requested[7] == [(frozenset({"@acme/infra"}), frozenset())]
+
+
+def test_refused_review_request_is_logged_not_retried():
+    forge = make_forge()
+    forge.fail_next["request_reviewers"] = ForgeError("422 Reviews may only be requested from collaborators")
+    store = DictStore()
+    run(forge, event("pull_request", "opened"), store=store)
+    run(forge, event("pull_request", "synchronize"), store=store)
+    assert check(forge) is not None and forge.calls["request_reviewers"] == 1
 
 
 @pytest.mark.parametrize("config, draft", [("approvals: {request_reviews: false}\n", False), (CONFIG, True)],
