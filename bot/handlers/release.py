@@ -10,7 +10,7 @@ from bot.core import release as core
 from bot.core.approvals import Evaluation, from_json, latest_approvals
 from bot.core.checks import Annotation, CheckResult, Conclusion, Problem
 from bot.core.codeowners import parse
-from bot.core.config import Config
+from bot.core.config import Config, ReleaseConfig
 from bot.core.manifest import Manifest, parse_manifest
 from bot.forge.base import Forge, PullRequest
 from bot.forge.errors import AlreadyExists, Conflict, NotFound, TeamNotFound, TransientError
@@ -25,8 +25,8 @@ router = Router()
 log = logging.getLogger(__name__)
 
 CHANGELOG_ATTEMPTS = 5  # a concurrent push to the default branch makes the blob sha stale: re-read, retry
-TAG_SCAN_LIMIT = 100
-MAX_SUMMARY = 65_000  # check run output.summary is capped at 65535 characters  # tags read one by one when a release is not under its template name
+TAG_SCAN_LIMIT = 100  # tags read one by one when a release is not under its template name
+MAX_SUMMARY = 65_000  # check run output.summary is capped at 65535 characters
 
 
 @router.register("pull_request", "closed")
@@ -40,9 +40,10 @@ def on_pull_request_merged(event: Event, ctx: Context) -> None:
         return
     loaded = fetch_config(forge, repo, ref=pull.base_sha)
     config = loaded.config
-    if not config.managed or config.release is None:
+    if not config.managed or (config.release is None and not loaded.problems):
         return
-    if not _changes_path(forge, pull, config.release.manifest):
+    # An invalid config drops the repo's layer; the default manifest path still tells a release merge apart.
+    if not _changes_path(forge, pull, (config.release or ReleaseConfig()).manifest):
         return
     plan, problems = (None, loaded.problems) if loaded.problems else fetch_and_plan(forge, ctx, pull, config)
     if plan is None:

@@ -319,6 +319,15 @@ def test_an_unmanaged_repo_gets_nothing():
     assert _writes(forge) == {}
 
 
+def test_an_invalid_config_at_the_base_fails_the_release_check_with_its_line():
+    forge, ctx = _world(config=CONFIG.replace(b"github_release: true", b"github_release: maybe"))
+    on_pull_request_merged(_event(), ctx)
+    check = _outcome(forge)["check"]
+    assert check.conclusion is Conclusion.FAILURE
+    assert [(a.path, a.start_line) for a in check.annotations] == [(".github/release-coordinator.yml", 5)]
+    assert forge.calls["create_tag"] == forge.calls["update_file"] == 0
+
+
 def test_an_invalid_manifest_at_the_merge_commit_fails_the_release_check_with_its_line():
     forge, ctx = _world(manifest=b"release:\n  application_version: 1.5.3\n  infrastructure_version: banana\n")
     on_pull_request_merged(_event(), ctx)
