@@ -169,6 +169,7 @@ class World:
     """What the handler fetched for one manifest; every field keyed by component name."""
 
     base: Manifest | None = None  # the base branch's manifest (None: first release, or unreadable there)
+    base_invalid: bool = False  # the base branch has a manifest, but it does not parse: nothing to compare with
     tags: Mapping[str, bool] = field(default_factory=dict)  # the new version's tag exists in the component repo
     # earlier coordinated releases, newest first, from release tags' trailers (bot.core.release.parse_release_trailers)
     history: tuple[ReleaseTrailers, ...] = ()
@@ -204,6 +205,9 @@ def judge_manifest(manifest: Manifest, *, path: str, config: Config, world: Worl
     details: list[str] = []
     base = dict(world.base.versions) if world.base else {}
     release_line = manifest.line(next(iter(manifest.versions), "")) or 1
+    if world.base_invalid:
+        problems.append(Problem(path, release_line, "the base branch's manifest is invalid, so versions could not be "
+                                "compared with the current release", Level.WARNING))
     rollback_of = None
     if manifest.rollback:
         match = next((r for r in world.history if versions_equal(r.versions, manifest.versions)), None)
@@ -299,6 +303,14 @@ def _judge_requires(name, manifest, component, world, path, problems) -> str:
 
 def _versions_text(versions: Mapping[str, str]) -> str:
     return ", ".join(f"{n} {v}" for n, v in sorted(versions.items()))
+
+
+def config_problems(config: Config, *, config_path: str) -> tuple[Problem, ...]:
+    """A release repo's config must name its components, or no manifest can be checked against the world."""
+    if config.release is not None and not config.components:
+        return (Problem(config_path, None, "`release` is set but `components` is empty: name each component's repo "
+                        "and kind so the manifest can be checked"),)
+    return ()
 
 
 # --- rendering

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Iterable, Iterator
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.core.checks import WINDOW, CheckResult, Conclusion
 from bot.core.config import AllowWindow, Freeze, WindowsConfig
@@ -91,6 +91,15 @@ class WindowState:
     @property
     def allowed(self) -> bool:
         return self.override or (self.in_window and self.freeze is None)
+
+
+def zone_problem(name: str) -> str | None:
+    """Why `windows.timezone` names no IANA zone this machine knows (load_config cannot always tell)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"windows.timezone: unknown time zone {name!r}; use an IANA name such as Europe/Berlin"
+    return None
 
 
 def override_active(windows: WindowsConfig | None, labels: Iterable[str]) -> bool:

@@ -5,8 +5,8 @@ from typing import Iterator
 
 from bot.core import versioning
 from bot.core.checks import MANIFEST, CheckResult, Problem
-from bot.core.config import Config, ConfigResult
-from bot.core.manifest import Manifest, World, judge_manifest, manifest_check, parse_manifest, problems_check
+from bot.core.config import CONFIG_PATH, Config, ConfigResult
+from bot.core.manifest import Manifest, World, config_problems, judge_manifest, manifest_check, parse_manifest, problems_check
 from bot.core.release import parse_release_trailers
 from bot.forge.base import ChangedFile, Forge, PullRequest
 from bot.forge.errors import NotFound
@@ -103,6 +103,10 @@ def evaluate_pull(forge: Forge, pull: PullRequest, *, details_url: str | None) -
 
 def judge(forge: Forge, repo: str, config: Config, *, base_sha: str, head_sha: str, details_url: str | None) -> CheckResult:
     path = config.release.manifest
+    broken = config_problems(config, config_path=CONFIG_PATH)
+    if broken:
+        return problems_check(MANIFEST, head_sha=head_sha, title="Invalid release-coordinator config", problems=broken,
+                              details_url=details_url)
     head = forge.get_file(repo, path, ref=head_sha)
     if head is None:
         problem = Problem(path, None, f"this change deletes {path}; a release repo needs its manifest")
@@ -121,6 +125,7 @@ def fetch_world(forge: Forge, repo: str, config: Config, manifest: Manifest, *, 
     """Everything the manifest is judged against: base manifest, tags, release history, commits, requires."""
     base_file = forge.get_file(repo, config.release.manifest, ref=base_sha)
     base = parse_manifest(base_file.content, path=config.release.manifest, config=config)[0] if base_file else None
+    base_invalid = base_file is not None and base is None
     tags, commits, unknown, requires, requires_errors = {}, {}, {}, {}, {}
     for name, version in manifest.versions.items():
         component = config.components.get(name)
@@ -148,7 +153,7 @@ def fetch_world(forge: Forge, repo: str, config: Config, manifest: Manifest, *, 
         elif at_tag.config.versioning is not None:
             requires[name] = dict(at_tag.config.versioning.requires)
     history = fetch_history(forge, repo) if manifest.rollback else ()
-    return World(base=base, tags=tags, history=history, commits=commits, unknown_commits=unknown,
+    return World(base=base, base_invalid=base_invalid, tags=tags, history=history, commits=commits, unknown_commits=unknown,
                  requires=requires, requires_errors=requires_errors)
 
 

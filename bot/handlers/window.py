@@ -4,8 +4,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Callable
 
-from bot.core.checks import WINDOW, CheckResult
-from bot.core.windows import evaluate, window_check
+from bot.core.checks import WINDOW, CheckResult, Problem
+from bot.core.config import CONFIG_PATH, WindowsConfig
+from bot.core.manifest import problems_check
+from bot.core.windows import evaluate, window_check, zone_problem
 from bot.forge.base import Forge, PullRequest
 from bot.forge.errors import NotFound, PermissionDenied
 from bot.handlers import Context, KeyValue
@@ -52,8 +54,7 @@ def on_merge_group(event: Event, ctx: Context) -> None:
         return
     # the queue's last pull request carries the override label, if any
     labels = frozenset().union(*(ctx.forge.get_pull(event.repo, n).labels for n in event.pull_numbers))
-    state = evaluate(windows, now=ctx.now, labels=labels)
-    publish_check(ctx.forge, event.repo, window_check(state, windows, head_sha=event.head_sha))
+    publish_check(ctx.forge, event.repo, judge(windows, now=ctx.now, labels=labels, head_sha=event.head_sha, details_url=None))
 
 
 def evaluate_pull(forge: Forge, pull: PullRequest, *, now: dt.datetime, store: KeyValue | None,
@@ -70,8 +71,16 @@ def evaluate_pull(forge: Forge, pull: PullRequest, *, now: dt.datetime, store: K
         _remember_repo(store, pull.repo, installation_id)
     if not _is_release_pull(forge, store, pull, release.manifest):
         return None
-    state = evaluate(windows, now=now, labels=pull.labels)
-    return window_check(state, windows, head_sha=pull.head_sha, details_url=details_url)
+    return judge(windows, now=now, labels=pull.labels, head_sha=pull.head_sha, details_url=details_url)
+
+
+def judge(windows: WindowsConfig, *, now: dt.datetime, labels: frozenset[str], head_sha: str,
+          details_url: str | None) -> CheckResult:
+    zone = zone_problem(windows.timezone)
+    if zone:  # fetch_config cannot list this machine's zones; an unknown one is still the user's mistake
+        return problems_check(WINDOW, head_sha=head_sha, title="Invalid release-coordinator config",
+                              problems=(Problem(CONFIG_PATH, None, zone),), details_url=details_url)
+    return window_check(evaluate(windows, now=now, labels=labels), windows, head_sha=head_sha, details_url=details_url)
 
 
 def periodic(contexts: Callable[[int], Context], store: KeyValue, now: dt.datetime) -> int:
@@ -87,6 +96,9 @@ def periodic(contexts: Callable[[int], Context], store: KeyValue, now: dt.dateti
             repos.pop(repo)  # uninstalled or removed from the installation: stop polling it
             continue
         _forget_closed(store, repo, {p.number for p in pulls})
+        if not pulls:
+            repos.pop(repo)  # the next pull request event adds it back; until then there is nothing to re-check
+            continue
         for pull in pulls:
             result = evaluate_pull(ctx.forge, pull, now=now, store=store, installation_id=None,
                                    details_url=ctx.details_url(repo, pull.number))

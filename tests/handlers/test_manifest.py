@@ -243,3 +243,19 @@ def test_signed_delivery_end_to_end_posts_manifest_and_window_checks(tmp_path):
     assert "write 1.5.3, not v1.5.3" in checks[MANIFEST].annotations[0].message
     assert checks["release-coordinator/window"].conclusion is Conclusion.SUCCESS  # Tuesday 11:00 in Berlin
     assert "release-coordinator/semver" not in checks  # the release repo declares no versioning
+
+
+def test_release_config_without_components_fails_the_manifest_check():
+    forge = world("release:\n  application_version: 1.5.3\n  infrastructure_version: 2.1.0\n")
+    forge.add_file(RELEASE, ".github/release-coordinator.yml", "release:\n  manifest: release.yml\n", ref=BASE_SHA)
+    check = run(forge)[MANIFEST]
+    assert check.conclusion is Conclusion.FAILURE and "`components` is empty" in check.summary
+
+
+def test_invalid_base_manifest_is_a_warning_not_a_pass_in_silence():
+    forge = world("release:\n  application_version: 1.5.3\n  infrastructure_version: 2.1.0\n")
+    forge.add_file(RELEASE, "release.yml", "release: [broken\n", ref=BASE_SHA)
+    check = run(forge)[MANIFEST]
+    assert check.conclusion is Conclusion.SUCCESS  # the head is valid and tagged; nothing to compare against
+    assert [(a.level.value, a.start_line) for a in check.annotations] == [("warning", 2)]
+    assert "the base branch's manifest is invalid" in check.summary

@@ -91,3 +91,36 @@ def test_closed_pulls_are_dropped_from_the_memory():
     periodic(lambda i: Context(forge=forge, now=TUESDAY_MORNING), store, TUESDAY_EVENING)
     assert store.get_json(f"window:pulls:{RELEASE}") == {}
     assert forge.checks_on(RELEASE, HEAD_SHA)[WINDOW].conclusion is Conclusion.SUCCESS  # closed: left alone
+
+
+def test_unknown_time_zone_fails_the_check_instead_of_crashing():
+    from tests.handlers.test_manifest import RELEASE_CONFIG
+
+    forge = world(MANIFEST)
+    forge.add_file(RELEASE, ".github/release-coordinator.yml",
+                   RELEASE_CONFIG.replace("Europe/Berlin", "Europe/Berln"), ref=BASE_SHA)
+    check = run(forge, TUESDAY_MORNING)
+    assert check.conclusion is Conclusion.FAILURE and check.title == "Invalid release-coordinator config"
+    assert "unknown time zone 'Europe/Berln'" in check.summary
+
+
+def test_merge_group_judges_the_window_with_the_queued_pull_requests_label():
+    group_sha = "9" * 40
+    forge = world(MANIFEST, labels={"emergency-release"})
+    forge.add_file(RELEASE, ".github/release-coordinator.yml", forge.repos[RELEASE].files[BASE_SHA][".github/release-coordinator.yml"], ref=BASE_SHA)
+    forge.add_file(RELEASE, "release.yml", MANIFEST, ref=group_sha)
+    event = Event(forge="github", name="merge_group", action="checks_requested", delivery_id="d-3", installation_id=42,
+                  repo=RELEASE, head_sha=group_sha, base_ref="main", pull_numbers=(7,),
+                  payload={"merge_group": {"head_sha": group_sha, "base_sha": BASE_SHA}})
+    for handler in router.handlers_for("merge_group", "checks_requested"):
+        handler(event, Context(forge=forge, now=IN_FREEZE))
+    check = forge.checks_on(RELEASE, group_sha)[WINDOW]
+    assert check.conclusion is Conclusion.SUCCESS and check.title.startswith("Override `emergency-release`")
+
+
+def test_periodic_stops_polling_a_repo_without_open_pulls():
+    forge, store = world(MANIFEST), DictStore()
+    run(forge, TUESDAY_MORNING, store)
+    forge.repos[RELEASE].pulls.clear()
+    periodic(lambda i: Context(forge=forge, now=TUESDAY_EVENING), store, TUESDAY_EVENING)
+    assert store.get_json(REPOS_KEY) == {}
