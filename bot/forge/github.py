@@ -270,7 +270,7 @@ def _team(team: str) -> tuple[str, str]:
     org, _, slug = team.lstrip("@").partition("/")
     if not slug:
         raise TeamNotFound(team, f"{team} is not a team: expected @org/slug")
-    return org, slug
+    return org, slug.lower()  # GitHub generates slugs in lower case; CODEOWNERS authors do not always
 
 
 def _login(user: Any) -> str:

@@ -75,6 +75,7 @@ class FakeGitHub:
         self.calls: list[Call] = []
         self.failures: list[tuple[str, re.Pattern, int, dict, Any, list[int]]] = []
         self._ids = itertools.count(5000)
+        self.tokens_issued = 0
         self._routes: list[tuple[str, re.Pattern, Callable]] = []
         self._route_table()
 
@@ -227,6 +228,13 @@ class FakeGitHub:
                     kind, sha = st.tag_objects[sha]["object"]["type"], st.tag_objects[sha]["object"]["sha"]
                 return sha
             return None
+
+        @R("POST", r"/app/installations/(\d+)/access_tokens")
+        def installation_token(q, b, installation_id):
+            self.tokens_issued += 1
+            return 201, {"token": f"ghs_installation{installation_id}token{self.tokens_issued}", "expires_at": "2099-01-01T00:00:00Z",
+                         "permissions": {"checks": "write", "contents": "write", "pull_requests": "write"},
+                         "repository_selection": "all"}
 
         @R("GET", repo_re)
         def get_repo(q, b, repo):

@@ -565,3 +565,46 @@ def test_requests_carry_the_rest_api_version_and_media_type(fg, forge):
     assert fg.calls[0].headers["Accept"] == "application/vnd.github+json"
     assert fg.calls[0].headers["X-GitHub-Api-Version"] == "2022-11-28"
     assert json.loads(json.dumps(fg.calls[0].query)) == {}
+
+
+# --- with the App's installation client from bot/forge/auth.py
+@pytest.fixture(scope="module")
+def private_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+
+
+def test_installation_client_on_ghes_knows_our_app_and_keeps_its_token_out_of_logs(rsps, private_key, caplog):
+    from bot.forge.auth import GitHubApp
+
+    fg = FakeGitHub(GHES_API, our_app_id=4242).register(rsps)
+    seed_pull(fg)
+    client = GitHubApp(app_id=4242, private_key=private_key, api_url=GHES_API).client(77)
+    forge = GitHubForge(client, clock=lambda: NOW)
+    assert forge.app_id == 4242  # from the App installation auth: no second source of truth
+    with caplog.at_level(logging.DEBUG):
+        forge.create_check(REPO, result())
+        assert forge.find_check(REPO, head_sha=HEAD, name=APPROVALS) is not None
+    assert [c.path.split("?")[0] for c in fg.calls] == [
+        "/app/installations/77/access_tokens",  # one token, reused for every request after it
+        "/repos/acme/payments-app/check-runs",
+        f"/repos/acme/payments-app/commits/{HEAD}/check-runs",
+    ]
+    assert fg.calls[0].headers["Authorization"].startswith("Bearer ")  # the App's JWT
+    assert fg.calls[1].headers["Authorization"] == "token ghs_installation77token1"
+    assert fg.calls[2].query["app_id"] == ["4242"]
+    assert "ghs_installation77token1" not in caplog.text
+    assert fg.calls[0].headers["Authorization"].split()[1] not in caplog.text
+
+
+def test_a_token_exchange_that_fails_with_502_is_transient(rsps, private_key):
+    from bot.forge.auth import GitHubApp
+
+    fg = FakeGitHub(GHES_API).register(rsps)
+    fg.fail("POST", r"/access_tokens$", 502)
+    forge = GitHubForge(GitHubApp(app_id=4242, private_key=private_key, api_url=GHES_API).client(78))
+    with pytest.raises(TransientError):
+        forge.get_default_branch(REPO)
