@@ -25,7 +25,8 @@ PREVIOUS_RELEASE = "Previous-Release"  # the release this one replaced: lets `/r
 
 _TRAILER = re.compile(r"^(?P<key>[A-Za-z0-9][A-Za-z0-9-]*):[ \t]*(?P<value>.*?)\s*$")
 _SIGNATURE = re.compile(r"\n-----BEGIN (?:PGP|SSH) SIGNATURE-----.*\Z", re.DOTALL)
-_MAX_COMMITS_SHOWN = 250  # per component; GitHub caps a release body at 125,000 characters
+_MAX_COMMITS_SHOWN = 250  # per component, so one huge range cannot drown the others
+MAX_RELEASE_BODY = 120_000  # GitHub refuses a release body over 125,000 characters
 
 
 # --------------------------------------------------------------------------------------------- trailers
@@ -265,6 +266,9 @@ def plan_release(
     )
     heading = f"[{release_id}]({release_url})" if release_url else f"[{release_id}]"
     entry = f"## {heading} - {date.isoformat()}\n\n{body}"
+    if len(body) > MAX_RELEASE_BODY:
+        cut = body.rfind("\n", 0, MAX_RELEASE_BODY - 200)
+        body = body[:cut] + f"\n\n…the full notes are in the changelog entry for {release_id}.\n"
     plan = ReleasePlan(
         release_id=release_id, title=title, tag_message=message, changelog_entry=entry, release_body=body,
         versions=MappingProxyType(dict(versions)), rollback_of=rollback_of,

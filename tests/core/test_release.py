@@ -202,6 +202,16 @@ def test_rollback_gets_its_own_id_names_the_restored_release_and_lists_withdrawn
     assert "| payments-app | 1.5.3 → 1.5.2 | rolled back |" in plan.changelog_entry
 
 
+def test_a_huge_release_is_cut_for_the_github_release_but_not_for_the_changelog():
+    commits = tuple(r.CommitInfo(f"{i:040x}", f"feat: feature number {i} " + "x" * 300) for i in range(400))
+    changes = tuple(r.ComponentChange(name, f"acme/{name}", "1.0.0", "2.0.0", commits) for name in ("a", "b", "c"))
+    plan = _plan(changes=changes)
+    assert len(plan.release_body) <= r.MAX_RELEASE_BODY
+    assert plan.release_body.endswith("…the full notes are in the changelog entry for release-1.5.3-2.1.0.\n")
+    assert len(plan.changelog_entry) > r.MAX_RELEASE_BODY
+    assert plan.changelog_entry.count("…and 150 more commits ([compare](https://github.com/acme/a/compare/v1.0.0...v2.0.0))") == 1
+
+
 def test_unreadable_commits_are_said_not_hidden():
     plan = _plan(changes=(r.ComponentChange("payments-app", "acme/payments-app", "1.5.2", "1.5.3", None),))
     assert "_The commits between 1.5.2 and 1.5.3 could not be read from acme/payments-app._" in plan.changelog_entry
