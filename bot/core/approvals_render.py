@@ -9,6 +9,7 @@ from bot.core.checks import APPROVALS, Annotation, CheckResult, Conclusion, Leve
 CODEOWNERS_SEARCHED = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
 MAX_SUMMARY = 60_000  # GitHub caps output.summary at 65,535 characters
 MAX_LISTED = 10  # paths or people listed per item before "and N more"
+MAX_RULES_LISTED = 20  # CODEOWNERS lines listed per group in the check run
 TEAM_PERMISSION_HINT = (
     'the app needs the organization permission "Members: read" to see team members, '
     "and the team must exist (check the CODEOWNERS spelling)"
@@ -106,8 +107,13 @@ def _missing_section(g: GroupResult) -> str:
     else:
         head = f"### {_group_name(g)}: {_count(g.missing, 'more approval')} needed"
         lines = []
-    for line, (pattern, paths) in _why_by_line(g).items():
+    decided = list(_why_by_line(g).items())
+    for line, (pattern, paths) in decided[:MAX_RULES_LISTED]:
         lines.append(f"- Required by CODEOWNERS line {line} `{_code(pattern)}` for {_paths(paths)}")
+    if len(decided) > MAX_RULES_LISTED:
+        more = decided[MAX_RULES_LISTED:]
+        lines.append(f"- … and {len(more)} more CODEOWNERS lines for {sum(len(p) for _, (_, p) in more)} more paths "
+                     "(all of them are on the details page)")
     if g.missing and not g.error:
         if g.can_unblock:
             lines.append("- Can approve: " + _listed([_at(u) for u in g.can_unblock]))

@@ -89,7 +89,7 @@ def fetch_rules(forge: Forge, repo: str, *, ref: str, loaded: ConfigResult, file
 
 
 def fetch_facts(forge: Forge, pull: PullRequest, files: tuple[ChangedFile, ...], *, rules: list[Rules | None]) -> PullFacts:
-    repo, approvals = pull.repo, rules[0].approvals
+    repo = pull.repo
     reviews = forge.list_reviews(repo, pull.number)
     members, unknown, people = {}, set(), set()
     for teams, logins in (owners_in(r) for r in rules if r is not None):
@@ -101,10 +101,11 @@ def fetch_facts(forge: Forge, pull: PullRequest, files: tuple[ChangedFile, ...],
                 unknown.add(team)  # rendered as a failing group naming the team and the permission
     people |= {login.lower() for team in members.values() for login in team}
     approvers = {r.user for r in latest_approvals(reviews) if r.user.lower() in people}
+    reviewed = {sha for r in rules if r is not None
+                for sha in commits_to_compare(reviews, head_sha=pull.head_sha, invalidate=r.approvals.invalidate_on_push)}
     return PullFacts(
         head_sha=pull.head_sha, author=pull.author, files=files, reviews=reviews,
-        changed_since={sha: changed_between(forge, repo, sha, pull.head_sha)
-                       for sha in commits_to_compare(reviews, head_sha=pull.head_sha, invalidate=approvals.invalidate_on_push)},
+        changed_since={sha: changed_between(forge, repo, sha, pull.head_sha) for sha in sorted(reviewed)},
         members=members, unknown_teams=frozenset(unknown),
         permissions={login: forge.permission(repo, login) for login in sorted(approvers)},
     )

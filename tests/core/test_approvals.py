@@ -440,3 +440,13 @@ def test_json_round_trip_keeps_everything_the_page_shows():
     evaluation = judge(["infra/a", "app/b", "docs/x"], [review("ivan", commit=OLD), review("anna", C)],
                        changed_since={OLD: None}, head_rules=head_rules)
     assert from_json(to_json(evaluation)) == evaluation
+
+
+def test_many_deciding_lines_are_summarised_and_the_rest_left_to_the_page():
+    paths = [f"infra/f{i}" for i in range(50)]
+    ownership = {p: OwnerRule((INFRA,), i + 1, "/" + p) for i, p in enumerate(paths)}
+    facts = PullFacts(head_sha=HEAD, author="paul", files=tuple(ChangedFile(p, "added") for p in paths), reviews=(),
+                      members={INFRA: frozenset({"ivan"})})
+    check = summary(evaluate(facts, Rules(ApprovalsConfig(), ".github/CODEOWNERS", ownership)))
+    assert check.summary.count("Required by CODEOWNERS line") == 20
+    assert "… and 30 more CODEOWNERS lines for 30 more paths" in check.summary
