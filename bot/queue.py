@@ -166,6 +166,11 @@ class Queue:
         return ids
 
     def _every_five_minutes(self) -> None:
+        # Every consumer's scheduler enqueues periodic tasks; the first to claim this 5-minute slot runs it.
+        slot = int(time.time() // 300)
+        if not self.huey.put_if_empty(f"periodic:{slot}", b"1"):
+            return
+        self.huey.delete(f"periodic:{slot - 2}")
         for job in self._periodic:
             job()
 

@@ -135,6 +135,15 @@ def create_app(settings: Settings, *, queue: Queue | None = None, store: Any = N
     return app
 
 
+def create_app_from_env() -> Flask:
+    """For gunicorn (Procfile): `gunicorn 'bot.web:create_app_from_env()'`. Web only; run `worker` beside it."""
+    from bot.commands._runtime import build, load_settings
+
+    settings = load_settings()
+    queue, store, _ = build(settings, with_worker=False)
+    return create_app(settings, queue=queue, store=store)
+
+
 def _read_body() -> bytes:
     """The raw body, refusing anything over GitHub's 25 MiB cap before and while reading."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:

@@ -46,13 +46,13 @@ class Worker:
         self.settings = settings
         self.store = store
         self.router = router if router is not None else all_handlers()
-        self._forge_for = forge_for or self._github_forge
+        self._forge_for = forge_for or self.github_forge
         self._forges: dict[int, object] = {}
         self._lock = threading.Lock()
         self._app = None
         self.clock = clock
 
-    def _github_forge(self, installation_id: int):
+    def github_forge(self, installation_id: int):
         if not self.settings.github_app_configured:
             raise NotConfigured("GitHub App is not configured: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY")
         from bot.forge.auth import GitHubApp
@@ -78,10 +78,13 @@ class Worker:
                        store=self.store)
 
     def __call__(self, claim: Claim) -> Outcome:
-        event = parse_delivery(claim.delivery)
+        return self.run_event(parse_delivery(claim.delivery), pending=claim.pending)
+
+    def run_event(self, event: Event, *, pending: tuple[str, ...] | None = None) -> Outcome:
+        """Run the handlers routed for event (only those named in pending, when given)."""
         handlers = self.router.handlers_for(event.name, event.action)
-        if claim.pending is not None and RUN_ALL not in claim.pending:
-            handlers = [h for h in handlers if handler_name(h) in claim.pending]
+        if pending is not None and RUN_ALL not in pending:
+            handlers = [h for h in handlers if handler_name(h) in pending]
         if not handlers:
             return Outcome()
         if event.installation_id is None:

@@ -1,0 +1,44 @@
+"""What serve, worker, replay and dead-letters share: settings from the environment, logs, queue and worker."""
+from __future__ import annotations
+
+import sys
+
+from bot import logs
+from bot.queue import Queue
+from bot.settings import Settings, SettingsError
+from bot.store import QueueUrlError, open_store
+
+
+class StartupError(Exception):
+    """The environment cannot work; the message says what to fix."""
+
+
+def load_settings() -> Settings:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        raise StartupError(str(exc)) from None
+    logs.configure(settings.log_level)
+    logs.register_secrets([settings.github_webhook_secret, settings.github_private_key,
+                           settings.gitlab_token, settings.gitlab_webhook_secret])
+    return settings
+
+
+def build(settings: Settings, *, with_worker: bool = True):
+    """(queue, store, worker): the queue runs deliveries through the worker's handlers."""
+    from bot.worker import Worker
+
+    try:
+        store = open_store(settings.queue_url)
+        worker = Worker(settings, store=store) if with_worker else None
+        queue = Queue(settings.queue_url, runner=worker)
+    except QueueUrlError as exc:
+        raise StartupError(str(exc)) from None
+    if worker is not None:
+        queue.on_every_five_minutes(worker.periodic)
+    return queue, store, worker
+
+
+def fail(message: str) -> int:
+    print(f"release-coordinator: {message}", file=sys.stderr)
+    return 2
