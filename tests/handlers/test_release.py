@@ -376,3 +376,24 @@ def test_approvers_come_from_reviews_and_codeowners_without_an_evaluation_of_the
     message = forge.repos[REPO].tags["release-1.5.3-2.1.0"].message
     assert "  @acme/infra-team: alice at head1\n  @acme/app-team: carol at head1\n" in message
     assert "mallory" not in message
+
+
+def test_a_real_closed_delivery_parsed_by_the_webhook_layer_releases():
+    """The fields this handler reads (merged, merge_commit_sha, default_branch, number) as the parser fills
+    them from GitHub's own payload (octokit/webhooks fixture), pointed at the fake release repo."""
+    import json
+    import pathlib
+
+    from bot.webhooks.github import parse
+
+    payload = json.loads((pathlib.Path(__file__).parents[2] / "fixtures/github/pull_request/closed.json").read_text())
+    payload["number"] = payload["pull_request"]["number"] = 42
+    payload["pull_request"].update(merged=True, merge_commit_sha="merge1")
+    payload["pull_request"]["base"]["ref"] = "main"
+    payload["repository"].update(full_name=REPO, default_branch="main")
+    forge, ctx = _world()
+    on_pull_request_merged(parse(event="pull_request", delivery_id="d-real", payload=payload), ctx)
+    assert _outcome(forge)["releases"] == ["release-1.5.3-2.1.0"]
+    payload["pull_request"]["merged"] = False  # the fixture as GitHub sent it: closed without merging
+    on_pull_request_merged(parse(event="pull_request", delivery_id="d-real2", payload=payload), ctx)
+    assert forge.calls["create_tag"] == 1

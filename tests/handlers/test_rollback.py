@@ -177,3 +177,19 @@ def test_a_repo_that_is_not_a_release_repo_stays_silent():
     forge.add_file(REPO, ".github/release-coordinator.yml", b"approvals:\n  mode: each-team\n", ref="head1")
     on_rollback_comment(_comment(), ctx)
     assert forge.repos[REPO].comments == {}
+
+
+def test_a_real_issue_comment_delivery_parsed_by_the_webhook_layer():
+    import json
+    import pathlib
+
+    from bot.webhooks.github import parse
+
+    payload = json.loads((pathlib.Path(__file__).parents[2] / "fixtures/github/issue_comment/created.json").read_text())
+    payload["comment"]["body"] = "/rollback"
+    payload["comment"]["user"]["login"] = payload["sender"]["login"] = "carol"
+    payload["repository"].update(full_name=REPO, default_branch="main")
+    forge, ctx = _world()
+    on_rollback_comment(parse(event="issue_comment", delivery_id="d-real", payload=payload), ctx)
+    (pull,) = _opened(forge)
+    assert forge.repos[REPO].comments[payload["issue"]["number"]][0].startswith(f"Opened {pull.html_url}")
