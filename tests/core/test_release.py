@@ -285,3 +285,35 @@ def test_rollback_manifest_keeps_the_general_form():
     current = b"release:\n  components:\n    payments-app: 1.5.3\n    platform-infra: 2.1.0\n"
     out = r.rollback_manifest_text(current, versions={"platform-infra": "2.0.9", "payments-app": "1.5.2"}, config=CONFIG, notes="")
     assert out.decode() == "release:\n  components:\n    payments-app: 1.5.2\n    platform-infra: 2.0.9\n  rollback: true\n"
+
+
+# ------------------------------------------------------------------ properties
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_names = st.from_regex(r"[a-z][a-z0-9_.=-]{0,20}", fullmatch=True)
+_versions = st.from_regex(r"(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})(-[0-9A-Za-z.-]{1,12})?(\+[0-9A-Za-z.-]{1,8})?", fullmatch=True)
+
+
+@settings(max_examples=150, deadline=None)
+@given(versions=st.dictionaries(_names, _versions, min_size=1, max_size=6), title=st.text(max_size=80),
+       approver=st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=30))
+def test_the_trailers_of_any_tag_message_give_back_its_versions(versions, title, approver):
+    message = r.render_tag_message(
+        title=title, release_id="release-x", versions=versions,
+        provenance=r.Provenance(pull_number=1, approvals=(r.Approval("@acme/t", approver, None),)),
+    )
+    assert r.parse_release_trailers(message) == ("release-x", versions, None)
+
+
+@settings(max_examples=150, deadline=None)
+@given(preamble=st.text(max_size=200).filter(lambda t: "## [" not in t and "\n## " not in t and not t.startswith("## ")),
+       entries=st.lists(st.text(max_size=100).filter(lambda t: "## [" not in t), max_size=3))
+def test_prepending_keeps_every_older_entry_byte_for_byte_and_is_idempotent(preamble, entries):
+    older = "".join(f"## [old-{i}] - 2026-01-01\n{body}\n" for i, body in enumerate(entries))
+    existing = ("# Changelog\n" + preamble + "\n" + older).encode("utf-8", errors="surrogateescape")
+    once = r.prepend_entry(existing, entry="## [new] - 2026-11-29\n\nbody\n", release_id="new")
+    assert once.startswith(b"# Changelog\n")
+    assert once.endswith(older.encode("utf-8", errors="surrogateescape"))
+    assert once.count(b"## [new] - 2026-11-29") == 1
+    assert r.prepend_entry(once, entry="## [new] - 2026-11-30\n", release_id="new") is None
