@@ -34,6 +34,7 @@ class Rules:
     codeowners_path: str | None  # None: the ref has no CODEOWNERS, so every path is unowned
     ownership: Mapping[str, Rule | None]  # every changed path (both sides of renames) -> deciding line
     problems: tuple[Problem, ...] = ()  # config and CODEOWNERS mistakes found at this ref
+    override_label: str | None = None  # the window override label is on the PR: one more approval per group
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ class Evaluation:
     problems: tuple[Problem, ...] = ()
     unmatched: tuple[NotCounted, ...] = ()  # approvals by people in no required group
     preview: Preview | None = None
+    override_label: str | None = None  # SPEC §3 windows.override_label on the PR: each group needs one more
 
     @property
     def passed(self) -> bool:
@@ -191,7 +193,7 @@ def evaluate(facts: PullFacts, base: Rules, head: Rules | None = None) -> Evalua
     return Evaluation(
         head_sha=facts.head_sha, mode=config.mode, invalidate_on_push=config.invalidate_on_push,
         distinct=config.distinct, groups=groups, unowned=unowned, codeowners_path=base.codeowners_path,
-        problems=base.problems, unmatched=unmatched, preview=preview,
+        problems=base.problems, unmatched=unmatched, preview=preview, override_label=base.override_label,
     )
 
 
@@ -260,6 +262,9 @@ def _required_groups(paths: Sequence[str], rules: Rules) -> tuple[dict[str, _Gro
     config = rules.approvals
     groups: dict[str, _Group] = {}
     unowned = []
+    # SPEC §3: the window override "needs one more approval per team". A lone individual owner cannot give
+    # two, so a line's individuals ask one more only when there are several of them.
+    extra = 1 if rules.override_label else 0
     for path in paths:
         rule = rules.ownership.get(path)
         if rule is None or not rule.owners:
@@ -272,14 +277,15 @@ def _required_groups(paths: Sequence[str], rules: Rules) -> tuple[dict[str, _Gro
             # GitHub's native rule: any one owner of the line; a team minimum still applies to its own members.
             owners = tuple(teams) + people
             key = " or ".join(owners)
-            required = min([config.minimum(t) for t in teams] + ([1] if people else []))
+            required = min([config.minimum(t) for t in teams] + ([1] if people else [])) + extra
             groups.setdefault(key, _Group(key, OWNERS, owners, required)).why.append(why)
             continue
         for team in teams:
-            groups.setdefault(team, _Group(team, TEAM, (team,), config.minimum(team))).why.append(why)
+            groups.setdefault(team, _Group(team, TEAM, (team,), config.minimum(team) + extra)).why.append(why)
         if people:
             key = " or ".join(people)
-            groups.setdefault(key, _Group(key, USERS, people, 1)).why.append(why)
+            logins = [p for p in people if p.startswith("@")]
+            groups.setdefault(key, _Group(key, USERS, people, 1 + (extra if len(logins) > 1 else 0))).why.append(why)
     return groups, tuple(unowned)
 
 
@@ -434,6 +440,7 @@ def to_json(evaluation: Evaluation) -> dict:
         "groups": [group(g) for g in evaluation.groups], "unowned": list(evaluation.unowned),
         "codeowners_path": evaluation.codeowners_path, "problems": [_problem_json(p) for p in evaluation.problems],
         "unmatched": [_not_counted_json(n) for n in evaluation.unmatched],
+        "override_label": evaluation.override_label,
         "preview": None if preview is None else {
             "changed": list(preview.changed), "groups": [group(g) for g in preview.groups],
             "unowned": list(preview.unowned), "codeowners_path": preview.codeowners_path,
@@ -457,7 +464,7 @@ def from_json(data: Mapping) -> Evaluation:
         head_sha=data["head_sha"], mode=ApprovalMode(data["mode"]), invalidate_on_push=Invalidate(data["invalidate_on_push"]),
         distinct=data["distinct"], groups=tuple(group(g) for g in data["groups"]), unowned=tuple(data["unowned"]),
         codeowners_path=data["codeowners_path"], problems=tuple(_problem(p) for p in data["problems"]),
-        unmatched=tuple(NotCounted(**n) for n in data["unmatched"]),
+        unmatched=tuple(NotCounted(**n) for n in data["unmatched"]), override_label=data.get("override_label"),
         preview=None if preview is None else Preview(
             changed=tuple(preview["changed"]), groups=tuple(group(g) for g in preview["groups"]),
             unowned=tuple(preview["unowned"]), codeowners_path=preview["codeowners_path"],

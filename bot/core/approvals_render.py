@@ -18,7 +18,7 @@ TEAM_PERMISSION_HINT = (
 
 def render_check(evaluation: Evaluation, *, details_url: str | None = None) -> CheckResult:
     passed = evaluation.passed
-    sections = [_table(evaluation.groups, evaluation.distinct), _unowned_note(evaluation)]
+    sections = [_table(evaluation.groups, evaluation.distinct), _override_note(evaluation), _unowned_note(evaluation)]
     sections += [_missing_section(g) for g in evaluation.groups if not g.satisfied]
     if not passed and evaluation.unmatched:
         sections.append("Approvals that count for no required group: " + "; ".join(
@@ -134,6 +134,13 @@ def _why_by_line(g: GroupResult) -> dict[int, tuple[str, list[str]]]:
     for why in sorted(g.why, key=lambda w: w.line):
         lines.setdefault(why.line, (why.pattern, []))[1].append(why.path)
     return lines
+
+
+def _override_note(evaluation: Evaluation) -> str:
+    if not evaluation.override_label:
+        return ""
+    return (f"The `{_code(evaluation.override_label)}` label overrides the release window, so each owning group "
+            "needs **one more approval** than usual (included in *required* above).")
 
 
 def _unowned_note(evaluation: Evaluation) -> str:

@@ -12,6 +12,7 @@ from bot.core.approvals import (
 from bot.core.approvals_render import render_check, render_config_failure
 from bot.core.checks import APPROVALS, Level, Problem
 from bot.core.config import CONFIG_PATH, ApprovalsConfig, ConfigResult
+from bot.core.windows import override_active
 from bot.forge.base import ChangedFile, Forge, PullRequest
 from bot.forge.errors import ForgeError, NotFound, TeamNotFound, TransientError
 from bot.handlers import Context
@@ -63,11 +64,11 @@ def check_pull(
                                                          details_url=details_url))
         return None
     files = forge.list_pull_files(repo, pull.number)
-    base = fetch_rules(forge, repo, ref=base_sha, loaded=loaded, files=files)
+    base = fetch_rules(forge, pull, ref=base_sha, loaded=loaded, files=files)
     head = None
     if any(path in RULE_FILES for path in changed_paths(files)):
         head_config = fetch_config(forge, repo, ref=pull.head_sha) if CONFIG_PATH in changed_paths(files) else loaded
-        head = fetch_rules(forge, repo, ref=pull.head_sha, loaded=head_config, files=files)
+        head = fetch_rules(forge, pull, ref=pull.head_sha, loaded=head_config, files=files)
     evaluation = evaluate(fetch_facts(forge, pull, files, rules=[base, head]), base, head)
     if check_sha is not None:
         evaluation = replace(evaluation, head_sha=check_sha)
@@ -75,17 +76,20 @@ def check_pull(
     return evaluation, base.approvals
 
 
-def fetch_rules(forge: Forge, repo: str, *, ref: str, loaded: ConfigResult, files: tuple[ChangedFile, ...]) -> Rules:
-    found = fetch_codeowners(forge, repo, ref=ref)
+def fetch_rules(forge: Forge, pull: PullRequest, *, ref: str, loaded: ConfigResult, files: tuple[ChangedFile, ...]) -> Rules:
+    windows = loaded.config.windows
+    override = windows.override_label if override_active(windows, pull.labels) else None
+    found = fetch_codeowners(forge, pull.repo, ref=ref)
     if found is None:
-        return Rules(loaded.config.approvals, None, {}, problems=loaded.problems)
+        return Rules(loaded.config.approvals, None, {}, problems=loaded.problems, override_label=override)
     path, text = found
     parsed = codeowners.parse(text, platform="github")
     problems = tuple(
         Problem(path, e.line, e.message + (f" ({e.suggestion})" if e.suggestion else ""), Level.WARNING)
         for e in parsed.errors
     )
-    return Rules(loaded.config.approvals, path, parsed.resolve(changed_paths(files)), problems=loaded.problems + problems)
+    return Rules(loaded.config.approvals, path, parsed.resolve(changed_paths(files)), problems=loaded.problems + problems,
+                 override_label=override)
 
 
 def fetch_facts(forge: Forge, pull: PullRequest, files: tuple[ChangedFile, ...], *, rules: list[Rules | None]) -> PullFacts:

@@ -450,3 +450,19 @@ def test_many_deciding_lines_are_summarised_and_the_rest_left_to_the_page():
     check = summary(evaluate(facts, Rules(ApprovalsConfig(), ".github/CODEOWNERS", ownership)))
     assert check.summary.count("Required by CODEOWNERS line") == 20
     assert "… and 30 more CODEOWNERS lines for 30 more paths" in check.summary
+
+
+@pytest.mark.parametrize(
+    "paths, required",
+    [(["infra/a"], {INFRA: 2}), (["people/x"], {"@alice or @bob or carol@example.com": 2})],
+    ids=["team-needs-one-more", "several-individuals-need-one-more"],
+)
+def test_window_override_label_asks_one_more_approval_per_group(paths, required):
+    files = tuple(ChangedFile(p, "modified") for p in paths)
+    rules = Rules(ApprovalsConfig(), ".github/CODEOWNERS", {p: owner_of(p) for p in paths}, override_label="emergency-release")
+    facts = PullFacts(head_sha=HEAD, author="paul", files=files, reviews=(review("ivan"),),
+                      members={INFRA: frozenset(TEAMS[INFRA])}, permissions={"ivan": Permission.WRITE})
+    evaluation = evaluate(facts, rules)
+    assert {g.key: g.required for g in evaluation.groups} == required and not evaluation.passed
+    assert "The `emergency-release` label overrides the release window" in summary(evaluation).summary
+    assert from_json(to_json(evaluation)) == evaluation

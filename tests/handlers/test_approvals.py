@@ -325,3 +325,15 @@ def test_evaluation_saved_for_details_page():
     saved = store.get_json(details_key(REPO, 7))
     assert saved["title"] == "Bump infra" and saved["evaluation"]["head_sha"] == HEAD
     assert {g["key"] for g in saved["evaluation"]["groups"]} == {"@acme/infra", "@acme/app"}
+
+
+def test_window_override_label_needs_one_more_approval_per_team():
+    forge = make_forge(config=CONFIG + "windows:\n  override_label: emergency-release\n")
+    pull = forge.repos[REPO].pulls[7]
+    forge.repos[REPO].pulls[7] = PullRequest(**{**pull.__dict__, "labels": frozenset({"Emergency-Release"})})
+    approve(forge, "ivan")
+    approve(forge, "anna")
+    run(forge, event("pull_request", "labeled", label="Emergency-Release"))
+    result = check(forge)
+    assert result.conclusion is Conclusion.FAILURE
+    assert "| @acme/infra | 2 | @ivan | 1 |" in result.summary and "| @acme/app | 2 | @anna | 1 |" in result.summary
