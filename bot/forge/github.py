@@ -25,6 +25,8 @@ MAX_PULL_FILES = 3000
 MAX_PULL_COMMITS = 250
 # https://docs.github.com/en/rest/checks/runs#update-a-check-run: at most 50 annotations per request.
 ANNOTATIONS_PER_REQUEST = 50
+# https://docs.github.com/en/rest/commits/commits#compare-two-commits lists at most 300 files.
+COMPARE_FILES_LIMIT = 300
 _SHA = re.compile(r"[0-9a-f]{40}")
 _ROLES = {
     "admin": Permission.ADMIN, "maintain": Permission.MAINTAIN, "write": Permission.WRITE,
@@ -97,16 +99,27 @@ class GitHubForge:
         if key is not None and key in self.http.immutable:
             self.http.stats.cache_hits += 1
             return self.http.immutable.get(key)
-        pages = self.http.get_pages(f"/repos/{repo}/compare/{_q(base)}...{_q(head)}", parse=lambda d: [d])
-        first = pages[0]
-        comparison = Comparison(
-            base=base, head=head, status=first["status"],
-            commits=tuple(_commit(c) for page in pages for c in page.get("commits") or ()),
-            files=tuple(_file(f) for f in first.get("files") or ()),
-        )
+        pages = self.http.get_pages(f"/repos/{repo}/compare/{_q(base)}...{_q(head)}", parse=lambda d: [(
+            d["status"], tuple(_commit(c) for c in d.get("commits") or ()), tuple(_file(f) for f in d.get("files") or ()),
+        )])
+        commits = tuple(c for _, page_commits, _ in pages for c in page_commits)
+        files = pages[0][2]
+        if len(files) >= COMPARE_FILES_LIMIT:
+            files = self._files_of_commits(repo, commits)
+        comparison = Comparison(base=base, head=head, status=pages[0][0], commits=commits, files=files)
         if key is not None:
             self.http.immutable.put(key, comparison)
         return comparison
+
+    def _files_of_commits(self, repo: str, commits: tuple[Commit, ...]) -> tuple[ChangedFile, ...]:
+        """Past the comparison's 300 files, the union of each commit's files (a commit lists up to 3,000, in
+        pages): a superset of the net change, which errs on the safe side when it decides staleness."""
+        seen: dict[tuple[str, str | None], ChangedFile] = {}
+        for commit in commits:
+            for changed in self.http.get_pages(f"/repos/{repo}/commits/{commit.sha}", immutable=("commit-files", repo, commit.sha),
+                                               parse=lambda d: [_file(f) for f in d.get("files") or ()]):
+                seen.setdefault((changed.path, changed.previous_path), changed)
+        return tuple(seen.values())
 
     def get_file(self, repo: str, path: str, *, ref: str) -> FileContent | None:
         url = f"/repos/{repo}/contents/{_path(path)}"

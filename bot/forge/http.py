@@ -217,10 +217,11 @@ class GitHubHttp:
             self.stats.cache_hits += 1
             return self.immutable.get(immutable)
         items: list = []
-        value, next_url = self._get(url, {"per_page": 100, **(params or {})}, parse=parse)
+        conditional = immutable is None  # pages of an immutable answer need no ETag: the whole is kept
+        value, next_url = self._get(url, {"per_page": 100, **(params or {})}, parse=parse, conditional=conditional)
         items.extend(value)
         while next_url and (limit is None or len(items) < limit):
-            value, next_url = self._get(next_url, None, parse=parse)
+            value, next_url = self._get(next_url, None, parse=parse, conditional=conditional)
             items.extend(value)
         items = items[:limit] if limit is not None else items
         if immutable is not None:
@@ -228,20 +229,21 @@ class GitHubHttp:
         return items
 
     def _get(self, url: str, params: Mapping[str, Any] | None, *, parse: Callable[[Any], Any],
-             immutable: Hashable | None = None) -> tuple[Any, str | None]:
+             immutable: Hashable | None = None, conditional: bool = True) -> tuple[Any, str | None]:
         if immutable is not None and immutable in self.immutable:
             self.stats.cache_hits += 1
             return self.immutable.get(immutable), None
+        conditional = conditional and immutable is None
         key = Requester.add_parameters_to_url(url, dict(params or {}))
-        cached: _Cached | None = self.etags.get(key)
-        headers = {"If-None-Match": cached.etag} if cached and immutable is None else None
+        cached: _Cached | None = self.etags.get(key) if conditional else None
+        headers = {"If-None-Match": cached.etag} if cached else None
         response = self.request("GET", url, params=params, headers=headers)
         if response.status == 304 and cached is not None:
             return cached.value, cached.next_url
         value, next_url = parse(response.data), next_link(response.headers)
         if immutable is not None:
             self.immutable.put(immutable, value)
-        elif response.headers.get("etag"):
+        elif conditional and response.headers.get("etag"):
             self.etags.put(key, _Cached(response.headers["etag"], next_url, value))
         return value, next_url
 

@@ -56,6 +56,7 @@ class FakeRepo:
     pull_commits: dict[int, list[dict]] = field(default_factory=dict)
     commit_pulls: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     compares: dict[tuple[str, str], dict] = field(default_factory=dict)
+    commit_files: dict[str, list[dict]] = field(default_factory=dict)  # GET commits/{sha} files
     roles: dict[str, str] = field(default_factory=dict)  # login -> role_name
     check_runs: dict[int, dict] = field(default_factory=dict)
     releases: dict[str, dict] = field(default_factory=dict)
@@ -333,6 +334,14 @@ class FakeGitHub:
             if page < pages:
                 headers["Link"] = f'<{self.base_url}/repos/{repo}/compare/{base}...{head}?{urlencode({**q, "page": page + 1})}>; rel="next"'
             return 200, body, headers
+
+        @R("GET", repo_re + r"/commits/([0-9a-f]{40})")
+        def get_commit(q, b, repo, sha):
+            st = self.repos.get(repo)
+            if not st or sha not in st.commit_files:
+                return not_found()
+            files = st.commit_files[sha]
+            return 200, Paged(files, cap=3000, wrap=lambda chunk, page: {**commit_json(sha, "a commit"), "files": chunk})
 
         @R("GET", repo_re + r"/contents/(.+)")
         def contents(q, b, repo, path):

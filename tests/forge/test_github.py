@@ -178,11 +178,11 @@ def test_request_reviewers_sends_team_slugs(fg, forge):
 
 
 # --- git data
-def _seed_compare(fg, base, head, n_commits=150):
+def _seed_compare(fg, base, head, n_commits=150, n_files=120):
     fg.repo(REPO).compares[(base, head)] = {
         "status": "ahead", "ahead_by": n_commits, "behind_by": 0, "total_commits": n_commits,
         "commits": [commit_json(fake_sha("c", i), f"fix: {i}") for i in range(n_commits)],
-        "files": [file_json(f"src/{i}.py") for i in range(350)],
+        "files": [file_json(f"src/{i}.py") for i in range(n_files)],
     }
 
 
@@ -191,8 +191,22 @@ def test_compare_pages_commits_and_takes_files_from_the_first_page(fg, forge):
     _seed_compare(fg, base, head)
     got = forge.compare(REPO, base, head)
     assert got.status == "ahead" and len(got.commits) == 150 and got.commits[149].message == "fix: 149"
-    assert len(got.files) == 300  # GitHub's limit for a comparison, documented in GitHubForge.compare
-    assert fg.requests() == 2
+    assert [f.path for f in got.files] == [f"src/{i}.py" for i in range(120)]
+    assert paths(fg) == [
+        f"GET /repos/acme/payments-app/compare/{base}...{head}?per_page=100",
+        f"GET /repos/acme/payments-app/compare/{base}...{head}?page=2&per_page=100",
+    ]
+
+
+def test_compare_past_githubs_300_files_unions_each_commits_files(fg, forge):
+    base, head = fake_sha("v1"), fake_sha("v2")
+    _seed_compare(fg, base, head, n_commits=3, n_files=350)  # GitHub lists only 300 of them
+    for i in range(3):
+        fg.repo(REPO).commit_files[fake_sha("c", i)] = [file_json(f"src/{n}.py") for n in range(i * 130, i * 130 + 150)]
+    got = forge.compare(REPO, base, head)
+    assert {f.path for f in got.files} == {f"src/{n}.py" for n in range(410)}  # nothing past the cap is lost
+    assert fg.requests() == 1 + 3 * 2  # the comparison, then each commit's two pages of files
+    assert forge.compare(REPO, base, head) == got and fg.requests() == 7
 
 
 def test_compare_between_two_shas_is_cached_for_good(fg, forge):
