@@ -80,7 +80,8 @@ def _missing_tags(manifest: Manifest, config: Config, checkouts: dict[str, str],
             problems.append(Problem(path, manifest.line(name), f"{name}: {checkouts[name]} is not a git checkout "
                                     f"({done.stderr.decode(errors='replace').strip()})"))
         elif done.returncode != 0:
-            problems.append(Problem(path, manifest.line(name), f"{name} {version}: no tag `{tag}` in {checkouts[name]}"))
+            message = f"{name} {version}: no tag `{tag}` in {checkouts[name]}"
+            problems.append(Problem(path, manifest.line(name), message))
     return problems
 
 
@@ -91,7 +92,8 @@ def _report(args, manifest: Manifest | None, problems: list[Problem], *, config:
             "manifest": args.manifest, "config": config, "valid": valid,
             "versions": dict(manifest.versions) if manifest else None,
             "rollback": manifest.rollback if manifest else None,
-            "problems": [{"file": p.file, "line": p.line, "level": p.level.value, "message": p.message} for p in problems],
+            "problems": [{"file": p.file, "line": p.line, "level": p.level.value, "message": p.message}
+                         for p in problems],
         }, indent=2))
         return
     for problem in problems:

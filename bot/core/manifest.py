@@ -47,7 +47,8 @@ def check_version(value: Any, *, allow_prerelease: bool) -> str | None:
     if not isinstance(value, str):
         return f"expected a version string, found {type(value).__name__}"
     if value[:1] in ("v", "V") and semver.Version.is_valid(value[1:]):
-        return f"write {value[1:]}, not {value}: manifest versions carry no `v` (the tag prefix is added from the config)"
+        return (f"write {value[1:]}, not {value}: manifest versions carry no `v` "
+                "(the tag prefix is added from the config)")
     if not semver.Version.is_valid(value):
         return f"`{value}` is not a semver 2.0.0 version (MAJOR.MINOR.PATCH, e.g. 1.5.3)"
     version = semver.Version.parse(value)
@@ -176,7 +177,7 @@ class World:
     commits: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)  # (sha, message) old..new tag
     unknown_commits: Mapping[str, str] = field(default_factory=dict)  # why commits could not be listed
     requires: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # ranges declared at the new tag
-    requires_errors: Mapping[str, str] = field(default_factory=dict)  # config at the new tag unreadable
+    requires_errors: Mapping[str, str] = field(default_factory=dict)  # the config's first problem at the new tag
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,8 @@ def judge_manifest(manifest: Manifest, *, path: str, config: Config, world: Worl
                                         "needed, or `rollback: true` with an earlier release's exact versions"))
         commits_cell = _judge_commits(name, old, new, bump, component, world, path, line, problems, details)
         compat = _judge_requires(name, manifest, component, world, path, problems)
-        rows.append(Row(name, component.kind.value if component else "?", str(old or "—"), text, bump, commits_cell, compat))
+        kind = component.kind.value if component else "?"
+        rows.append(Row(name, kind, str(old or "—"), text, bump, commits_cell, compat))
     return ManifestVerdict(tuple(rows), tuple(sorted(problems, key=lambda p: p.line or 0)), tuple(details), rollback_of)
 
 
@@ -272,7 +274,9 @@ def _judge_commits(name, old, new, bump, component, world, path, line, problems,
 
 def _judge_requires(name, manifest, component, world, path, problems) -> str:
     if name in world.requires_errors:
-        problems.append(Problem(path, manifest.line(name), f"{name}: {world.requires_errors[name]}"))
+        at = component.tag(manifest.versions[name]) if component else manifest.versions[name]
+        problems.append(Problem(path, manifest.line(name), f"{name}: its config at `{at}` is invalid "
+                                f"({world.requires_errors[name]}), so its `requires` cannot be checked"))
         return "config unreadable"
     declared = world.requires.get(name) or {}
     if not declared:
@@ -321,7 +325,8 @@ def failing(problems: tuple[Problem, ...]) -> tuple[Problem, ...]:
 
 def problem_lines(problems: tuple[Problem, ...]) -> list[str]:
     icon = {Level.FAILURE: "❌", Level.WARNING: "⚠️", Level.NOTICE: "ℹ️"}
-    return [f"- {icon[p.level]} `{p.file}`" + (f" line {p.line}" if p.line else "") + f": {p.message}" for p in problems]
+    return [f"- {icon[p.level]} `{p.file}`" + (f" line {p.line}" if p.line else "") + f": {p.message}"
+            for p in problems]
 
 
 def annotations_for(problems: tuple[Problem, ...]) -> tuple[Annotation, ...]:
@@ -342,7 +347,8 @@ def manifest_check(verdict: ManifestVerdict, *, path: str, head_sha: str, rollba
                    details_url: str | None = None) -> CheckResult:
     """The `release-coordinator/manifest` check run for a manifest that parsed."""
     bad = failing(verdict.problems)
-    table = ["| component | kind | from | to | bump | commits | compatibility |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    table = ["| component | kind | from | to | bump | commits | compatibility |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     table += [f"| {r.component} | {r.kind} | {r.old} | {r.new} | {r.bump} | {r.commits} | {r.compatibility} |"
               for r in verdict.rows]
     if bad:

@@ -295,7 +295,8 @@ def judge_semver(
         need = Requirement(Bump.NONE, (), need.nonconventional, need.labels, ())
     lines: list[str] = [f"| | version |", "| --- | --- |", f"| base | {base or '(none)'} |", f"| head | {head} |", ""]
     if relevant:
-        shown = ", ".join(f"`{p}`" for p in relevant[:5]) + (f" and {len(relevant) - 5} more" if len(relevant) > 5 else "")
+        shown = ", ".join(f"`{p}`" for p in relevant[:5])
+        shown += f" and {len(relevant) - 5} more" if len(relevant) > 5 else ""
         lines.append(f"Files outside `ignore_paths` changed: {shown}, so a release is needed (at least patch).")
     else:
         lines.append("Only files under `ignore_paths` changed: no bump needed.")
@@ -356,6 +357,6 @@ def semver_check(verdict: SemverVerdict, *, spec: str, head_sha: str, details_ur
         line = verdict.problem_line or 1
         annotations = (Annotation(path=split_spec(spec)[0], start_line=line, end_line=line, level=Level.FAILURE,
                                   message=verdict.problem, title="Version bump"),)
-    return CheckResult(name=SEMVER, head_sha=head_sha, conclusion=Conclusion.SUCCESS if verdict.ok else Conclusion.FAILURE,
-                       title=verdict.title, summary="\n".join(verdict.lines), annotations=annotations,
+    conclusion = Conclusion.SUCCESS if verdict.ok else Conclusion.FAILURE
+    return CheckResult(name=SEMVER, head_sha=head_sha, conclusion=conclusion, title=verdict.title, summary="\n".join(verdict.lines), annotations=annotations,
                        details_url=details_url)

@@ -176,9 +176,13 @@ def window_check(state: WindowState, windows: WindowsConfig, *, head_sha: str,
         if state.closes_at:
             lead += f" The window closes {local(state.closes_at, tzname)}."
     else:
-        why = (f"Release freeze {state.freeze.start}–{state.freeze.end}"
-               + (f" ({state.freeze.reason})" if state.freeze.reason else "")) if state.freeze else "Outside the release windows"
-        opens = f"next window opens {local(state.next_open, tzname)}" if state.next_open else "no window opens in the next two years"
+        why = "Outside the release windows"
+        if state.freeze:
+            why = f"Release freeze {state.freeze.start}–{state.freeze.end}"
+            why += f" ({state.freeze.reason})" if state.freeze.reason else ""
+        opens = "no window opens in the next two years"
+        if state.next_open:
+            opens = f"next window opens {local(state.next_open, tzname)}"
         title = f"{why}; {opens.split(' (')[0]}"
         lead = f"{why}: the {opens}."
         if state.override:

@@ -6,7 +6,9 @@ from typing import Iterator
 from bot.core import versioning
 from bot.core.checks import MANIFEST, CheckResult, Problem
 from bot.core.config import CONFIG_PATH, Config, ConfigResult
-from bot.core.manifest import Manifest, World, config_problems, judge_manifest, manifest_check, parse_manifest, problems_check
+from bot.core.manifest import (
+    Manifest, World, config_problems, judge_manifest, manifest_check, parse_manifest, problems_check,
+)
 from bot.core.release import parse_release_trailers
 from bot.forge.base import ChangedFile, Forge, PullRequest
 from bot.forge.errors import NotFound
@@ -75,7 +77,8 @@ def on_merge_group(event: Event, ctx: Context) -> None:
     if not loaded.config.managed:
         return
     if not loaded.ok:
-        publish_check(ctx.forge, event.repo, config_failure(MANIFEST, loaded, head_sha=event.head_sha, details_url=None))
+        failure = config_failure(MANIFEST, loaded, head_sha=event.head_sha, details_url=None)
+        publish_check(ctx.forge, event.repo, failure)
         return
     release = loaded.config.release
     if release is None:
@@ -98,10 +101,12 @@ def evaluate_pull(forge: Forge, pull: PullRequest, *, details_url: str | None) -
     release = loaded.config.release
     if release is None or not touches(forge.list_pull_files(pull.repo, pull.number), release.manifest):
         return None
-    return judge(forge, pull.repo, loaded.config, base_sha=pull.base_sha, head_sha=pull.head_sha, details_url=details_url)
+    return judge(forge, pull.repo, loaded.config, base_sha=pull.base_sha, head_sha=pull.head_sha,
+                 details_url=details_url)
 
 
-def judge(forge: Forge, repo: str, config: Config, *, base_sha: str, head_sha: str, details_url: str | None) -> CheckResult:
+def judge(forge: Forge, repo: str, config: Config, *, base_sha: str, head_sha: str,
+          details_url: str | None) -> CheckResult:
     path = config.release.manifest
     broken = config_problems(config, config_path=CONFIG_PATH)
     if broken:
@@ -110,7 +115,8 @@ def judge(forge: Forge, repo: str, config: Config, *, base_sha: str, head_sha: s
     head = forge.get_file(repo, path, ref=head_sha)
     if head is None:
         problem = Problem(path, None, f"this change deletes {path}; a release repo needs its manifest")
-        return problems_check(MANIFEST, head_sha=head_sha, title=f"{path} deleted", problems=(problem,), details_url=details_url)
+        return problems_check(MANIFEST, head_sha=head_sha, title=f"{path} deleted", problems=(problem,),
+                              details_url=details_url)
     manifest, problems = parse_manifest(head.content, path=path, config=config)
     if manifest is None:
         title = f"{len(problems)} problem{'s' if len(problems) > 1 else ''} in {path}"
@@ -149,12 +155,12 @@ def fetch_world(forge: Forge, repo: str, config: Config, manifest: Manifest, *, 
                     commits[name] = tuple((c.sha, c.message) for c in comparison.commits)
         at_tag = fetch_config(forge, component.repo, ref=tag.name)
         if not at_tag.ok:
-            requires_errors[name] = f"its config at `{tag.name}` is invalid ({at_tag.problems[0]}), so its `requires` cannot be checked"
+            requires_errors[name] = str(at_tag.problems[0])
         elif at_tag.config.versioning is not None:
             requires[name] = dict(at_tag.config.versioning.requires)
     history = fetch_history(forge, repo) if manifest.rollback else ()
-    return World(base=base, base_invalid=base_invalid, tags=tags, history=history, commits=commits, unknown_commits=unknown,
-                 requires=requires, requires_errors=requires_errors)
+    return World(base=base, base_invalid=base_invalid, tags=tags, history=history, commits=commits,
+                 unknown_commits=unknown, requires=requires, requires_errors=requires_errors)
 
 
 def fetch_history(forge: Forge, repo: str) -> tuple:

@@ -1,4 +1,4 @@
-"""`release-coordinator/window` on release PRs: inside a window, outside freezes, or overridden; re-checked every 5 min."""
+"""`release-coordinator/window` on release PRs: in a window, outside freezes, or overridden; re-checked every 5 min."""
 from __future__ import annotations
 
 import datetime as dt
@@ -23,7 +23,8 @@ REPOS_KEY = "window:repos"  # {"owner/name": installation_id} of release repos w
 
 
 def pulls_key(repo: str) -> str:
-    return f"window:pulls:{repo}"  # {"number": [head_sha, base_sha, is_release_pr]}: saves listing files every 5 minutes
+    # {"number": [head_sha, base_sha, is_release_pr]}: spares listing each PR's files every 5 minutes
+    return f"window:pulls:{repo}"
 
 
 @router.register("pull_request", *PULL_ACTIONS)
@@ -54,7 +55,8 @@ def on_merge_group(event: Event, ctx: Context) -> None:
         return
     # the queue's last pull request carries the override label, if any
     labels = frozenset().union(*(ctx.forge.get_pull(event.repo, n).labels for n in event.pull_numbers))
-    publish_check(ctx.forge, event.repo, judge(windows, now=ctx.now, labels=labels, head_sha=event.head_sha, details_url=None))
+    result = judge(windows, now=ctx.now, labels=labels, head_sha=event.head_sha, details_url=None)
+    publish_check(ctx.forge, event.repo, result)
 
 
 def evaluate_pull(forge: Forge, pull: PullRequest, *, now: dt.datetime, store: KeyValue | None,

@@ -143,7 +143,7 @@ def test_forward_versions_with_tags_pass():
     ({"payments-app": "1.5.3", "platform-infra": "2.0.9"},
      {"requires": {"payments-app": {"platform-infra": "^2.1"}}}, 3, "which is not a range"),
     ({"payments-app": "1.5.3", "platform-infra": "2.0.9"},
-     {"requires_errors": {"payments-app": "its config at `v1.5.3` is invalid"}}, 3, "its config at `v1.5.3` is invalid"),
+     {"requires_errors": {"payments-app": "kind: unknown value"}}, 3, "its config at `v1.5.3` is invalid (kind: unknown value)"),
 ])
 def test_world_rules(versions, kwargs, line, words):
     found = messages(judge(versions, **kwargs))

@@ -171,3 +171,19 @@ def test_semver_check_names_forcing_commits_and_annotates_the_file():
     assert "- 0000002: wip" in result.summary  # not conventional: reported, not fatal
     [annotation] = result.annotations
     assert (annotation.path, annotation.start_line) == ("Chart.yaml", 2)
+
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+VERSIONS = st.builds(lambda a, b, c, pre: semver.Version(a, b, c, prerelease=pre),
+                     st.integers(0, 20), st.integers(0, 20), st.integers(0, 20),
+                     st.sampled_from([None, "rc.1", "alpha", "beta.2"]))
+LEVELS = st.sampled_from([Bump.PATCH, Bump.MINOR, Bump.MAJOR])
+
+
+@given(base=VERSIONS, level=LEVELS)
+def test_next_version_is_the_one_release_step_and_moves_forward(base, level):
+    target = base.next_version({Bump.PATCH: "patch", Bump.MINOR: "minor", Bump.MAJOR: "major"}[level])
+    assert is_one_step(base, target, level) and target > base
+    assert not is_one_step(base, target.bump_patch(), level)
+    assert satisfies_level(base, target, level)

@@ -137,3 +137,26 @@ def test_check_run_does_not_change_while_nothing_changes():
     later = window_check(evaluate(OFFICE, now=berlin(2026, 12, 1, 10, 5)), OFFICE, head_sha="abc")
     assert early == later and early.conclusion is Conclusion.SUCCESS
     assert "The window closes Tue 2026-12-01 16:00 CET" in early.summary
+
+
+# Any instant, any zone with DST: the announced next opening is itself allowed, and nothing before it is.
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+SOME_ZONES = ["Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "America/Santiago", "UTC"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(moment=st.datetimes(min_value=dt.datetime(2026, 1, 1), max_value=dt.datetime(2027, 12, 31)),
+       zone=st.sampled_from(SOME_ZONES))
+def test_next_open_is_allowed_and_the_minute_before_is_not(moment, zone):
+    windows = WindowsConfig(timezone=zone, allow=(AllowWindow(frozenset({0, 2, 6}), dt.time(2, 30), dt.time(4)),),
+                            freeze=OFFICE.freeze)
+    now = moment.replace(tzinfo=UTC)
+    state = evaluate(windows, now=now)
+    if state.allowed:
+        assert state.next_open is None and state.closes_at > now
+        return
+    assert state.next_open > now
+    at_open = evaluate(windows, now=state.next_open)
+    assert at_open.allowed
+    assert not evaluate(windows, now=max(now, state.next_open - dt.timedelta(minutes=1))).allowed

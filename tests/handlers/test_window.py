@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.core.checks import WINDOW, Conclusion
-from bot.forge.base import ChangedFile, PullRequest
+from bot.forge.base import PullRequest
 from bot.handlers import Context
 from bot.handlers.window import REPOS_KEY, periodic, router
 from bot.webhooks.event import Event
