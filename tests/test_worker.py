@@ -1,0 +1,166 @@
+"""The worker turns a stored delivery into handler calls and sorts their failures for the queue."""
+import datetime as dt
+import json
+import sys
+import types
+
+from bot.forge.errors import Conflict, PermissionDenied, RateLimited
+from bot.journal import Claim, Delivery
+from bot.routing import Router
+from bot.settings import Secret, Settings
+from bot.worker import Worker, handler_name
+
+NOW = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.timezone.utc)
+PAYLOAD = {"action": "opened", "number": 5, "pull_request": {"number": 5, "head": {"sha": "f" * 40}, "base": {"ref": "main"}},
+           "repository": {"full_name": "acme/release", "default_branch": "main"}, "installation": {"id": 77},
+           "sender": {"login": "dev", "type": "User"}}
+
+
+def claim(payload=PAYLOAD, pending=None, delivery_id="w-1"):
+    body = json.dumps(payload).encode()
+    return Claim(Delivery(delivery_id, "github", "pull_request", payload.get("action"), "acme/release", body), 0, pending, {})
+
+
+class Forge:
+    """Stands in for GitHubForge; the worker only passes it to handlers."""
+
+    def __init__(self, installation_id):
+        self.installation_id = installation_id
+
+
+def make_worker(*handlers, settings=Settings(public_url="https://rc.example.com")):
+    router = Router()
+    for handler in handlers:
+        router.register("pull_request", "opened")(handler)
+    built = []
+
+    def forge_for(installation_id):
+        built.append(installation_id)
+        return Forge(installation_id)
+
+    return Worker(settings, store={}, router=router, forge_for=forge_for, clock=lambda: NOW), built
+
+
+def test_handlers_get_the_event_and_a_context_for_its_installation():
+    seen = []
+    worker, _ = make_worker(lambda event, ctx: seen.append((event, ctx)))
+    outcome = worker(claim())
+    ((event, ctx),) = seen
+    assert (event.pull_number, event.head_sha, event.installation_id) == (5, "f" * 40, 77)
+    assert ctx.forge.installation_id == 77 and ctx.now == NOW and ctx.store == {}
+    assert ctx.details_url("acme/release", 5) == "https://rc.example.com/pulls/acme/release/5"
+    assert len(outcome.done) == 1 and not outcome.failed and not outcome.transient
+
+
+def test_one_forge_per_installation_across_jobs():
+    worker, built = make_worker(lambda event, ctx: None)
+    worker(claim(delivery_id="a"))
+    worker(claim(delivery_id="b"))
+    other = dict(PAYLOAD, installation={"id": 78})
+    worker(claim(other, delivery_id="c"))
+    assert built == [77, 78]
+
+
+def test_failures_are_sorted_into_retry_and_give_up():
+    def limited(event, ctx):
+        raise RateLimited("secondary rate limit", retry_after=61)
+
+    def denied(event, ctx):
+        raise PermissionDenied("Resource not accessible by integration (checks: write)")
+
+    def bug(event, ctx):
+        return {}["missing"]
+
+    def fine(event, ctx):
+        pass
+
+    worker, _ = make_worker(limited, denied, bug, fine)
+    outcome = worker(claim())
+    assert outcome.done == (handler_name(fine),)
+    assert outcome.transient[handler_name(limited)].retry_after == 61
+    assert outcome.failed[handler_name(denied)] == "PermissionDenied: Resource not accessible by integration (checks: write)"
+    assert outcome.failed[handler_name(bug)] == "KeyError: 'missing'"
+
+
+def test_a_retry_runs_only_the_handlers_still_owed():
+    calls = []
+
+    def first(event, ctx):
+        calls.append("first")
+
+    def second(event, ctx):
+        calls.append("second")
+
+    worker, _ = make_worker(first, second)
+    worker(claim(pending=(handler_name(second),)))
+    assert calls == ["second"]
+    worker(claim(pending=("*",)))
+    assert calls == ["second", "first", "second"]
+
+
+def test_a_delivery_without_installation_cannot_run_and_says_why():
+    worker, built = make_worker(lambda event, ctx: None)
+    payload = {k: v for k, v in PAYLOAD.items() if k != "installation"}
+    outcome = worker(claim(payload))
+    (message,) = outcome.failed.values()
+    assert "no installation id" in message and built == []
+
+
+def test_without_app_credentials_the_delivery_waits_as_a_dead_letter():
+    router = Router()
+    router.register("pull_request", "opened")(lambda event, ctx: None)
+    worker = Worker(Settings(), store={}, router=router)
+    (message,) = worker(claim()).failed.values()
+    assert message == "NotConfigured: GitHub App is not configured: set GITHUB_APP_ID and GITHUB_PRIVATE_KEY"
+
+
+def test_unrouted_events_do_nothing():
+    worker, built = make_worker(lambda event, ctx: None)
+    outcome = worker(claim(dict(PAYLOAD, action="assigned")))
+    assert outcome.done == () and built == []
+
+
+def test_a_conflict_is_not_retried_by_the_queue_but_kept():
+    def racing(event, ctx):
+        raise Conflict("409 reference update failed")
+
+    worker, _ = make_worker(racing)
+    assert worker(claim()).failed == {handler_name(racing): "Conflict: 409 reference update failed"}
+
+
+def test_periodic_calls_the_window_engine_with_contexts_per_installation(monkeypatch):
+    calls = []
+
+    def periodic(contexts, store, now):
+        calls.append((contexts(5), store, now))
+
+    monkeypatch.setitem(sys.modules, "bot.handlers.window", types.SimpleNamespace(periodic=periodic))
+    settings = Settings(github_app_id=1, github_private_key=Secret("unused by the stand-in forge"))
+    worker, built = make_worker(settings=settings)
+    worker.periodic()
+    ((ctx, store, now),) = calls
+    assert ctx.forge.installation_id == 5 and store == {} and now == NOW
+
+
+def test_periodic_does_nothing_without_app_credentials(monkeypatch):
+    calls = []
+    monkeypatch.setitem(sys.modules, "bot.handlers.window",
+                        types.SimpleNamespace(periodic=lambda *a: calls.append(a)))
+    worker, _ = make_worker()
+    worker.periodic()
+    assert calls == []
+
+
+def test_the_default_forge_is_github_forge_over_the_app_client():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from bot.forge.github import GitHubForge
+
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    worker = Worker(Settings(github_app_id=3, github_private_key=Secret(pem),
+                             github_api_url="https://ghe.example.com/api/v3"), store={}, router=Router())
+    forge = worker.forge(9)
+    assert isinstance(forge, GitHubForge)
+    assert worker.forge(9) is forge  # no network until a handler calls it
