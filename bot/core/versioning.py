@@ -303,9 +303,13 @@ def judge_semver(
     if need.reasons:
         lines += ["", f"**Required: {bump_name(need.level)}**, because of:"]
         lines += [f"- {r.source}: {_md(r.header)} → {bump_name(r.level)}" for r in need.reasons]
-    if need.nonconventional:
+    commits_off = [r for r in need.nonconventional if r.source != "PR title"]
+    if commits_off:
         lines += ["", "Not Conventional Commits (counted as no bump; see https://www.conventionalcommits.org/):"]
-        lines += [f"- {r.source}: {_md(r.header)}" for r in need.nonconventional]
+        lines += [f"- {r.source}: {_md(r.header)}" for r in commits_off]
+    if any(r.source == "PR title" for r in need.nonconventional):
+        lines += ["", f"⚠️ The PR title \"{_md(title or '')}\" is not a Conventional Commit. A squash merge makes it the "
+                  "commit message, so write it as one, e.g. `feat: …`, `fix: …` or `feat!: …`."]
     for text in need.problems:
         lines += ["", f"**{text}**"]
     ok, verdict_title = _verdict(base, head, need.level)

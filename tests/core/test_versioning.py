@@ -187,3 +187,10 @@ def test_next_version_is_the_one_release_step_and_moves_forward(base, level):
     assert is_one_step(base, target, level) and target > base
     assert not is_one_step(base, target.bump_patch(), level)
     assert satisfies_level(base, target, level)
+
+
+def test_non_conventional_title_is_linted_because_squash_merges_use_it():
+    verdict = judge(title="Add export")
+    assert verdict.ok
+    assert any('The PR title "Add export" is not a Conventional Commit' in line for line in verdict.lines)
+    assert not any("not a Conventional Commit" in line for line in judge(title="feat: add export").lines)
