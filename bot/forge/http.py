@@ -234,7 +234,8 @@ class GitHubHttp:
             self.stats.cache_hits += 1
             return self.immutable.get(immutable), None
         conditional = conditional and immutable is None
-        key = Requester.add_parameters_to_url(url, dict(params or {}))
+        # Parsed values are cached, so the parser is part of the key: two readers of one URL never mix shapes.
+        key = (Requester.add_parameters_to_url(url, dict(params or {})), getattr(parse, "__qualname__", ""))
         cached: _Cached | None = self.etags.get(key) if conditional else None
         headers = {"If-None-Match": cached.etag} if cached else None
         response = self.request("GET", url, params=params, headers=headers)
