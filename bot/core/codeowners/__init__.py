@@ -55,7 +55,7 @@ class Codeowners:
     def __init__(self, parsed: Parsed) -> None:
         self._parsed = parsed
         self._rules: tuple[Rule, ...] = parsed.rules
-        self._index = Index([rule.compiled for rule in parsed.rules])
+        self._index = Index([rule.compiled for rule in parsed.rules], [(rule.section, rule.exclusion) for rule in parsed.rules])
         self._matchers: list = [None] * len(parsed.rules)  # rid -> regex fullmatch, compiled on first use
 
     @property

@@ -25,19 +25,32 @@ class Index:
 
     1. a trie on the literal leading segments of anchored patterns ("/src/app/" lives at src -> app);
     2. a literal segment anywhere in a floating pattern ("apps/", "**/logs/*.txt") keyed by that component;
-    3. the extension a segment ends with ("*.js" keyed by "js"), checked against each component's extension;
+    3. the extension a segment ends with ("*.js" keyed by "js"), checked against each component's extension
+       (a lone "*.js" is settled by a suffix test, no regex);
     4. everything else, tested against every path (few in real files).
     """
 
     __slots__ = ("root", "components", "extensions", "generic")
 
-    def __init__(self, compiled: list[Compiled]) -> None:
+    def __init__(self, compiled: list[Compiled], groups: list[object]) -> None:
+        """`groups[rid]`: rules of one group compete (GitLab: a section's entries, or its exclusions)."""
         self.root = _Node()
         self.components: dict[str, list[tuple[int, int]]] = {}
-        self.extensions: dict[str, list[int]] = {}
+        self.extensions: dict[str, list[tuple[int, int, str]]] = {}
         self.generic: list[int] = []
         for rid, pattern in enumerate(compiled):
             self._add(rid, pattern)
+        # Within a group the last matching rule wins, so of the rules a key proves the same way only the last one
+        # can matter: keep one per (kind, group). A "*" default plus hundreds of "/dir/" rules stays cheap.
+        stack = [self.root]
+        while stack:
+            node = stack.pop()
+            node.entries = _compact(node.entries, groups)
+            stack.extend(node.children.values())
+        for key, entries in self.components.items():
+            self.components[key] = _compact(entries, groups)
+        for key, entries3 in self.extensions.items():
+            self.extensions[key] = _compact(entries3, groups)
 
     def _add(self, rid: int, pattern: Compiled) -> None:
         segments = pattern.segments
@@ -48,6 +61,11 @@ class Index:
         depth = 0
         while depth < len(segments) and literals[depth] is not None:
             depth += 1
+        deeper = [literal for literal in literals[depth + 1 :] if literal is not None]
+        if depth and deeper and depth < len(segments):
+            # "/services/*/migrations/": "migrations" must be a component too, and it is rarer than "services".
+            self.components.setdefault(deeper[-1], []).append((rid, REGEX))
+            return
         if depth:
             node = self.root
             for literal in literals[:depth]:
@@ -57,6 +75,12 @@ class Index:
         if len(segments) == 2 and segments[0] == GLOBSTAR and literals[1] is not None:
             self.components.setdefault(literals[1], []).append((rid, _KIND[pattern.end]))
             return
+        if len(segments) == 2 and segments[0] == GLOBSTAR and segments[1].startswith("*"):
+            # "*.js": some component ends with ".js"; a suffix test settles it without a regex.
+            suffix = pattern.literal(segments[1][1:])
+            if suffix is not None and "." in suffix:
+                self.extensions.setdefault(suffix.rpartition(".")[2], []).append((rid, _KIND[pattern.end], suffix))
+                return
         named = [literal for literal in literals if literal is not None]
         if named:
             self.components.setdefault(max(named, key=len), []).append((rid, REGEX))
@@ -64,7 +88,7 @@ class Index:
         for segment in reversed(segments):
             suffix = literal_suffix(segment) if segment != GLOBSTAR else ""
             if "." in suffix:
-                self.extensions.setdefault(suffix.rpartition(".")[2], []).append(rid)
+                self.extensions.setdefault(suffix.rpartition(".")[2], []).append((rid, REGEX, suffix))
                 return
         self.generic.append(rid)
 
@@ -101,11 +125,30 @@ class Index:
                         known.append(rid)
             dot = part.rfind(".")
             if dot >= 0:
-                rids = extensions.get(part[dot + 1 :])
-                if rids is not None:
-                    maybe.extend(rids)
+                entries3 = extensions.get(part[dot + 1 :])
+                if entries3 is not None:
+                    for rid, kind, suffix in entries3:
+                        if kind == REGEX:
+                            maybe.append(rid)
+                        elif part.endswith(suffix) and (
+                            kind == ALWAYS or (kind == BELOW and position < last) or (kind == LAST and position == last)
+                        ):
+                            known.append(rid)
         maybe.extend(self.generic)
         return known, maybe
+
+
+def _compact(entries: list, groups: list[object]) -> list:
+    last: dict[tuple, tuple] = {}
+    regex = []
+    for entry in entries:
+        if entry[1] == REGEX:
+            regex.append(entry)
+            continue
+        key = (entry[1], groups[entry[0]], *entry[2:])
+        if key not in last or last[key][0] < entry[0]:
+            last[key] = entry
+    return sorted([*last.values(), *regex])
 
 
 def _matches_everything(pattern: Compiled) -> bool:
