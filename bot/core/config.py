@@ -386,6 +386,7 @@ def load_config(
     edge) lets an unknown zone fail with its line; without it only the name's shape is checked here."""
     problems: list[Problem] = []
     parsed: list[_Layer] = []
+    mentioned = False
     for source in layers:
         if source.text is None:
             continue
@@ -393,6 +394,10 @@ def load_config(
         problems.extend(found)
         if layer is not None and not found:
             parsed.append(layer)
+        elif repo.lower().encode() in source.text.lower():
+            # A broken org file cannot say whether it lists this repo; if it names it, fail loudly rather
+            # than go silent on every repository the org meant to manage.
+            mentioned = True
     merged: dict = {}
     for layer in parsed:
         merged = _deep_merge(merged, layer.data)
@@ -402,7 +407,7 @@ def load_config(
         isinstance(item, dict) and str(item.get("repo", "")).lower() == repo.lower()
         for item in (merged.get("components") or {}).values()
     )
-    return ConfigResult(config=_build(merged, managed=own_file or listed), problems=tuple(problems))
+    return ConfigResult(config=_build(merged, managed=own_file or listed or mentioned), problems=tuple(problems))
 
 
 def _parse_layer(source: ConfigSource, timezones: Collection[str] | None) -> tuple[_Layer | None, list[Problem]]:

@@ -115,6 +115,8 @@ def test_defaults_alone_give_the_documented_approval_policy():
         pytest.param(None, "components:\n  pay: {repo: acme/payments-app, kind: application}\n", True, id="org-lists-repo"),
         pytest.param(None, "components:\n  pay: {repo: ACME/Payments-App, kind: application}\n", True, id="org-lists-repo-any-case"),
         pytest.param(None, "components:\n  infra: {repo: acme/platform-infra, kind: infrastructure}\n", False, id="org-lists-others"),
+        pytest.param(None, "components:\n  pay: {repo: acme/payments-app, kind: app}\n", True, id="broken-org-file-naming-repo"),
+        pytest.param(None, "components:\n  pay: {repo: acme/other, kind: app}\n", False, id="broken-org-file-not-naming-repo"),
     ],
 )
 def test_managed(repo_text, org_text, managed):
