@@ -90,24 +90,27 @@ def periodic(contexts: Callable[[int], Context], store: KeyValue, now: dt.dateti
     (or a freeze starting) updates the check without an event. Returns how many check runs it wrote."""
     repos = dict(store.get_json(REPOS_KEY) or {})
     written = 0
+    dropped = {}
     for repo, installation_id in sorted(repos.items()):
         ctx = contexts(installation_id)
         try:
             pulls = ctx.forge.list_open_pulls(repo)
         except (NotFound, PermissionDenied):
-            repos.pop(repo)  # uninstalled or removed from the installation: stop polling it
+            dropped[repo] = installation_id  # uninstalled or removed from the installation: stop polling it
             continue
         _forget_closed(store, repo, {p.number for p in pulls})
         if not pulls:
-            repos.pop(repo)  # the next pull request event adds it back; until then there is nothing to re-check
+            dropped[repo] = installation_id  # the next pull request event adds it back
             continue
         for pull in pulls:
             result = evaluate_pull(ctx.forge, pull, now=now, store=store, installation_id=None,
                                    details_url=ctx.details_url(repo, pull.number))
             if result is not None:
                 written += publish_check(ctx.forge, repo, result)
-    if repos != (store.get_json(REPOS_KEY) or {}):
-        store.set_json(REPOS_KEY, repos)
+    if dropped:
+        # re-read: a handler may have added a repo while we polled
+        current = store.get_json(REPOS_KEY) or {}
+        store.set_json(REPOS_KEY, {r: i for r, i in current.items() if dropped.get(r) != i})
     return written
 
 
