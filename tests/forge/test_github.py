@@ -622,3 +622,13 @@ def test_a_token_exchange_that_fails_with_502_is_transient(rsps, private_key):
     forge = GitHubForge(GitHubApp(app_id=4242, private_key=private_key, api_url=GHES_API).client(78))
     with pytest.raises(TransientError):
         forge.get_default_branch(REPO)
+
+
+def test_the_immutable_cache_is_bounded(fg):
+    forge = make_forge(cache_size=2)
+    shas = [fg.add_file(REPO, f"f{i}", str(i)) for i in range(3)]
+    for i, sha in enumerate(shas):
+        forge.get_file(REPO, f"f{i}", ref=sha)
+    forge.get_file(REPO, "f2", ref=shas[2])  # still cached
+    forge.get_file(REPO, "f0", ref=shas[0])  # evicted: asked again
+    assert fg.requests() == 4
