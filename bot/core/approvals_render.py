@@ -118,7 +118,8 @@ def _missing_section(g: GroupResult) -> str:
         if g.can_unblock:
             lines.append("- Can approve: " + _listed([_at(u) for u in g.can_unblock]))
         elif any(o.startswith("@") for o in g.owners):
-            lines.append("- Nobody else can approve: every member has approved, is the author, or lacks write access")
+            lines.append("- Nobody else can approve: the app sees no other member who is not the author and has write "
+                         "access (check the team's members and its access to this repository)")
     for u, other in g.counted_elsewhere:
         lines.append(f"- {_at(u)} approved but counts for {other}: one person counts for one group only (`distinct`)")
     for n in g.not_counted:

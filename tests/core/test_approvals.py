@@ -466,3 +466,9 @@ def test_window_override_label_asks_one_more_approval_per_group(paths, required)
     assert {g.key: g.required for g in evaluation.groups} == required and not evaluation.passed
     assert "The `emergency-release` label overrides the release window" in summary(evaluation).summary
     assert from_json(to_json(evaluation)) == evaluation
+
+
+def test_team_whose_only_member_is_the_author_says_nobody_can_approve():
+    evaluation = judge(["infra/a"], [], author="ivan", teams={**TEAMS, INFRA: {"ivan"}})
+    assert groups(evaluation)[INFRA].can_unblock == ()
+    assert "Nobody else can approve" in summary(evaluation).summary
