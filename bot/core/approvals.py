@@ -231,7 +231,7 @@ def _judge(facts: PullFacts, rules: Rules) -> tuple[tuple[GroupResult, ...], tup
                 else:
                     not_counted.append(reason)
         eligible[key] = sorted(approvers, key=str.lower)
-        partial[key] = {"blocked_by": tuple(sorted(blocked, key=str.lower)), "not_counted": tuple(not_counted),
+        partial[key] = {"blocked_by": tuple(sorted(blocked, key=str.lower)), "not_counted": tuple(sorted(not_counted, key=lambda n: n.user.lower())),
                         "members": members}
     capacity = {key: 0 if groups[key].kind == TEAM and key in _unknown(facts) else groups[key].required for key in groups}
     assigned = assign(eligible, capacity) if config.distinct else {key: list(eligible[key]) for key in groups}
@@ -251,7 +251,7 @@ def _judge(facts: PullFacts, rules: Rules) -> tuple[tuple[GroupResult, ...], tup
         ))
     unmatched = tuple(
         NotCounted(login, "is not a member of any team or owner that must approve")
-        for login, review in latest.items()
+        for login, review in sorted(latest.items(), key=lambda item: item[0].lower())
         if review.state is ReviewState.APPROVED and login.lower() not in in_some_group
         and not (config.ignore_bots and _is_bot(login, review, facts))
     )
