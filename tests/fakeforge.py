@@ -210,6 +210,8 @@ class FakeForge:
     def create_pull(self, repo, *, title, body, head, base):
         self._call("create_pull")
         state = self.repos[repo]
+        if any(p.state == "open" and p.head_ref == head and p.base_ref == base for p in state.pulls.values()):
+            raise AlreadyExists(f"A pull request already exists for {head}")  # GitHub's 422
         number = max(state.pulls, default=0) + 1
         pull = PullRequest(
             repo=repo, number=number, title=title, author="release-coordinator[bot]", head_sha=state.branches.get(head, ""),

@@ -305,6 +305,10 @@ class FakeGitHub:
             st = self.repo(repo)
             if b["head"] not in st.branches:
                 return unprocessable("Validation Failed", [{"resource": "PullRequest", "field": "head", "code": "invalid"}])
+            if any(p["state"] == "open" and p["head"]["ref"] == b["head"] and p["base"]["ref"] == b["base"] for p in st.pulls.values()):
+                owner = repo.split("/")[0]
+                return unprocessable("Validation Failed", [{"resource": "PullRequest", "code": "custom",
+                                                            "message": f"A pull request already exists for {owner}:{b['head']}."}])
             number = max(st.pulls, default=0) + 1
             pull = pull_json(self, repo, number, author="release-coordinator[bot]", head_sha=st.branches[b["head"]],
                              base_sha=st.branches.get(b["base"], ""), head_ref=b["head"], base_ref=b["base"],

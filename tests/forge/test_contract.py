@@ -243,3 +243,13 @@ def test_check_with_many_annotations_round_trips(world):
     result = check(MANIFEST, annotations=notes)
     world.forge.create_check(REPO, result)
     assert world.forge.find_check(REPO, head_sha=HEAD, name=MANIFEST).digest == result_digest(result)
+
+
+def test_create_pull_twice_for_one_branch_is_already_exists(world):
+    sha = world.add_file(REPO, "release.yml", b"x")
+    world.forge.create_branch(REPO, name="rollback/r1", sha=sha)
+    pull = world.forge.create_pull(REPO, title="Roll back", body="b", head="rollback/r1", base="main")
+    assert (pull.head_ref, pull.base_ref, pull.head_sha, pull.state) == ("rollback/r1", "main", sha, "open")
+    with pytest.raises(AlreadyExists):
+        world.forge.create_pull(REPO, title="Roll back", body="b", head="rollback/r1", base="main")
+    assert [p.number for p in world.forge.list_open_pulls(REPO, base="main")] == [pull.number]

@@ -535,6 +535,8 @@ def test_connection_errors_are_transient(rsps, forge):
     (409, {}, {"message": "conflict"}, Conflict),
     (422, {}, {"message": "Reference already exists"}, AlreadyExists),
     (422, {}, {"message": "Validation Failed", "errors": [{"code": "already_exists"}]}, AlreadyExists),
+    (422, {}, {"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "custom",
+                                                          "message": "A pull request already exists for acme:rollback/r1."}]}, AlreadyExists),
     (422, {}, {"message": 'Invalid request.\n\n"sha" wasn\'t supplied.'}, Conflict),
     (422, {}, {"message": "Validation Failed", "errors": [{"code": "invalid", "field": "head"}]}, ForgeError),
 ])
