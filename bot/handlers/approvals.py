@@ -14,7 +14,7 @@ from bot.core.checks import APPROVALS, Level, Problem
 from bot.core.config import CONFIG_PATH, ApprovalsConfig, ConfigResult
 from bot.core.windows import override_active
 from bot.forge.base import ChangedFile, Forge, PullRequest
-from bot.forge.errors import ForgeError, NotFound, TeamNotFound, TransientError
+from bot.forge.errors import ForgeError, NotFound, PermissionDenied, TeamNotFound, TransientError
 from bot.handlers import Context
 from bot.handlers.configs import CODEOWNERS_PATHS, fetch_codeowners, fetch_config
 from bot.handlers.manifest import PULL_ACTIONS, merge_group_base_sha, pulls_of
@@ -101,8 +101,10 @@ def fetch_facts(forge: Forge, pull: PullRequest, files: tuple[ChangedFile, ...],
         for team in teams - members.keys() - unknown:
             try:
                 members[team] = forge.team_members(team)
-            except TeamNotFound:
-                unknown.add(team)  # rendered as a failing group naming the team and the permission
+            except (TeamNotFound, PermissionDenied):
+                # 404 for a team that does not exist or is secret; 403 when the installation lacks the
+                # organization permission "Members: read". Either way: a failing group naming team and permission.
+                unknown.add(team)
     people |= {login.lower() for team in members.values() for login in team}
     approvers = {r.user for r in latest_approvals(reviews) if r.user.lower() in people}
     reviewed = {sha for r in rules if r is not None

@@ -5,7 +5,7 @@ import pytest
 
 from bot.core.checks import APPROVALS, MANIFEST, Conclusion
 from bot.forge.base import ChangedFile, Comparison, Permission, PullRequest, Review, ReviewState
-from bot.forge.errors import ForgeError, TransientError
+from bot.forge.errors import ForgeError, PermissionDenied, TransientError
 from bot.handlers import Context
 from bot.handlers.approvals import details_key, router
 from bot.webhooks.event import Event
@@ -164,6 +164,16 @@ def test_team_the_app_cannot_see_fails_naming_team_and_permission():
     result = check(forge)
     assert result.conclusion is Conclusion.FAILURE
     assert "@acme/app" in result.title and "Members: read" in result.summary
+
+
+def test_app_without_members_permission_fails_naming_it():
+    forge = make_forge(files=("infra/main.tf",))
+    forge.fail_next["team_members"] = PermissionDenied("403 Resource not accessible by integration")
+    approve(forge, "ivan")
+    run(forge)
+    result = check(forge)
+    assert result.conclusion is Conclusion.FAILURE
+    assert "Cannot check @acme/infra" in result.title and '"Members: read"' in result.summary
 
 
 def test_force_push_removed_reviewed_commit_makes_approval_stale():
