@@ -27,16 +27,20 @@ class Index:
     2. a literal segment anywhere in a floating pattern ("apps/", "**/logs/*.txt") keyed by that component;
     3. the extension a segment ends with ("*.js" keyed by "js"), checked against each component's extension
        (a lone "*.js" is settled by a suffix test, no regex);
-    4. everything else, tested against every path (few in real files).
+    4. the first two characters of a segment's literal prefix ("**/git_access*" keyed by "gi");
+    5. the number of components a pattern without "**" must have ("/*" and "/*_VERSION": one);
+    6. everything else, tested against every path (few in real files).
     """
 
-    __slots__ = ("root", "components", "extensions", "generic")
+    __slots__ = ("root", "components", "extensions", "prefixes", "by_count", "generic")
 
     def __init__(self, compiled: list[Compiled], groups: list[object]) -> None:
         """`groups[rid]`: rules of one group compete (GitLab: a section's entries, or its exclusions)."""
         self.root = _Node()
         self.components: dict[str, list[tuple[int, int]]] = {}
         self.extensions: dict[str, list[tuple[int, int, str]]] = {}
+        self.prefixes: dict[str, list[int]] = {}
+        self.by_count: dict[int, list[int]] = {}
         self.generic: list[int] = []
         for rid, pattern in enumerate(compiled):
             self._add(rid, pattern)
@@ -83,13 +87,21 @@ class Index:
                 return
         named = [literal for literal in literals if literal is not None]
         if named:
-            self.components.setdefault(max(named, key=len), []).append((rid, REGEX))
+            self.components.setdefault(named[-1], []).append((rid, REGEX))  # the last name is usually the rarest
             return
         for segment in reversed(segments):
             suffix = literal_suffix(segment) if segment != GLOBSTAR else ""
             if "." in suffix:
                 self.extensions.setdefault(suffix.rpartition(".")[2], []).append((rid, REGEX, suffix))
                 return
+        for segment in reversed(segments):
+            prefix = _literal_prefix(segment)
+            if len(prefix) >= 2:
+                self.prefixes.setdefault(prefix[:2], []).append(rid)
+                return
+        if GLOBSTAR not in segments and pattern.end == EXACT:
+            self.by_count.setdefault(len(segments), []).append(rid)  # "/*": only paths of exactly one component
+            return
         self.generic.append(rid)
 
     def candidates(self, path: str) -> tuple[list[int], list[int]]:
@@ -114,6 +126,7 @@ class Index:
                     known.append(rid)
         components = self.components
         extensions = self.extensions
+        prefixes = self.prefixes
         last = count - 1
         for position, part in enumerate(parts):
             entries = components.get(part)
@@ -134,8 +147,24 @@ class Index:
                             kind == ALWAYS or (kind == BELOW and position < last) or (kind == LAST and position == last)
                         ):
                             known.append(rid)
+            if prefixes:
+                rids = prefixes.get(part[:2])
+                if rids is not None:
+                    maybe.extend(rids)
+        rids = self.by_count.get(count)
+        if rids is not None:
+            maybe.extend(rids)
         maybe.extend(self.generic)
         return known, maybe
+
+
+def _literal_prefix(segment: str) -> str:
+    if segment == GLOBSTAR:
+        return ""
+    for position, char in enumerate(segment):
+        if char in "*?[\\":
+            return segment[:position]
+    return segment
 
 
 def _compact(entries: list, groups: list[object]) -> list:
