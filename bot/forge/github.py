@@ -52,8 +52,9 @@ class GitHubForge:
     `app_id` identifies our own check runs (default: the app id of gh's AppInstallationAuth)."""
 
     def __init__(self, gh: github.Github, *, app_id: int | None = None, retry: Retry | int | None = RETRY,
-                 cache_size: int = 2048, clock: Callable[[], float] = time.time) -> None:
-        requester = bounded_requester(gh.requester, retry)
+                 seconds_between_reads: float | None = None, cache_size: int = 2048,
+                 clock: Callable[[], float] = time.time) -> None:
+        requester = bounded_requester(gh.requester, retry, seconds_between_reads=seconds_between_reads)
         auth = requester.auth
         self.app_id = app_id if app_id is not None else (int(auth.app_id) if isinstance(auth, github.Auth.AppInstallationAuth) else None)
         self.http = GitHubHttp(requester, cache_size=cache_size, clock=clock)

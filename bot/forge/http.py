@@ -39,9 +39,14 @@ HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "202
 _LINK = re.compile(r'<([^>]+)>\s*;\s*rel="([^"]+)"')
 
 
-def bounded_requester(requester: Requester, retry: Retry | int | None = RETRY) -> Requester:
-    """The same auth, base URL (GHES), timeout and pacing as `requester`, with our retry policy."""
-    return Requester(**{**requester.kwargs, "retry": retry})
+def bounded_requester(requester: Requester, retry: Retry | int | None = RETRY, *,
+                      seconds_between_reads: float | None = None) -> Requester:
+    """The same auth, base URL (GHES), timeout and write pacing as `requester`, with our retry policy.
+
+    GitHub asks for serial requests and "at least one second between" mutative ones; reads need no pause
+    (https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api). PyGithub's
+    default 0.25 s before every GET would add 13 s to a cold evaluation of a 3,000-file pull request."""
+    return Requester(**{**requester.kwargs, "retry": retry, "seconds_between_requests": seconds_between_reads})
 
 
 def next_link(headers: Mapping[str, str]) -> str | None:

@@ -601,6 +601,8 @@ def test_installation_client_on_ghes_knows_our_app_and_keeps_its_token_out_of_lo
     client = GitHubApp(app_id=4242, private_key=private_key, api_url=GHES_API).client(77)
     forge = GitHubForge(client, clock=lambda: NOW)
     assert forge.app_id == 4242  # from the App installation auth: no second source of truth
+    pacing = forge.http.requester.kwargs
+    assert (pacing["seconds_between_requests"], pacing["seconds_between_writes"]) == (None, 1.0)  # GitHub's advice
     with caplog.at_level(logging.DEBUG):
         forge.create_check(REPO, result())
         assert forge.find_check(REPO, head_sha=HEAD, name=APPROVALS) is not None
