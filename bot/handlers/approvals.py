@@ -123,6 +123,11 @@ def changed_between(forge: Forge, repo: str, reviewed: str, head: str) -> frozen
         comparison = forge.compare(repo, reviewed, head)
     except NotFound:
         return None
+    # GitHub keeps a force-pushed commit reachable by sha for a while; compare then answers "diverged" (or
+    # "behind" after a reset), and the reviewed commit is just as gone from the branch.
+    # https://docs.github.com/en/rest/commits/commits#compare-two-commits
+    if comparison.status in ("diverged", "behind"):
+        return None
     return frozenset(changed_paths(comparison.files))
 
 

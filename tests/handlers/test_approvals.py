@@ -185,6 +185,14 @@ def test_force_push_removed_reviewed_commit_makes_approval_stale():
     assert f"Stale: @ivan approved {OLD[:7]}, which is no longer in the branch (force-push)" in result.summary
 
 
+def test_force_pushed_commit_github_still_knows_compares_as_diverged():
+    forge = make_forge(files=("infra/main.tf",))
+    forge.repos[REPO].comparisons[(OLD, HEAD)] = Comparison(OLD, HEAD, "diverged", (), (ChangedFile("infra/main.tf", "modified"),))
+    approve(forge, "ivan", commit=OLD)
+    run(forge)
+    assert "which is no longer in the branch (force-push)" in check(forge).summary
+
+
 def test_owned_files_staleness_uses_compare_once_per_reviewed_commit():
     forge = make_forge()
     forge.repos[REPO].comparisons[(OLD, HEAD)] = Comparison(OLD, HEAD, "ahead", (), (ChangedFile("app/api.py", "modified"),))
