@@ -25,6 +25,8 @@ from bot.webhooks.event import Event
 log = logging.getLogger("bot.handlers.approvals")
 router = Router()
 RULE_FILES = (CONFIG_PATH, *CODEOWNERS_PATHS)
+# https://docs.github.com/en/rest/commits/commits#compare-two-commits: "includes up to 300 changed files"
+COMPARE_FILES_CAP = 300
 
 
 @router.register("pull_request", *PULL_ACTIONS)
@@ -111,13 +113,14 @@ def fetch_facts(forge: Forge, pull: PullRequest, files: tuple[ChangedFile, ...],
                 for sha in commits_to_compare(reviews, head_sha=pull.head_sha, invalidate=r.approvals.invalidate_on_push)}
     return PullFacts(
         head_sha=pull.head_sha, author=pull.author, files=files, reviews=reviews,
-        changed_since={sha: changed_between(forge, repo, sha, pull.head_sha) for sha in sorted(reviewed)},
+        changed_since={sha: changed_between(forge, repo, sha, pull.head_sha, everything=changed_paths(files))
+                       for sha in sorted(reviewed)},
         members=members, unknown_teams=frozenset(unknown),
         permissions={login: forge.permission(repo, login) for login in sorted(approvers)},
     )
 
 
-def changed_between(forge: Forge, repo: str, reviewed: str, head: str) -> frozenset[str] | None:
+def changed_between(forge: Forge, repo: str, reviewed: str, head: str, *, everything: tuple[str, ...]) -> frozenset[str] | None:
     """Paths changed after an approval; None when a force-push took the reviewed commit out of the branch."""
     try:
         comparison = forge.compare(repo, reviewed, head)
@@ -128,6 +131,8 @@ def changed_between(forge: Forge, repo: str, reviewed: str, head: str) -> frozen
     # https://docs.github.com/en/rest/commits/commits#compare-two-commits
     if comparison.status in ("diverged", "behind"):
         return None
+    if len(comparison.files) >= COMPARE_FILES_CAP:
+        return frozenset(everything)  # the list was cut: assume every path changed rather than miss one
     return frozenset(changed_paths(comparison.files))
 
 

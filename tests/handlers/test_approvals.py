@@ -193,6 +193,15 @@ def test_force_pushed_commit_github_still_knows_compares_as_diverged():
     assert "which is no longer in the branch (force-push)" in check(forge).summary
 
 
+def test_compare_cut_at_300_files_counts_as_every_path_changed():
+    forge = make_forge(files=("infra/main.tf", "app/api.py"))
+    many = tuple(ChangedFile(f"app/gen{i}.py", "modified") for i in range(300))  # infra/main.tf not among them
+    forge.repos[REPO].comparisons[(OLD, HEAD)] = Comparison(OLD, HEAD, "ahead", (), many)
+    approve(forge, "ivan", commit=OLD)
+    run(forge)
+    assert f"Stale: @ivan approved {OLD[:7]}; later commits changed infra/main.tf" in check(forge).summary
+
+
 def test_owned_files_staleness_uses_compare_once_per_reviewed_commit():
     forge = make_forge()
     forge.repos[REPO].comparisons[(OLD, HEAD)] = Comparison(OLD, HEAD, "ahead", (), (ChangedFile("app/api.py", "modified"),))
