@@ -51,6 +51,7 @@ class PullFacts:
     unknown_teams: frozenset[str] = frozenset()  # teams GitHub would not show us
     permissions: Mapping[str, Permission] = field(default_factory=dict)  # reviewer login -> repo permission
     bots: frozenset[str] = frozenset()  # logins known to be bots besides "[bot]" accounts
+    files_truncated: bool = False  # GitHub listed only its maximum of files: owners of the rest are unknown
 
 
 # --- results: values that carry their own reasons
@@ -131,10 +132,11 @@ class Evaluation:
     unmatched: tuple[NotCounted, ...] = ()  # approvals by people in no required group
     preview: Preview | None = None
     override_label: str | None = None  # SPEC §3 windows.override_label on the PR: each group needs one more
+    files_truncated: bool = False  # too many files to know every owner: never a pass
 
     @property
     def passed(self) -> bool:
-        return not _failing(self.problems) and all(group.satisfied for group in self.groups)
+        return not self.files_truncated and not _failing(self.problems) and all(g.satisfied for g in self.groups)
 
     @property
     def missing_teams(self) -> tuple[str, ...]:
@@ -194,6 +196,7 @@ def evaluate(facts: PullFacts, base: Rules, head: Rules | None = None) -> Evalua
         head_sha=facts.head_sha, mode=config.mode, invalidate_on_push=config.invalidate_on_push,
         distinct=config.distinct, groups=groups, unowned=unowned, codeowners_path=base.codeowners_path,
         problems=base.problems, unmatched=unmatched, preview=preview, override_label=base.override_label,
+        files_truncated=facts.files_truncated,
     )
 
 
@@ -440,7 +443,7 @@ def to_json(evaluation: Evaluation) -> dict:
         "groups": [group(g) for g in evaluation.groups], "unowned": list(evaluation.unowned),
         "codeowners_path": evaluation.codeowners_path, "problems": [_problem_json(p) for p in evaluation.problems],
         "unmatched": [_not_counted_json(n) for n in evaluation.unmatched],
-        "override_label": evaluation.override_label,
+        "override_label": evaluation.override_label, "files_truncated": evaluation.files_truncated,
         "preview": None if preview is None else {
             "changed": list(preview.changed), "groups": [group(g) for g in preview.groups],
             "unowned": list(preview.unowned), "codeowners_path": preview.codeowners_path,
@@ -465,6 +468,7 @@ def from_json(data: Mapping) -> Evaluation:
         distinct=data["distinct"], groups=tuple(group(g) for g in data["groups"]), unowned=tuple(data["unowned"]),
         codeowners_path=data["codeowners_path"], problems=tuple(_problem(p) for p in data["problems"]),
         unmatched=tuple(NotCounted(**n) for n in data["unmatched"]), override_label=data.get("override_label"),
+        files_truncated=data.get("files_truncated", False),
         preview=None if preview is None else Preview(
             changed=tuple(preview["changed"]), groups=tuple(group(g) for g in preview["groups"]),
             unowned=tuple(preview["unowned"]), codeowners_path=preview["codeowners_path"],

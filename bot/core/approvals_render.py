@@ -9,6 +9,7 @@ from bot.core.checks import APPROVALS, Annotation, CheckResult, Conclusion, Leve
 CODEOWNERS_SEARCHED = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
 MAX_SUMMARY = 60_000  # GitHub caps output.summary at 65,535 characters
 MAX_LISTED = 10  # paths or people listed per item before "and N more"
+MAX_PULL_FILES = 3000  # https://docs.github.com/en/rest/pulls/pulls#list-pull-requests-files: "a maximum of 3000 files"
 MAX_RULES_LISTED = 20  # CODEOWNERS lines listed per group in the check run
 TEAM_PERMISSION_HINT = (
     'the app needs the organization permission "Members: read" to see team members, '
@@ -18,7 +19,8 @@ TEAM_PERMISSION_HINT = (
 
 def render_check(evaluation: Evaluation, *, details_url: str | None = None) -> CheckResult:
     passed = evaluation.passed
-    sections = [_table(evaluation.groups, evaluation.distinct), _override_note(evaluation), _unowned_note(evaluation)]
+    sections = [_truncated_note(evaluation), _table(evaluation.groups, evaluation.distinct), _override_note(evaluation),
+                _unowned_note(evaluation)]
     sections += [_missing_section(g) for g in evaluation.groups if not g.satisfied]
     if not passed and evaluation.unmatched:
         sections.append("Approvals that count for no required group: " + "; ".join(
@@ -60,6 +62,8 @@ def render_config_failure(problems: Sequence[Problem], *, head_sha: str, details
 
 def _title(evaluation: Evaluation) -> str:
     groups = evaluation.groups
+    if evaluation.files_truncated:
+        return f"Too many files: GitHub lists only the first {MAX_PULL_FILES:,}, so not every owner is known"
     if not groups:
         if evaluation.codeowners_path is None:
             return "No CODEOWNERS file: no team approval needed"
@@ -135,6 +139,14 @@ def _why_by_line(g: GroupResult) -> dict[int, tuple[str, list[str]]]:
     for why in sorted(g.why, key=lambda w: w.line):
         lines.setdefault(why.line, (why.pattern, []))[1].append(why.path)
     return lines
+
+
+def _truncated_note(evaluation: Evaluation) -> str:
+    if not evaluation.files_truncated:
+        return ""
+    return (f"**This pull request changes more files than GitHub lists ({MAX_PULL_FILES:,}).** The owners of the "
+            "files beyond that cannot be known, so this check cannot pass; split the pull request. The table shows "
+            "what the listed files require.")
 
 
 def _override_note(evaluation: Evaluation) -> str:

@@ -9,7 +9,7 @@ from bot.core import codeowners
 from bot.core.approvals import (
     Evaluation, PullFacts, Rules, changed_paths, commits_to_compare, evaluate, latest_approvals, owners_in, to_json,
 )
-from bot.core.approvals_render import render_check, render_config_failure
+from bot.core.approvals_render import MAX_PULL_FILES, render_check, render_config_failure
 from bot.core.checks import APPROVALS, Level, Problem
 from bot.core.config import CONFIG_PATH, ApprovalsConfig, ConfigResult
 from bot.core.windows import override_active
@@ -115,7 +115,7 @@ def fetch_facts(forge: Forge, pull: PullRequest, files: tuple[ChangedFile, ...],
         head_sha=pull.head_sha, author=pull.author, files=files, reviews=reviews,
         changed_since={sha: changed_between(forge, repo, sha, pull.head_sha, everything=changed_paths(files))
                        for sha in sorted(reviewed)},
-        members=members, unknown_teams=frozenset(unknown),
+        members=members, unknown_teams=frozenset(unknown), files_truncated=len(files) >= MAX_PULL_FILES,
         permissions={login: forge.permission(repo, login) for login in sorted(approvers)},
     )
 

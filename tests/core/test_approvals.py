@@ -472,3 +472,13 @@ def test_team_whose_only_member_is_the_author_says_nobody_can_approve():
     evaluation = judge(["infra/a"], [], author="ivan", teams={**TEAMS, INFRA: {"ivan"}})
     assert groups(evaluation)[INFRA].can_unblock == ()
     assert "Nobody else can approve" in summary(evaluation).summary
+
+
+def test_pull_request_with_more_files_than_github_lists_never_passes():
+    files = tuple(ChangedFile(f"README{i}.md", "modified") for i in range(3000))  # all unowned, yet unknowable beyond
+    facts = PullFacts(head_sha=HEAD, author="paul", files=files, reviews=(), files_truncated=True)
+    evaluation = evaluate(facts, Rules(ApprovalsConfig(), ".github/CODEOWNERS", {}))
+    check = summary(evaluation)
+    assert not evaluation.passed and check.conclusion is Conclusion.FAILURE
+    assert check.title.startswith("Too many files") and "split the pull request" in check.summary
+    assert from_json(to_json(evaluation)) == evaluation

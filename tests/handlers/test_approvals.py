@@ -364,3 +364,9 @@ def test_window_override_label_needs_one_more_approval_per_team():
     result = check(forge)
     assert result.conclusion is Conclusion.FAILURE
     assert "| @acme/infra | 2 | @ivan | 1 |" in result.summary and "| @acme/app | 2 | @anna | 1 |" in result.summary
+
+
+def test_three_thousand_files_is_treated_as_truncated():
+    forge = make_forge(files=tuple(f"docs/f{i}.md" for i in range(3000)))
+    run(forge)
+    assert check(forge).conclusion is Conclusion.FAILURE and check(forge).title.startswith("Too many files")
