@@ -1,7 +1,7 @@
 """Approval semantics (SPEC §5): which groups must approve a pull request, who did, and why, from plain data."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Protocol, Sequence
 
 from bot.core.checks import Level, Problem
@@ -163,6 +163,19 @@ def owners_in(rules: Rules) -> tuple[frozenset[str], frozenset[str]]:
     """(teams, individual logins) named by the lines that own the changed paths, lower-cased."""
     owners = {o.lower() for rule in rules.ownership.values() if rule is not None for o in rule.owners}
     return frozenset(o for o in owners if is_team(o)), frozenset(o[1:] for o in owners if o.startswith("@") and not is_team(o))
+
+
+def permissions_needed(facts: PullFacts, *rules: Rules | None) -> tuple[str, ...]:
+    """Approvers whose approval would count for some group if they had write access: only their permission
+    is worth a request (stale approvals, the author's and strangers' need none)."""
+    approvers = {review.user: Permission.WRITE for review in latest_approvals(facts.reviews)}
+    optimistic = replace(facts, permissions=approvers)
+    needed: set[str] = set()
+    for rule in rules:
+        if rule is not None:
+            for group in _judge(optimistic, rule)[0]:
+                needed |= {*group.approved_by, *group.extra, *(user for user, _ in group.counted_elsewhere)}
+    return tuple(sorted(needed, key=str.lower))
 
 
 # --- evaluation
@@ -345,12 +358,14 @@ def _is_bot(login: str, review: Review, facts: PullFacts) -> bool:
 def _not_counting(login: str, review: Review, group: _Group, facts: PullFacts, config: ApprovalsConfig) -> NotCounted | None:
     if login.lower() == facts.author.lower() and not config.allow_author:
         return NotCounted(login, "is the author of the pull request")
+    stale = _stale_reason(review, group, facts, config.invalidate_on_push)
+    if stale is not None:  # checked before access, so a stale approval costs no permission lookup
+        return NotCounted(login, stale, stale=True, commit_id=review.commit_id)
     permission = {u.lower(): p for u, p in facts.permissions.items()}.get(login.lower(), Permission.NONE)
     if permission < Permission.WRITE:
         why = "has no access to the repository any more" if permission == Permission.NONE else f"has {permission.name.lower()} access, not write"
         return NotCounted(login, why)
-    stale = _stale_reason(review, group, facts, config.invalidate_on_push)
-    return None if stale is None else NotCounted(login, stale, stale=True, commit_id=review.commit_id)
+    return None
 
 
 def _stale_reason(review: Review, group: _Group, facts: PullFacts, invalidate: Invalidate) -> str | None:

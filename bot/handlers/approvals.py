@@ -7,7 +7,7 @@ from dataclasses import replace
 from bot import logs
 from bot.core import codeowners
 from bot.core.approvals import (
-    Evaluation, PullFacts, Rules, changed_paths, commits_to_compare, evaluate, latest_approvals, owners_in, to_json,
+    Evaluation, PullFacts, Rules, changed_paths, commits_to_compare, evaluate, owners_in, permissions_needed, to_json,
 )
 from bot.core.approvals_render import MAX_PULL_FILES, render_check, render_config_failure
 from bot.core.checks import APPROVALS, Level, Problem
@@ -71,7 +71,9 @@ def check_pull(
     if any(path in RULE_FILES for path in changed_paths(files)):
         head_config = fetch_config(forge, repo, ref=pull.head_sha) if CONFIG_PATH in changed_paths(files) else loaded
         head = fetch_rules(forge, pull, ref=pull.head_sha, loaded=head_config, files=files)
-    evaluation = evaluate(fetch_facts(forge, pull, files, rules=[base, head]), base, head)
+    facts = fetch_facts(forge, pull, files, rules=[base, head])
+    facts = replace(facts, permissions={user: forge.permission(repo, user) for user in permissions_needed(facts, base, head)})
+    evaluation = evaluate(facts, base, head)
     if check_sha is not None:
         evaluation = replace(evaluation, head_sha=check_sha)
     publish_check(forge, repo, render_check(evaluation, details_url=details_url))
@@ -97,9 +99,8 @@ def fetch_rules(forge: Forge, pull: PullRequest, *, ref: str, loaded: ConfigResu
 def fetch_facts(forge: Forge, pull: PullRequest, files: tuple[ChangedFile, ...], *, rules: list[Rules | None]) -> PullFacts:
     repo = pull.repo
     reviews = forge.list_reviews(repo, pull.number)
-    members, unknown, people = {}, set(), set()
-    for teams, logins in (owners_in(r) for r in rules if r is not None):
-        people |= logins
+    members, unknown = {}, set()
+    for teams in (owners_in(r)[0] for r in rules if r is not None):
         for team in teams - members.keys() - unknown:
             try:
                 members[team] = forge.team_members(team)
@@ -107,8 +108,6 @@ def fetch_facts(forge: Forge, pull: PullRequest, files: tuple[ChangedFile, ...],
                 # 404 for a team that does not exist or is secret; 403 when the installation lacks the
                 # organization permission "Members: read". Either way: a failing group naming team and permission.
                 unknown.add(team)
-    people |= {login.lower() for team in members.values() for login in team}
-    approvers = {r.user for r in latest_approvals(reviews) if r.user.lower() in people}
     reviewed = {sha for r in rules if r is not None
                 for sha in commits_to_compare(reviews, head_sha=pull.head_sha, invalidate=r.approvals.invalidate_on_push)}
     return PullFacts(
@@ -116,7 +115,6 @@ def fetch_facts(forge: Forge, pull: PullRequest, files: tuple[ChangedFile, ...],
         changed_since={sha: changed_between(forge, repo, sha, pull.head_sha, everything=changed_paths(files))
                        for sha in sorted(reviewed)},
         members=members, unknown_teams=frozenset(unknown), files_truncated=len(files) >= MAX_PULL_FILES,
-        permissions={login: forge.permission(repo, login) for login in sorted(approvers)},
     )
 
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from bot.core.approvals import (
-    OwnerRule, PullFacts, Rules, assign, changed_paths, evaluate, from_json, to_json,
+    OwnerRule, PullFacts, Rules, assign, changed_paths, evaluate, from_json, permissions_needed, to_json,
 )
 from bot.core.approvals_render import render_check, render_config_failure
 from bot.core.checks import APPROVALS, Conclusion, Level, Problem
@@ -482,3 +482,15 @@ def test_pull_request_with_more_files_than_github_lists_never_passes():
     assert not evaluation.passed and check.conclusion is Conclusion.FAILURE
     assert check.title.startswith("Too many files") and "split the pull request" in check.summary
     assert from_json(to_json(evaluation)) == evaluation
+
+
+def test_permissions_are_needed_only_for_approvals_that_would_count():
+    paths = ("infra/a", "app/b")
+    files = tuple(ChangedFile(p, "modified") for p in paths)
+    rules = Rules(ApprovalsConfig(), ".github/CODEOWNERS", {p: owner_of(p) for p in paths})
+    reviews = (review("ivan"), review("irene", commit=OLD), review("paul"), review("stranger"), review("anna", C),
+               review("both"))
+    facts = PullFacts(head_sha=HEAD, author="paul", files=files, reviews=reviews,
+                      changed_since={OLD: frozenset({"infra/a"})}, members={t: frozenset(m) for t, m in TEAMS.items()})
+    # irene: stale; paul: the author; stranger: in no group; anna: requests changes
+    assert permissions_needed(facts, rules) == ("both", "ivan")

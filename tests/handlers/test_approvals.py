@@ -209,6 +209,7 @@ def test_owned_files_staleness_uses_compare_once_per_reviewed_commit():
     approve(forge, "anna", commit=OLD)
     run(forge)
     assert forge.calls["compare"] == 1
+    assert forge.calls["permission"] == 1  # anna's stale approval needs no permission lookup
     result = check(forge)
     assert "| @acme/infra | 1 | @ivan | ✓ |" in result.summary  # only app files changed since OLD
     assert f"Stale: @anna approved {OLD[:7]}; later commits changed app/api.py" in result.summary
