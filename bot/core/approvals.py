@@ -166,16 +166,31 @@ def owners_in(rules: Rules) -> tuple[frozenset[str], frozenset[str]]:
 
 
 def permissions_needed(facts: PullFacts, *rules: Rules | None) -> tuple[str, ...]:
-    """Approvers whose approval would count for some group if they had write access: only their permission
-    is worth a request (stale approvals, the author's and strangers' need none)."""
-    approvers = {review.user: Permission.WRITE for review in latest_approvals(facts.reviews)}
-    optimistic = replace(facts, permissions=approvers)
+    """Approvers whose write access decides the result and is not known yet.
+
+    An optimistic evaluation (unknown access counts as write, `assume_write`) picks the approvals each group
+    counts; only those need a lookup. Add the answers to `facts.permissions` and ask again until nothing is
+    needed: every counted approval is then verified, and as the optimistic assignment problem only has more
+    edges than the true one, its maximum is the true maximum. Lookups grow with the approvals required, not
+    with the number of reviewers."""
+    known = {user.lower() for user in facts.permissions}
+    optimistic = assume_write(facts)
     needed: set[str] = set()
     for rule in rules:
         if rule is not None:
             for group in _judge(optimistic, rule)[0]:
-                needed |= {*group.approved_by, *group.extra, *(user for user, _ in group.counted_elsewhere)}
+                needed |= {user for user in group.approved_by if user.lower() not in known}
     return tuple(sorted(needed, key=str.lower))
+
+
+def assume_write(facts: PullFacts) -> PullFacts:
+    """Approvers whose access was not looked up count as having write access (see permissions_needed)."""
+    permissions = dict(facts.permissions)
+    known = {user.lower() for user in permissions}
+    for review in latest_approvals(facts.reviews):
+        if review.user.lower() not in known:
+            permissions[review.user] = Permission.WRITE
+    return replace(facts, permissions=permissions)
 
 
 # --- evaluation
@@ -250,13 +265,15 @@ def _judge(facts: PullFacts, rules: Rules) -> tuple[tuple[GroupResult, ...], tup
         partial[key] = {"blocked_by": tuple(sorted(blocked, key=str.lower)), "not_counted": tuple(sorted(not_counted, key=lambda n: n.user.lower())),
                         "members": members}
     capacity = {key: 0 if groups[key].kind == TEAM and key in _unknown(facts) else groups[key].required for key in groups}
-    assigned = assign(eligible, capacity) if config.distinct else {key: list(eligible[key]) for key in groups}
+    # Without `distinct` anyone may count for every group; listing the first `required` keeps the approvals
+    # that need an access check bounded (the rest are shown as extra).
+    assigned = assign(eligible, capacity) if config.distinct else {key: eligible[key][:capacity[key]] for key in groups}
     owner_of = {user: key for key, users in assigned.items() for user in users}
     results = []
     for key in sorted(groups, key=lambda k: (groups[k].kind != TEAM, k.lower())):
         group, info = groups[key], partial[key]
         counted = tuple(assigned.get(key, ()))
-        extra = tuple(u for u in eligible[key] if u not in counted and (u not in owner_of or not config.distinct))
+        extra = tuple(u for u in eligible[key] if u not in counted and (not config.distinct or u not in owner_of))
         elsewhere = tuple((u, owner_of[u]) for u in eligible[key] if config.distinct and owner_of.get(u, key) != key)
         results.append(GroupResult(
             key=group.key, kind=group.kind, owners=group.owners, required=group.required,

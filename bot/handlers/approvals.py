@@ -7,7 +7,8 @@ from dataclasses import replace
 from bot import logs
 from bot.core import codeowners
 from bot.core.approvals import (
-    Evaluation, PullFacts, Rules, changed_paths, commits_to_compare, evaluate, owners_in, permissions_needed, to_json,
+    Evaluation, PullFacts, Rules, assume_write, changed_paths, commits_to_compare, evaluate, owners_in, permissions_needed,
+    to_json,
 )
 from bot.core.approvals_render import MAX_PULL_FILES, render_check, render_config_failure
 from bot.core.checks import APPROVALS, Level, Problem
@@ -72,8 +73,9 @@ def check_pull(
         head_config = fetch_config(forge, repo, ref=pull.head_sha) if CONFIG_PATH in changed_paths(files) else loaded
         head = fetch_rules(forge, pull, ref=pull.head_sha, loaded=head_config, files=files)
     facts = fetch_facts(forge, pull, files, rules=[base, head])
-    facts = replace(facts, permissions={user: forge.permission(repo, user) for user in permissions_needed(facts, base, head)})
-    evaluation = evaluate(facts, base, head)
+    while needed := permissions_needed(facts, base, head):
+        facts = replace(facts, permissions={**facts.permissions, **{u: forge.permission(repo, u) for u in needed}})
+    evaluation = evaluate(assume_write(facts), base, head)
     if check_sha is not None:
         evaluation = replace(evaluation, head_sha=check_sha)
     publish_check(forge, repo, render_check(evaluation, details_url=details_url))

@@ -494,3 +494,26 @@ def test_permissions_are_needed_only_for_approvals_that_would_count():
                       changed_since={OLD: frozenset({"infra/a"})}, members={t: frozenset(m) for t, m in TEAMS.items()})
     # irene: stale; paul: the author; stranger: in no group; anna: requests changes
     assert permissions_needed(facts, rules) == ("both", "ivan")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(["ivan", "irene", "both", "anna", "andy"]), st.sampled_from(list(Permission)), min_size=1),
+    st.integers(1, 2), st.integers(1, 2), st.booleans(),
+)
+def test_verifying_only_counted_approvals_gives_the_full_knowledge_answer(permissions, infra_min, app_min, distinct):
+    from bot.core.approvals import assume_write
+
+    paths = ("infra/a", "app/b")
+    files = tuple(ChangedFile(p, "modified") for p in paths)
+    config = ApprovalsConfig(teams={INFRA: infra_min, APP: app_min}, distinct=distinct)
+    rules = Rules(config, ".github/CODEOWNERS", {p: owner_of(p) for p in paths})
+    base = PullFacts(head_sha=HEAD, author="paul", files=files, reviews=tuple(review(u) for u in sorted(permissions)),
+                     members={t: frozenset(m) for t, m in TEAMS.items()})
+    truth = evaluate(PullFacts(**{**base.__dict__, "permissions": permissions}), rules).passed
+    facts, asked = base, set()
+    while needed := permissions_needed(facts, rules):
+        asked |= set(needed)
+        facts = PullFacts(**{**facts.__dict__, "permissions": {**facts.permissions, **{u: permissions[u] for u in needed}}})
+    assert evaluate(assume_write(facts), rules).passed == truth
+    assert len(asked) <= len(permissions)

@@ -371,3 +371,28 @@ def test_three_thousand_files_is_treated_as_truncated():
     forge = make_forge(files=tuple(f"docs/f{i}.md" for i in range(3000)))
     run(forge)
     assert check(forge).conclusion is Conclusion.FAILURE and check(forge).title.startswith("Too many files")
+
+
+def test_access_lookups_grow_with_approvals_required_not_reviewers():
+    forge = make_forge(files=("infra/main.tf",))
+    crowd = [f"dev{i:02}" for i in range(20)]
+    forge.teams["@acme/infra"] = frozenset(crowd)
+    forge.repos[REPO].permissions = {u: Permission.WRITE for u in crowd}
+    for user in crowd:
+        approve(forge, user)
+    run(forge)
+    assert check(forge).conclusion is Conclusion.SUCCESS
+    assert forge.calls["permission"] == 1  # one approval is required, so one is verified
+
+
+def test_approver_without_write_access_is_replaced_by_the_next_one():
+    forge = make_forge(files=("infra/main.tf",), config="approvals:\n  teams: {'@acme/infra': 2}\n")
+    forge.teams["@acme/infra"] = frozenset({"ann", "bea", "cy"})
+    forge.repos[REPO].permissions = {"ann": Permission.READ, "bea": Permission.WRITE, "cy": Permission.WRITE}
+    for user in ("ann", "bea", "cy"):
+        approve(forge, user)
+    run(forge)
+    result = check(forge)
+    assert result.conclusion is Conclusion.SUCCESS
+    assert "| @acme/infra | 2 | @bea, @cy | ✓ |" in result.summary
+    assert forge.calls["permission"] == 3
