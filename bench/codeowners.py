@@ -40,8 +40,14 @@ REPEATS = 3
 # --- (1) generated input --------------------------------------------------------------------------------------------
 
 def generate(seed: int = 20261129, rules: int = 2000, paths: int = 10000) -> tuple[str, list[str]]:
-    """A monorepo-shaped CODEOWNERS (defaults, per-service dirs, nested overrides, extensions, floating dirs,
-    trailing /*, **, unowned carve-outs, and a few lines GitHub rejects) and changed paths drawn from that tree."""
+    """A monorepo-shaped CODEOWNERS and changed paths drawn from the same tree.
+
+    Shapes follow the six real corpora: 98-100% of their rules are rooted (a leading or middle "/"), and the
+    floating ones ("*.md", "docs/", "**/README.md") sit in the file's first tenth, with a rare late one (datadog).
+    So: a header of defaults and floating rules, then per-service and per-library directory rules, nested
+    overrides, single files, trailing "/*", "*" and "**" inside rooted patterns, unowned carve-outs, and a few
+    lines GitHub rejects ("[ ]", "!"), which the peer applies anyway.
+    """
     rng = random.Random(seed)
     services = [f"svc-{i:03d}" for i in range(220)]
     libs = [f"lib{i:02d}" for i in range(60)]
@@ -58,32 +64,36 @@ def generate(seed: int = 20261129, rules: int = 2000, paths: int = 10000) -> tup
             return " ".join(rng.sample(users, rng.randint(1, 3)))
         return f"{rng.choice(users)[1:]}@acme.example"
 
-    lines = ["# generated for bench/codeowners.py", "*       @acme/platform", "*.md    @acme/docs", "*.proto @acme/api-guild"]
-    shapes = [
+    lines = [
+        "# generated for bench/codeowners.py",
+        "*       @acme/platform",
+        *(f"*.{ext} {owners()}" for ext in ("md", "proto", "sql", "tsx")),
+        f"docs/ {owners()}",
+        f"**/testdata/ {owners()}",
+        f"/.github/ {owners()}",
+        f"/tools/ {owners()}",
+        f"/scripts/* {owners()}",
+    ]
+    rooted = [
         (30, lambda: f"/services/{rng.choice(services)}/ {owners()}"),
-        (20, lambda: f"/services/{rng.choice(services)}/{rng.choice(subdirs)}/ {owners()}"),
+        (25, lambda: f"/services/{rng.choice(services)}/{rng.choice(subdirs)}/ {owners()}"),
         (12, lambda: f"/services/{rng.choice(services)}/{rng.choice(subdirs)}/main.{rng.choice(exts)} {owners()}"),
         (10, lambda: f"/libs/{rng.choice(libs)}/ {owners()}"),
-        (6, lambda: f"/libs/{rng.choice(libs)}/* {owners()}"),
-        (5, lambda: f"*.{rng.choice(exts)} {owners()}"),
-        (4, lambda: f"{rng.choice(subdirs)}/ {owners()}"),
-        (3, lambda: f"**/{rng.choice(subdirs)}/*.{rng.choice(exts)} {owners()}"),
-        (3, lambda: f"/services/*/{rng.choice(subdirs)}/ {owners()}"),
-        (2, lambda: f"/services/{rng.choice(services)}/**/*.{rng.choice(exts)} {owners()}"),
+        (5, lambda: f"/libs/{rng.choice(libs)}/* {owners()}"),
+        (4, lambda: f"services/{rng.choice(services)}/{rng.choice(subdirs)}/*.{rng.choice(exts)} {owners()}"),
+        (3, lambda: f"/services/{rng.choice(services)}/**/*.{rng.choice(exts)} {owners()}"),
+        (2, lambda: f"/services/*/{rng.choice(subdirs)}/{rng.choice(subdirs)}/ {owners()}"),
         (2, lambda: f"/services/{rng.choice(services)}/{rng.choice(subdirs)}"),  # unowned carve-out
-        (1, lambda: f"/services/{rng.choice(services)}/[Tt]est*/ {owners()}"),  # GitHub: [ ] is an error
-        (1, lambda: f"!/services/{rng.choice(services)}/{rng.choice(subdirs)}/ {owners()}"),  # GitHub: ! is an error
+        (0.5, lambda: f"**/{rng.choice(subdirs)}/README.md {owners()}"),  # a late floating rule, as in datadog
+        (0.5, lambda: f"/services/{rng.choice(services)}/[Tt]est*/ {owners()}"),  # GitHub: [ ] is an error
+        (0.5, lambda: f"!/services/{rng.choice(services)}/{rng.choice(subdirs)}/ {owners()}"),  # GitHub: ! is an error
     ]
-    weights = [weight for weight, _ in shapes]
+    weights = [weight for weight, _ in rooted]
     while len(lines) < rules + 1:
-        if rng.random() < 0.05:
-            lines.append("")
-            continue
-        lines.append(rng.choices(shapes, weights)[0][1]())
+        lines.append("" if rng.random() < 0.05 else rng.choices(rooted, weights)[0][1]())
     changed = []
     for _ in range(paths):
         top = rng.random()
-        ext = rng.choice(exts)
         if top < 0.75:
             parts = ["services", rng.choice(services), rng.choice(subdirs + ["Test-e2e", "test-unit"])]
             parts += [rng.choice(subdirs) for _ in range(rng.randint(0, 2))]
@@ -91,8 +101,8 @@ def generate(seed: int = 20261129, rules: int = 2000, paths: int = 10000) -> tup
             parts = ["libs", rng.choice(libs)] + [rng.choice(subdirs) for _ in range(rng.randint(0, 2))]
         else:
             parts = [rng.choice(["docs", "tools", "scripts", ".github"])]
-        name = "main" if rng.random() < 0.2 else f"file{rng.randint(0, 999)}"
-        changed.append("/".join([*parts, f"{name}.{ext}"]))
+        name = "main" if rng.random() < 0.2 else ("README" if rng.random() < 0.05 else f"file{rng.randint(0, 999)}")
+        changed.append("/".join([*parts, f"{name}.{rng.choice(exts)}"]))
     return "\n".join(lines) + "\n", changed
 
 

@@ -86,16 +86,28 @@ class Codeowners:
         return Match(path, rule.owners, rule.line, rule.pattern)
 
     def resolve(self, paths: Iterable[str]) -> dict[str, Match | None]:
-        return {path: self.owners_of(path) for path in paths}
+        """owners_of for many paths at once (a pull request's files): each directory is looked up once."""
+        if self._parsed.platform is Platform.GITLAB:
+            raise ValueError("a GitLab CODEOWNERS has sections: use resolve_sections()")
+        rules = self._rules
+        cache: dict = {}
+        resolved: dict[str, Match | None] = {}
+        for path in paths:
+            rid = self._last_match(path, cache)
+            rule = rules[rid] if rid >= 0 else None
+            resolved[path] = None if rule is None else Match(path, rule.owners, rule.line, rule.pattern)
+        return resolved
 
-    def _last_match(self, path: str) -> int:
-        known, maybe = self._index.candidates(path)
+    def _last_match(self, path: str, cache: dict | None = None) -> int:
+        known, maybe = self._index.candidates(path, cache)
         best = max(known) if known else -1
-        candidates = sorted({rid for rid in maybe if rid > best}, reverse=True)
-        if candidates:
-            slashed = "/" + path
+        if maybe:
+            slashed = None
             matchers = self._matchers
-            for rid in candidates:
+            for rid in sorted(set(maybe), reverse=True):
+                if rid <= best:
+                    break
+                slashed = slashed or "/" + path
                 if (matchers[rid] or self._compile(rid))(slashed):
                     return rid
         return best
@@ -113,7 +125,10 @@ class Codeowners:
         if self._parsed.platform is Platform.GITHUB:
             match = self.owners_of(path)
             return () if match is None else (SectionMatch("", False, 1, match.owners, match.line, match.pattern),)
-        known, maybe = self._index.candidates(path)
+        return self._sections(path, None)
+
+    def _sections(self, path: str, cache: dict | None) -> tuple[SectionMatch, ...]:
+        known, maybe = self._index.candidates(path, cache)
         known_set = set(known)
         rules = self._rules
         matchers = self._matchers
@@ -138,4 +153,8 @@ class Codeowners:
         )
 
     def resolve_sections(self, paths: Iterable[str]) -> dict[str, tuple[SectionMatch, ...]]:
-        return {path: self.sections_of(path) for path in paths}
+        """sections_of for many paths at once: each directory is looked up once."""
+        if self._parsed.platform is Platform.GITHUB:
+            return {path: self.sections_of(path) for path in paths}
+        cache: dict = {}
+        return {path: self._sections(path, cache) for path in paths}

@@ -13,11 +13,13 @@ _KIND = {ANY: ALWAYS, DIR: BELOW, EXACT: LAST}
 
 
 class _Node:
-    __slots__ = ("children", "entries")
+    __slots__ = ("children", "entries", "known", "regex")
 
     def __init__(self) -> None:
         self.children: dict[str, _Node] = {}
-        self.entries: list[tuple[int, int]] = []
+        self.entries: list[tuple[int, int]] = []  # while building; then split into known / regex
+        self.known: tuple[tuple[int, int], ...] = ()
+        self.regex: tuple[int, ...] = ()
 
 
 class Index:
@@ -49,12 +51,11 @@ class Index:
         stack = [self.root]
         while stack:
             node = stack.pop()
-            node.entries = _compact(node.entries, groups)
+            node.known, node.regex = _compact(node.entries, groups)
+            node.entries = []
             stack.extend(node.children.values())
-        for key, entries in self.components.items():
-            self.components[key] = _compact(entries, groups)
-        for key, entries3 in self.extensions.items():
-            self.extensions[key] = _compact(entries3, groups)
+        self.components = {key: _compact(entries, groups) for key, entries in self.components.items()}
+        self.extensions = {key: _compact(entries, groups) for key, entries in self.extensions.items()}
 
     def _add(self, rid: int, pattern: Compiled) -> None:
         segments = pattern.segments
@@ -104,58 +105,89 @@ class Index:
             return
         self.generic.append(rid)
 
-    def candidates(self, path: str) -> tuple[list[int], list[int]]:
-        """(rules that match for certain, rules that might and need their regex run)."""
+    def candidates(self, path: str, cache: dict | None = None) -> tuple[list[int], list[int]]:
+        """(rules that match for certain, rules that might and need their regex run).
+
+        The directory's share is the same for every file in it; `cache` (directory -> share) keeps it across a
+        batch of paths."""
+        slash = path.rfind("/")
+        if slash < 0:
+            node, depth, known, maybe = self.root, 0, [], []
+        else:
+            directory = path[:slash]
+            share = cache.get(directory) if cache is not None else None
+            if share is None:
+                share = self._directory(directory)
+                if cache is not None:
+                    cache[directory] = share
+            node, depth, dir_known, dir_maybe = share
+            known, maybe = [*dir_known], [*dir_maybe]
+            path = path[slash + 1 :]
+        for rid, _ in self.root.known:
+            known.append(rid)
+        if node is not None:
+            node = node.children.get(path)
+            if node is not None:
+                maybe.extend(node.regex)
+                for rid, kind in node.known:
+                    if kind != BELOW:
+                        known.append(rid)
+        bucket = self.components.get(path)
+        if bucket is not None:
+            maybe.extend(bucket[1])
+            for rid, kind in bucket[0]:
+                if kind != BELOW:
+                    known.append(rid)
+        dot = path.rfind(".")
+        if dot >= 0:
+            bucket = self.extensions.get(path[dot + 1 :])
+            if bucket is not None:
+                maybe.extend(bucket[1])
+                for rid, kind, suffix in bucket[0]:
+                    if kind != BELOW and path.endswith(suffix):
+                        known.append(rid)
+        if self.prefixes:
+            maybe.extend(self.prefixes.get(path[:2], ()))
+        maybe.extend(self.by_count.get(depth + 1, ()))
+        maybe.extend(self.generic)
+        return known, maybe
+
+    def _directory(self, directory: str) -> tuple[_Node | None, int, tuple[int, ...], tuple[int, ...]]:
+        """For the directory of a path: (trie node reached or None, its component count, proven, candidates).
+        Every component here has the file below it, so ALWAYS and BELOW prove a match and LAST never does."""
         known: list[int] = []
         maybe: list[int] = []
-        parts = path.split("/")
-        count = len(parts)
-        node = self.root
-        for rid, _ in node.entries:
-            known.append(rid)
-        depth = 0
+        parts = directory.split("/")
+        node: _Node | None = self.root
         for part in parts:
             node = node.children.get(part)
             if node is None:
                 break
-            depth += 1
-            for rid, kind in node.entries:
-                if kind == REGEX:
-                    maybe.append(rid)
-                elif kind == ALWAYS or (kind == BELOW and depth < count) or (kind == LAST and depth == count):
+            maybe.extend(node.regex)
+            for rid, kind in node.known:
+                if kind != LAST:
                     known.append(rid)
         components = self.components
         extensions = self.extensions
         prefixes = self.prefixes
-        last = count - 1
-        for position, part in enumerate(parts):
-            entries = components.get(part)
-            if entries is not None:
-                for rid, kind in entries:
-                    if kind == REGEX:
-                        maybe.append(rid)
-                    elif kind == ALWAYS or (kind == BELOW and position < last) or (kind == LAST and position == last):
+        for part in parts:
+            bucket = components.get(part)
+            if bucket is not None:
+                maybe.extend(bucket[1])
+                for rid, kind in bucket[0]:
+                    if kind != LAST:
                         known.append(rid)
             dot = part.rfind(".")
             if dot >= 0:
-                entries3 = extensions.get(part[dot + 1 :])
-                if entries3 is not None:
-                    for rid, kind, suffix in entries3:
-                        if kind == REGEX:
-                            maybe.append(rid)
-                        elif part.endswith(suffix) and (
-                            kind == ALWAYS or (kind == BELOW and position < last) or (kind == LAST and position == last)
-                        ):
+                bucket = extensions.get(part[dot + 1 :])
+                if bucket is not None:
+                    maybe.extend(bucket[1])
+                    for rid, kind, suffix in bucket[0]:
+                        if kind != LAST and part.endswith(suffix):
                             known.append(rid)
             if prefixes:
-                rids = prefixes.get(part[:2])
-                if rids is not None:
-                    maybe.extend(rids)
-        rids = self.by_count.get(count)
-        if rids is not None:
-            maybe.extend(rids)
-        maybe.extend(self.generic)
-        return known, maybe
+                maybe.extend(prefixes.get(part[:2], ()))
+        return node, len(parts), tuple(known), tuple(maybe)
 
 
 def _literal_prefix(segment: str) -> str:
@@ -167,17 +199,18 @@ def _literal_prefix(segment: str) -> str:
     return segment
 
 
-def _compact(entries: list, groups: list[object]) -> list:
+def _compact(entries: list, groups: list[object]) -> tuple[tuple, tuple[int, ...]]:
+    """(the last proven entry per (kind, group[, suffix]), the regex candidates)."""
     last: dict[tuple, tuple] = {}
     regex = []
     for entry in entries:
         if entry[1] == REGEX:
-            regex.append(entry)
+            regex.append(entry[0])
             continue
         key = (entry[1], groups[entry[0]], *entry[2:])
         if key not in last or last[key][0] < entry[0]:
             last[key] = entry
-    return sorted([*last.values(), *regex])
+    return tuple(sorted(last.values())), tuple(regex)
 
 
 def _matches_everything(pattern: Compiled) -> bool:
