@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ._glob import Platform
 from ._index import Index
-from ._parse import DEFAULT_SECTION, MAX_BYTES, CodeownersError, Parsed, Rule, parse_text
+from ._parse import DEFAULT_SECTION, MAX_BYTES, CodeownersError, Parsed, Rule, Section, parse_text
 
 __all__ = [
     "DEFAULT_SECTION",
@@ -15,6 +15,8 @@ __all__ = [
     "CodeownersError",
     "Match",
     "Platform",
+    "Rule",
+    "Section",
     "SectionMatch",
     "parse",
 ]
@@ -32,7 +34,11 @@ class Match:
 
 @dataclass(frozen=True, slots=True)
 class SectionMatch:
-    """GitLab: the line that decided `path` within one section; each section is its own approval rule."""
+    """GitLab: the line that decided `path` within one section; each section is its own approval rule.
+
+    `section` is the name as first spelled in the file (duplicates merge case-insensitively); `optional` and
+    `approvals_required` come from the heading the deciding line sits under, since a merged name may appear once
+    as "[Database]" and once as "^[Database]"."""
 
     section: str
     optional: bool
@@ -68,7 +74,13 @@ class Codeowners:
 
     @property
     def rules(self) -> tuple[Rule, ...]:
+        """The valid lines, in file order (invalid ones are in `errors`)."""
         return self._rules
+
+    @property
+    def sections(self) -> tuple[Section, ...]:
+        """GitLab: "codeowners" (lines before any heading) then each distinct section, in file order."""
+        return self._parsed.sections
 
     def __repr__(self) -> str:
         return f"<Codeowners {self.platform} rules={len(self._rules)} errors={len(self.errors)}>"

@@ -23,10 +23,11 @@ class _Node:
 
 
 class Index:
-    """Four ways in, tried in order when a rule is added:
+    """Each rule is filed under one key that every path it matches must have, the first of these that applies:
 
-    1. a trie on the literal leading segments of anchored patterns ("/src/app/" lives at src -> app);
-    2. a literal segment anywhere in a floating pattern ("apps/", "**/logs/*.txt") keyed by that component;
+    1. a trie on the literal leading segments of anchored patterns ("/src/app/" lives at src -> app), unless a
+       later literal segment is rarer ("/services/*/migrations/" is keyed by the component "migrations");
+    2. a literal segment of a floating pattern ("apps/", "**/logs/*.txt") keyed by that component;
     3. the extension a segment ends with ("*.js" keyed by "js"), checked against each component's extension
        (a lone "*.js" is settled by a suffix test, no regex);
     4. the first two characters of a segment's literal prefix ("**/git_access*" keyed by "gi");
@@ -39,8 +40,9 @@ class Index:
     def __init__(self, compiled: list[Compiled], groups: list[object]) -> None:
         """`groups[rid]`: rules of one group compete (GitLab: a section's entries, or its exclusions)."""
         self.root = _Node()
-        self.components: dict[str, list[tuple[int, int]]] = {}
-        self.extensions: dict[str, list[tuple[int, int, str]]] = {}
+        # While building: key -> entries; then key -> (proven entries, regex candidates), see _compact.
+        self.components: dict = {}
+        self.extensions: dict = {}
         self.prefixes: dict[str, list[int]] = {}
         self.by_count: dict[int, list[int]] = {}
         self.generic: list[int] = []
