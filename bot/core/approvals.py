@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from bot.core.checks import Level, Problem
 from bot.core.config import ApprovalMode, ApprovalsConfig, Invalidate
@@ -152,45 +152,59 @@ def latest_approvals(reviews: Sequence[Review]) -> tuple[Review, ...]:
     return tuple(r for r in _latest_reviews(reviews).values() if r.state is ReviewState.APPROVED)
 
 
-def commits_to_compare(reviews: Sequence[Review], *, head_sha: str, invalidate: Invalidate) -> tuple[str, ...]:
-    """Reviewed commits whose later changes decide staleness (only `owned-files` looks at which paths)."""
-    if invalidate is not Invalidate.OWNED_FILES:
-        return ()
-    return tuple(sorted({r.commit_id for r in latest_approvals(reviews) if r.commit_id and r.commit_id != head_sha}))
-
-
 def owners_in(rules: Rules) -> tuple[frozenset[str], frozenset[str]]:
     """(teams, individual logins) named by the lines that own the changed paths, lower-cased."""
     owners = {o.lower() for rule in rules.ownership.values() if rule is not None for o in rule.owners}
     return frozenset(o for o in owners if is_team(o)), frozenset(o[1:] for o in owners if o.startswith("@") and not is_team(o))
 
 
-def permissions_needed(facts: PullFacts, *rules: Rules | None) -> tuple[str, ...]:
-    """Approvers whose write access decides the result and is not known yet.
+@dataclass(frozen=True)
+class Lookups:
+    """What an adapter should ask next: reviewed commits to compare with head, then reviewers' access."""
 
-    An optimistic evaluation (unknown access counts as write, `assume_write`) picks the approvals each group
-    counts; only those need a lookup. Add the answers to `facts.permissions` and ask again until nothing is
-    needed: every counted approval is then verified, and as the optimistic assignment problem only has more
-    edges than the true one, its maximum is the true maximum. Lookups grow with the approvals required, not
-    with the number of reviewers."""
+    commits: tuple[str, ...] = ()
+    logins: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.commits or self.logins)
+
+
+def lookups_needed(facts: PullFacts, *rules: Rules | None) -> Lookups:
+    """The staleness and access answers that decide the result and are not known yet.
+
+    An optimistic evaluation (`assume_best`: unknown commits changed nothing, unknown reviewers have write
+    access) picks the approvals each group counts; only those need lookups, commits first (a stale approval
+    needs no access check). Add the answers to the facts and ask again until nothing is needed: every counted
+    approval is then verified, and as the optimistic assignment problem only has more edges than the true one,
+    its maximum is the true maximum. Lookups grow with the approvals required, not with the reviewers."""
+    optimistic = assume_best(facts)
+    latest = {review.user: review for review in latest_approvals(facts.reviews)}
+    counted: dict[str, Review] = {}
+    commits: set[str] = set()
+    for rule in filter(None, rules):
+        mine = {user: latest[user] for group in _judge(optimistic, rule)[0] for user in group.approved_by if user in latest}
+        counted.update(mine)
+        if rule.approvals.invalidate_on_push is Invalidate.OWNED_FILES:
+            commits |= {r.commit_id for r in mine.values()
+                        if r.commit_id and r.commit_id != facts.head_sha and r.commit_id not in facts.changed_since}
+    if commits:
+        return Lookups(commits=tuple(sorted(commits)))
     known = {user.lower() for user in facts.permissions}
-    optimistic = assume_write(facts)
-    needed: set[str] = set()
-    for rule in rules:
-        if rule is not None:
-            for group in _judge(optimistic, rule)[0]:
-                needed |= {user for user in group.approved_by if user.lower() not in known}
-    return tuple(sorted(needed, key=str.lower))
+    return Lookups(logins=tuple(sorted((user for user in counted if user.lower() not in known), key=str.lower)))
 
 
-def assume_write(facts: PullFacts) -> PullFacts:
-    """Approvers whose access was not looked up count as having write access (see permissions_needed)."""
+def assume_best(facts: PullFacts) -> PullFacts:
+    """Facts with the unknowns filled optimistically (see lookups_needed): a reviewed commit not compared yet
+    changed nothing, a reviewer whose access was not looked up has write access."""
     permissions = dict(facts.permissions)
+    changed_since = dict(facts.changed_since)
     known = {user.lower() for user in permissions}
     for review in latest_approvals(facts.reviews):
         if review.user.lower() not in known:
             permissions[review.user] = Permission.WRITE
-    return replace(facts, permissions=permissions)
+        if review.commit_id and review.commit_id not in changed_since:
+            changed_since[review.commit_id] = frozenset()
+    return replace(facts, permissions=permissions, changed_since=changed_since)
 
 
 # --- evaluation
@@ -267,7 +281,12 @@ def _judge(facts: PullFacts, rules: Rules) -> tuple[tuple[GroupResult, ...], tup
     capacity = {key: 0 if groups[key].kind == TEAM and key in _unknown(facts) else groups[key].required for key in groups}
     # Without `distinct` anyone may count for every group; listing the first `required` keeps the approvals
     # that need an access check bounded (the rest are shown as extra).
-    assigned = assign(eligible, capacity) if config.distinct else {key: eligible[key][:capacity[key]] for key in groups}
+    # Approvals of the head commit first: they need no comparison, and a reader expects them to be the ones counted.
+    prefer = {login: (review.commit_id != facts.head_sha, login.lower()) for login, review in latest.items()}
+    for key in eligible:
+        eligible[key].sort(key=prefer.__getitem__)
+    assigned = (assign(eligible, capacity, prefer=prefer.__getitem__) if config.distinct
+                else {key: eligible[key][:capacity[key]] for key in groups})
     owner_of = {user: key for key, users in assigned.items() for user in users}
     results = []
     for key in sorted(groups, key=lambda k: (groups[k].kind != TEAM, k.lower())):
@@ -391,13 +410,13 @@ def _stale_reason(review: Review, group: _Group, facts: PullFacts, invalidate: I
     if review.commit_id is None:
         return "approved a commit GitHub no longer knows"
     short = review.commit_id[:7]
+    if invalidate is Invalidate.ALL:
+        return f"approved {short}; new commits were pushed since"
     if review.commit_id not in facts.changed_since:
         return f"approved {short}; could not tell what changed since"
     changed = facts.changed_since[review.commit_id]
     if changed is None:
         return f"approved {short}, which is no longer in the branch (force-push)"
-    if invalidate is Invalidate.ALL:
-        return f"approved {short}; new commits were pushed since"
     # Only paths still in the pull request's diff count: merging the base branch in touches files the pull
     # request does not change, and must not cost anyone their approval.
     owned = sorted({why.path for why in group.why} & changed)
@@ -425,7 +444,8 @@ def _can_unblock(group: _Group, members: frozenset[str] | None, approved: Sequen
 # --- distinct people: an exact assignment, independent of review order
 
 
-def assign(eligible: Mapping[str, Sequence[str]], capacity: Mapping[str, int]) -> dict[str, list[str]]:
+def assign(eligible: Mapping[str, Sequence[str]], capacity: Mapping[str, int],
+           *, prefer: Callable[[str], Any] = str.lower) -> dict[str, list[str]]:
     """Maximum assignment of people to groups: each person in at most one group, group g gets at most
     capacity[g] people, only from eligible[g]. Kuhn's augmenting paths over group slots (a bipartite
     b-matching), so the number assigned is the maximum whatever order the reviews came in."""
@@ -449,7 +469,7 @@ def assign(eligible: Mapping[str, Sequence[str]], capacity: Mapping[str, int]) -
                     return True
         return False
 
-    for person in sorted(options):
+    for person in sorted(options, key=lambda p: (prefer(p), p)):  # `prefer` only breaks ties between maxima
         augment(person, set())
     return {group: sorted(people, key=str.lower) for group, people in slots.items()}
 

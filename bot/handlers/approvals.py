@@ -7,8 +7,7 @@ from dataclasses import replace
 from bot import logs
 from bot.core import codeowners
 from bot.core.approvals import (
-    Evaluation, PullFacts, Rules, assume_write, changed_paths, commits_to_compare, evaluate, owners_in, permissions_needed,
-    to_json,
+    Evaluation, PullFacts, Rules, assume_best, changed_paths, evaluate, lookups_needed, owners_in, to_json,
 )
 from bot.core.approvals_render import MAX_PULL_FILES, render_check, render_config_failure
 from bot.core.checks import APPROVALS, Level, Problem
@@ -73,9 +72,14 @@ def check_pull(
         head_config = fetch_config(forge, repo, ref=pull.head_sha) if CONFIG_PATH in changed_paths(files) else loaded
         head = fetch_rules(forge, pull, ref=pull.head_sha, loaded=head_config, files=files)
     facts = fetch_facts(forge, pull, files, rules=[base, head])
-    while needed := permissions_needed(facts, base, head):
-        facts = replace(facts, permissions={**facts.permissions, **{u: forge.permission(repo, u) for u in needed}})
-    evaluation = evaluate(assume_write(facts), base, head)
+    while lookups := lookups_needed(facts, base, head):  # only what decides the result (see lookups_needed)
+        facts = replace(
+            facts,
+            changed_since={**facts.changed_since, **{sha: changed_between(forge, repo, sha, pull.head_sha, everything=changed_paths(files))
+                                                      for sha in lookups.commits}},
+            permissions={**facts.permissions, **{user: forge.permission(repo, user) for user in lookups.logins}},
+        )
+    evaluation = evaluate(assume_best(facts), base, head)
     if check_sha is not None:
         evaluation = replace(evaluation, head_sha=check_sha)
     publish_check(forge, repo, render_check(evaluation, details_url=details_url))
@@ -110,13 +114,8 @@ def fetch_facts(forge: Forge, pull: PullRequest, files: tuple[ChangedFile, ...],
                 # 404 for a team that does not exist or is secret; 403 when the installation lacks the
                 # organization permission "Members: read". Either way: a failing group naming team and permission.
                 unknown.add(team)
-    reviewed = {sha for r in rules if r is not None
-                for sha in commits_to_compare(reviews, head_sha=pull.head_sha, invalidate=r.approvals.invalidate_on_push)}
     return PullFacts(
-        head_sha=pull.head_sha, author=pull.author, files=files, reviews=reviews,
-        changed_since={sha: changed_between(forge, repo, sha, pull.head_sha, everything=changed_paths(files))
-                       for sha in sorted(reviewed)},
-        members=members, unknown_teams=frozenset(unknown), files_truncated=len(files) >= MAX_PULL_FILES,
+        head_sha=pull.head_sha, author=pull.author, files=files, reviews=reviews, members=members, unknown_teams=frozenset(unknown), files_truncated=len(files) >= MAX_PULL_FILES,
     )
 
 
