@@ -72,14 +72,7 @@ def check_pull(
         head_config = fetch_config(forge, repo, ref=pull.head_sha) if CONFIG_PATH in changed_paths(files) else loaded
         head = fetch_rules(forge, pull, ref=pull.head_sha, loaded=head_config, files=files)
     facts = fetch_facts(forge, pull, files, rules=[base, head])
-    while lookups := lookups_needed(facts, base, head):  # only what decides the result (see lookups_needed)
-        facts = replace(
-            facts,
-            changed_since={**facts.changed_since, **{sha: changed_between(forge, repo, sha, pull.head_sha, everything=changed_paths(files))
-                                                      for sha in lookups.commits}},
-            permissions={**facts.permissions, **{user: forge.permission(repo, user) for user in lookups.logins}},
-        )
-    evaluation = evaluate(assume_best(facts), base, head)
+    evaluation = evaluate(look_up(forge, pull, facts, rules=[base, head]), base, head)
     if check_sha is not None:
         evaluation = replace(evaluation, head_sha=check_sha)
     publish_check(forge, repo, render_check(evaluation, details_url=details_url))
@@ -117,6 +110,16 @@ def fetch_facts(forge: Forge, pull: PullRequest, files: tuple[ChangedFile, ...],
     return PullFacts(
         head_sha=pull.head_sha, author=pull.author, files=files, reviews=reviews, members=members, unknown_teams=frozenset(unknown), files_truncated=len(files) >= MAX_PULL_FILES,
     )
+
+
+def look_up(forge: Forge, pull: PullRequest, facts: PullFacts, *, rules: list[Rules | None]) -> PullFacts:
+    """Compare reviewed commits with head and check reviewers' access, only as far as they decide the result."""
+    everything = changed_paths(facts.files)
+    while lookups := lookups_needed(facts, *rules):
+        changed = {sha: changed_between(forge, pull.repo, sha, pull.head_sha, everything=everything) for sha in lookups.commits}
+        access = {user: forge.permission(pull.repo, user) for user in lookups.logins}
+        facts = replace(facts, changed_since={**facts.changed_since, **changed}, permissions={**facts.permissions, **access})
+    return assume_best(facts)
 
 
 def changed_between(forge: Forge, repo: str, reviewed: str, head: str, *, everything: tuple[str, ...]) -> frozenset[str] | None:
