@@ -275,16 +275,14 @@ def _judge(facts: PullFacts, rules: Rules) -> tuple[tuple[GroupResult, ...], tup
                     approvers.append(login)
                 else:
                     not_counted.append(reason)
-        eligible[key] = sorted(approvers, key=str.lower)
-        partial[key] = {"blocked_by": tuple(sorted(blocked, key=str.lower)), "not_counted": tuple(sorted(not_counted, key=lambda n: n.user.lower())),
-                        "members": members}
+        # Approvals of the head commit first: they need no comparison, and a reader expects them to count.
+        eligible[key] = sorted(approvers, key=lambda login: (latest[login].commit_id != facts.head_sha, login.lower()))
+        partial[key] = {"blocked_by": tuple(sorted(blocked, key=str.lower)), "members": members,
+                        "not_counted": tuple(sorted(not_counted, key=lambda n: n.user.lower()))}
     capacity = {key: 0 if groups[key].kind == TEAM and key in _unknown(facts) else groups[key].required for key in groups}
-    # Without `distinct` anyone may count for every group; listing the first `required` keeps the approvals
-    # that need an access check bounded (the rest are shown as extra).
-    # Approvals of the head commit first: they need no comparison, and a reader expects them to be the ones counted.
     prefer = {login: (review.commit_id != facts.head_sha, login.lower()) for login, review in latest.items()}
-    for key in eligible:
-        eligible[key].sort(key=prefer.__getitem__)
+    # Without `distinct` anyone may count for every group; counting the first `required` keeps the approvals
+    # that need an access check bounded (the rest are listed as extra).
     assigned = (assign(eligible, capacity, prefer=prefer.__getitem__) if config.distinct
                 else {key: eligible[key][:capacity[key]] for key in groups})
     owner_of = {user: key for key, users in assigned.items() for user in users}
