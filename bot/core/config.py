@@ -414,7 +414,8 @@ def _parse_layer(source: ConfigSource, timezones: Collection[str] | None) -> tup
     try:
         loaded = yamlsafe.load(source.text or b"", max_bytes=MAX_CONFIG_BYTES)
     except YamlError as exc:
-        return None, [Problem(source.path, exc.line, exc.message)]
+        hint = ' (quote team names: "@org/team": 2)' if "'@' that cannot start any token" in exc.message else ""
+        return None, [Problem(source.path, exc.line, exc.message + hint)]
     data = {} if loaded.data is None else loaded.data
     if not isinstance(data, dict):
         return None, [Problem(source.path, loaded.line_of(), f"the file must be a mapping of settings, not {_show(data)}")]

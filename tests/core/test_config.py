@@ -181,6 +181,7 @@ def test_component_can_be_completed_across_layers():
         pytest.param("windows:\n  timezone: 'Europe Berlin'\n", 2, ["IANA time zone"], id="timezone-shape"),
         pytest.param("approvals:\n  mode: each-team\n  mode: any-owner\n", 3, ["duplicate key 'mode'"], id="duplicate-key"),
         pytest.param("approvals: {mode: each-team\n", 2, ["YAML syntax error"], id="yaml-syntax"),
+        pytest.param("approvals:\n  teams:\n    @acme/infra: 2\n", 3, ['quote team names: "@org/team": 2'], id="unquoted-team"),
         pytest.param("base: &a {mode: each-team}\napprovals: *a\n", 1, ["anchors and aliases are not allowed"], id="alias"),
         pytest.param("- approvals\n", 1, ["the file must be a mapping of settings, not a list"], id="document-is-list"),
     ],
