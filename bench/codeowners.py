@@ -145,17 +145,22 @@ def peer_table() -> list[str]:
         our_line = match.line if match else None
         if our_line != their_line:
             disagreements.append((path, match, their_line, their_pattern))
-    out.append(f"Disagreements with the peer: **{len(disagreements)}** of {len(paths):,} paths.")
-    if disagreements:
-        out += ["", "| path | ours (line: pattern) | peer (line: pattern) | right per GitHub | why |", "| --- | --- | --- | --- | --- |"]
-        for path, match, their_line, their_pattern in disagreements:
-            ours_txt = f"{match.line}: `{match.pattern}`" if match else "no rule"
-            theirs_txt = f"{their_line}: `{their_pattern}`" if their_line else "no rule"
-            if their_line in errors:
-                verdict, why = "ours", f"GitHub reports line {their_line} as {errors[their_line].kind} and skips it"
-            else:
-                verdict, why = "?", "not explained by a reported error: check by hand"
-            out.append(f"| `{path}` | {ours_txt} | {theirs_txt} | {verdict} | {why} |")
+    out.append(f"Disagreements with the peer: **{len(disagreements)}** of {len(paths):,} paths, by reason "
+               "(three examples each):")
+    by_reason: dict[tuple[str, str], list[str]] = {}
+    for path, match, their_line, their_pattern in disagreements:
+        if their_line in errors:
+            error = errors[their_line]
+            reason = ("ours", f"the peer applies lines GitHub reports as {error.kind} and skips "
+                              f"({error.message.split(': ', 1)[1]}; GitHub docs: such lines are skipped)")
+        else:
+            reason = ("?", "not explained by a reported error: check by hand")
+        ours_txt = f"{match.line}: `{match.pattern}`" if match else "no rule"
+        by_reason.setdefault(reason, []).append(f"`{path}` ours {ours_txt}, peer {their_line}: `{their_pattern}`")
+    if by_reason:
+        out += ["", "| paths | right per GitHub | why | examples |", "| ---: | --- | --- | --- |"]
+        for (verdict, why), examples in sorted(by_reason.items(), key=lambda item: -len(item[1])):
+            out.append(f"| {len(examples)} | {verdict} | {why} | {'<br>'.join(examples[:3])} |")
     out.append("")
     return out
 
