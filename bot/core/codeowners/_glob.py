@@ -87,7 +87,12 @@ def literal_suffix(segment: str) -> str:
 
 
 def _split_segments(pattern: str) -> list[str]:
-    return pattern.split("/")
+    # "a/**/**/b" is "a/**/b"; collapsing also keeps the regex free of back-to-back "(?:/.*)?" groups.
+    segments: list[str] = []
+    for segment in pattern.split("/"):
+        if segment != GLOBSTAR or not segments or segments[-1] != GLOBSTAR:
+            segments.append(segment)
+    return segments
 
 
 def compile_github(pattern: str) -> Compiled:
