@@ -7,13 +7,18 @@ crash) still runs the handlers once to completion.
 """
 from __future__ import annotations
 
+import atexit
+import collections
 import enum
 import json
+import os
+import sqlite3
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from bot.store import DEFAULT_NAMESPACE, SqliteConnections, backend_of, redis_client
+from bot.store import DEFAULT_NAMESPACE, SqliteConnections, backend_of, redis_client, sqlite_synchronous
 
 DONE_TTL_SECONDS = 30 * 24 * 3600  # how long finished deliveries (and their ids) are kept for dedupe
 
@@ -58,31 +63,39 @@ class DeadLetter:
 
 
 class SqliteJournal:
-    def __init__(self, path: str, *, namespace: str = DEFAULT_NAMESPACE):
-        self._db = SqliteConnections(path)
+    def __init__(self, path: str, *, namespace: str = DEFAULT_NAMESPACE, synchronous: str = "normal"):
+        self._db = SqliteConnections(path, synchronous=synchronous)
         self._ns = namespace
-        conn = self._db.get()
-        conn.executescript(
-            """
-            create table if not exists rc_deliveries (
-              namespace text not null, id text not null, forge text not null, event text not null,
-              action text, repo text, body blob not null, received_at real not null,
-              state text not null, owner text, attempt integer not null default 0, due_at real not null,
-              pending text, errors text not null default '{}', finished_at real,
-              primary key (namespace, id));
-            create index if not exists rc_deliveries_state on rc_deliveries (namespace, state, due_at);
-            create table if not exists rc_consumers (namespace text not null, owner text not null,
-              seen_at real not null, primary key (namespace, owner));
-            create table if not exists rc_counters (namespace text not null, name text not null,
-              labels text not null, value integer not null, primary key (namespace, name, labels));
-            """
-        )
+        self._pending: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._pending_lock = threading.Lock()
+        self._flusher_pid: int | None = None
+        with self._db.write_lock():
+            self._db.get().executescript(
+                """
+                create table if not exists rc_deliveries (
+                  namespace text not null, id text not null, forge text not null, event text not null,
+                  action text, repo text, body blob not null, received_at real not null,
+                  state text not null, owner text, attempt integer not null default 0, due_at real not null,
+                  pending text, errors text not null default '{}', finished_at real,
+                  primary key (namespace, id));
+                create index if not exists rc_deliveries_state on rc_deliveries (namespace, state, due_at);
+                create table if not exists rc_consumers (namespace text not null, owner text not null,
+                  seen_at real not null, primary key (namespace, owner));
+                create table if not exists rc_counters (namespace text not null, name text not null,
+                  labels text not null, value integer not null, primary key (namespace, name, labels));
+                """
+            )
 
     def ping(self) -> None:
         self._db.get().execute("select count(*) from rc_consumers").fetchone()
 
-    def record(self, delivery: Delivery, *, now: float) -> bool:
-        """Store the raw delivery; False when its id was seen before (nothing is written then)."""
+    def record(self, delivery: Delivery, *, now: float, enqueue: tuple[str, bytes] | None = None,
+               count: tuple[str, dict[str, str]] | None = None) -> bool:
+        """Store the raw delivery; False when its id was seen before (nothing is written then).
+
+        enqueue=(huey queue name, serialized task) writes huey's message in the same transaction, and
+        count=(counter, labels) bumps a counter there too: one commit per accepted delivery.
+        """
         with self._db.transaction() as conn:
             cur = conn.execute(
                 "insert into rc_deliveries (namespace, id, forge, event, action, repo, body, received_at, "
@@ -90,11 +103,18 @@ class SqliteJournal:
                 (self._ns, delivery.delivery_id, delivery.forge, delivery.event, delivery.action,
                  delivery.repo, delivery.body, delivery.received_at, now),
             )
-            return cur.rowcount == 1
+            if cur.rowcount != 1:
+                return False
+            if enqueue is not None:
+                # huey's SqliteStorage.enqueue, inside our transaction (huey >= 2.0 schema: task(queue, data, priority)).
+                conn.execute("insert into task (queue, data, priority) values (?, ?, 0)", enqueue)
+        if count is not None:
+            self.incr(*count)
+        return True
 
     def forget(self, delivery_id: str) -> None:
         """Undo record() when the enqueue failed, so GitHub's redelivery is not taken for a duplicate."""
-        self._db.get().execute(
+        self._db.write(
             "delete from rc_deliveries where namespace = ? and id = ? and state = 'queued'", (self._ns, delivery_id)
         )
 
@@ -120,7 +140,7 @@ class SqliteJournal:
         )
 
     def retry(self, delivery_id: str, *, pending: Iterable[str], errors: dict[str, str], due_at: float) -> None:
-        self._db.get().execute(
+        self._db.write(
             "update rc_deliveries set state = 'queued', owner = null, attempt = attempt + 1, due_at = ?, "
             "pending = ?, errors = ? where namespace = ? and id = ?",
             (due_at, json.dumps(sorted(pending)), json.dumps(errors), self._ns, delivery_id),
@@ -128,7 +148,7 @@ class SqliteJournal:
 
     def finish(self, delivery_id: str, *, errors: dict[str, str], now: float) -> None:
         """done when errors is empty, else dead (a dead letter listing each failed handler's error)."""
-        self._db.get().execute(
+        self._db.write(
             "update rc_deliveries set state = ?, owner = null, errors = ?, finished_at = ?, "
             "attempt = attempt + 1 where namespace = ? and id = ?",
             ("dead" if errors else "done", json.dumps(errors), now, self._ns, delivery_id),
@@ -136,7 +156,7 @@ class SqliteJournal:
 
     def requeue(self, delivery_id: str, *, now: float) -> bool:
         """A dead letter goes back to queued, owing only the handlers that failed."""
-        cur = self._db.get().execute(
+        cur = self._db.write(
             "update rc_deliveries set state = 'queued', attempt = 0, due_at = ?, pending = "
             "(select json_group_array(key) from json_each(errors)), errors = '{}' "
             "where namespace = ? and id = ? and state = 'dead'",
@@ -159,7 +179,7 @@ class SqliteJournal:
         return [DeadLetter(i, e, a, r, _join(json.loads(err)), n, f) for i, e, a, r, err, n, f in rows]
 
     def heartbeat(self, owner: str, *, now: float) -> None:
-        self._db.get().execute(
+        self._db.write(
             "insert into rc_consumers (namespace, owner, seen_at) values (?, ?, ?) "
             "on conflict (namespace, owner) do update set seen_at = excluded.seen_at",
             (self._ns, owner, now),
@@ -187,19 +207,51 @@ class SqliteJournal:
         return taken
 
     def prune(self, *, before: float) -> int:
-        cur = self._db.get().execute(
+        cur = self._db.write(
             "delete from rc_deliveries where namespace = ? and state = 'done' and finished_at < ?", (self._ns, before)
         )
         return cur.rowcount
 
     def incr(self, name: str, labels: dict[str, str], by: int = 1) -> None:
-        self._db.get().execute(
-            "insert into rc_counters (namespace, name, labels, value) values (?, ?, ?, ?) "
-            "on conflict (namespace, name, labels) do update set value = value + excluded.value",
-            (self._ns, name, _labels(labels), by),
-        )
+        """Counted in memory and written at most once a second: a commit per webhook just for metrics would
+        cost more than recording the webhook. A killed process loses at most its last second of counts."""
+        with self._pending_lock:
+            self._pending[(name, _labels(labels))] += by
+            if self._flusher_pid != os.getpid():  # first count in this (possibly forked) process
+                self._flusher_pid = os.getpid()
+                threading.Thread(target=self._flush_every_second, name="rc-counters", daemon=True).start()
+                atexit.register(self._flush_quietly)
+
+    def _flush_every_second(self) -> None:
+        while True:
+            time.sleep(1.0)
+            self._flush_quietly()
+
+    def _flush_quietly(self) -> None:
+        try:
+            self.flush_counters()
+        except sqlite3.Error:  # the database is busy or gone; the next flush tries again
+            pass
+
+    def flush_counters(self) -> None:
+        with self._pending_lock:
+            pending, self._pending = self._pending, collections.Counter()
+        if not pending:
+            return
+        try:
+            with self._db.transaction() as conn:
+                conn.executemany(
+                    "insert into rc_counters (namespace, name, labels, value) values (?, ?, ?, ?) "
+                    "on conflict (namespace, name, labels) do update set value = value + excluded.value",
+                    [(self._ns, name, labels, by) for (name, labels), by in pending.items()],
+                )
+        except BaseException:
+            with self._pending_lock:
+                self._pending.update(pending)
+            raise
 
     def counters(self) -> dict[tuple[str, str], int]:
+        self.flush_counters()
         rows = self._db.get().execute(
             "select name, labels, value from rc_counters where namespace = ?", (self._ns,)
         ).fetchall()
@@ -254,7 +306,8 @@ class RedisJournal:
     def ping(self) -> None:
         self._redis.ping()
 
-    def record(self, delivery: Delivery, *, now: float) -> bool:
+    def record(self, delivery: Delivery, *, now: float, enqueue: None = None,
+               count: tuple[str, dict[str, str]] | None = None) -> bool:
         fields = {
             "forge": delivery.forge, "event": delivery.event, "action": delivery.action or "",
             "repo": delivery.repo or "", "body": delivery.body, "received_at": delivery.received_at,
@@ -263,7 +316,11 @@ class RedisJournal:
         argv: list[Any] = [now, "id", delivery.delivery_id]
         for key, value in fields.items():
             argv += [key, value]
-        return self._record(keys=[self._key(delivery.delivery_id), self._set("queued")], args=argv) == 1
+        if self._record(keys=[self._key(delivery.delivery_id), self._set("queued")], args=argv) != 1:
+            return False
+        if count is not None:
+            self.incr(*count)
+        return True
 
     def forget(self, delivery_id: str) -> None:
         if self._redis.hget(self._key(delivery_id), "state") == b"queued":
@@ -378,7 +435,9 @@ class RedisJournal:
 
 def open_journal(url: str, *, namespace: str = DEFAULT_NAMESPACE) -> SqliteJournal | RedisJournal:
     kind, target = backend_of(url)
-    return SqliteJournal(target, namespace=namespace) if kind == "sqlite" else RedisJournal(target, namespace=namespace)
+    if kind == "sqlite":
+        return SqliteJournal(target, namespace=namespace, synchronous=sqlite_synchronous(url))
+    return RedisJournal(target, namespace=namespace)
 
 
 def _labels(labels: dict[str, str]) -> str:

@@ -8,15 +8,17 @@ import sys
 import time
 from typing import Any, Iterable
 
-_PATTERNS = (
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)", re.S),
-    re.compile(r"\bgh[opsur]_[A-Za-z0-9_]{20,}"),  # GitHub tokens: installation (ghs_), OAuth, PAT
-    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"),
-    re.compile(r"\bglpat-[A-Za-z0-9_\-]{20,}"),
-    re.compile(r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"),  # JWTs
-    re.compile(r"sha256=[0-9a-fA-F]{64}"),  # X-Hub-Signature-256
-    re.compile(r"(?i)\b(bearer|token)\s+[A-Za-z0-9_.\-]{8,}"),
+# (markers, pattern): a pattern runs only on text containing one of its markers, which keeps a clean line cheap.
+_SHAPES = (
+    (("PRIVATE KEY",), r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"),
+    (("ghs_", "ghp_", "gho_", "ghu_", "ghr_"), r"gh[opsur]_[A-Za-z0-9_]{20,}"),  # installation, OAuth, PAT tokens
+    (("github_pat_",), r"github_pat_[A-Za-z0-9_]{20,}"),
+    (("glpat-",), r"glpat-[A-Za-z0-9_\-]{20,}"),
+    (("eyJ",), r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"),  # JWTs
+    (("sha256=",), r"sha256=[0-9a-fA-F]{64}"),  # X-Hub-Signature-256
+    (("bearer", "token"), r"(?i:\b(?:bearer|token)\s+[A-Za-z0-9_.\-]{8,})"),  # markers matched on lower case
 )
+_COMPILED = tuple((markers, re.compile(pattern, re.S)) for markers, pattern in _SHAPES)
 _known: set[str] = set()
 
 
@@ -27,13 +29,22 @@ def register_secrets(values: Iterable[str | None]) -> None:
             raw = value.reveal() if hasattr(value, "reveal") else value
             if len(raw) >= 6:
                 _known.add(raw)
+                _known.add(json.dumps(raw)[1:-1])  # as it appears inside a JSON line
 
 
 def redact(text: str) -> str:
-    for value in _known:
-        text = text.replace(value, "[REDACTED]")
-    for pattern in _PATTERNS:
-        text = pattern.sub("[REDACTED]", text)
+    for secret in sorted((k for k in _known if k in text), key=len, reverse=True):
+        text = text.replace(secret, "[REDACTED]")
+    lower = None
+    for markers, pattern in _COMPILED:
+        if markers[0] == "bearer":
+            lower = text.lower() if lower is None else lower
+            haystack = lower
+        else:
+            haystack = text
+        if any(marker in haystack for marker in markers):
+            text = pattern.sub("[REDACTED]", text)
+            lower = None
     return text
 
 

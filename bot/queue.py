@@ -6,6 +6,7 @@ deliveries left `running` by a consumer whose heartbeat stopped, or `queued` lon
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -18,10 +19,11 @@ from typing import Callable, Mapping
 
 from huey import RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
+from huey.storage import SqliteStorage
 
 from bot import logs
 from bot.journal import Claim, Delivery, RedisJournal, SqliteJournal, open_journal
-from bot.store import DEFAULT_NAMESPACE, backend_of
+from bot.store import DEFAULT_NAMESPACE, SqliteConnections, backend_of, sqlite_synchronous
 
 log = logging.getLogger("bot.queue")
 
@@ -72,7 +74,8 @@ class Queue:
         self.url = url
         self.journal: SqliteJournal | RedisJournal = open_journal(url, namespace=namespace)
         if kind == "sqlite":
-            self.huey = SqliteHuey(namespace, filename=target, results=False, fsync=True)
+            self.huey = SqliteHuey(namespace, filename=target, results=False, storage_class=_SqliteStorage,
+                                   synchronous=sqlite_synchronous(url))
         else:
             self.huey = RedisHuey(namespace, url=target, results=False)
         self.runner = runner
@@ -87,8 +90,14 @@ class Queue:
 
     # --- web side
     def submit(self, delivery: Delivery) -> bool:
-        """Record the delivery, then enqueue it. False for a delivery id seen before (nothing enqueued)."""
-        if not self.journal.record(delivery, now=time.time()):
+        """Record the delivery and enqueue it (SQLite: in one transaction). False for a delivery id seen
+        before: nothing is enqueued then. Counts deliveries_total{outcome="queued"}."""
+        count = ("deliveries_total", {"event": delivery.event, "outcome": "queued"})
+        if isinstance(self.journal, SqliteJournal):
+            message = self.huey.serialize_task(self._deliver.s(delivery.delivery_id))
+            return self.journal.record(delivery, now=time.time(), enqueue=(self.huey.storage.name, message),
+                                       count=count)
+        if not self.journal.record(delivery, now=time.time(), count=count):
             return False
         try:
             self._deliver(delivery.delivery_id)
@@ -195,6 +204,29 @@ class Queue:
 
     def consumer(self, *, workers: int = 2, embedded: bool = False) -> "ManagedConsumer":
         return ManagedConsumer(self, workers=workers, embedded=embedded)
+
+
+class _SqliteStorage(SqliteStorage):
+    """huey's SQLite storage, writing under the same lock file as the journal (see SqliteConnections)."""
+
+    def __init__(self, name: str = "huey", filename: str = "huey.db", synchronous: str = "normal", **kwargs):
+        self._conns = SqliteConnections(filename, synchronous=synchronous)
+        self._synchronous = synchronous
+        super().__init__(name, filename=filename, **kwargs)
+
+    def _create_connection(self):
+        conn = super()._create_connection()
+        conn.execute(f"pragma synchronous={self._synchronous}")
+        return conn
+
+    @contextlib.contextmanager
+    def db(self, commit=False, close=False):
+        if not commit:
+            with super().db(commit, close) as cursor:
+                yield cursor
+            return
+        with self._conns.write_lock(), super().db(commit, close) as cursor:
+            yield cursor
 
 
 class _EmbeddedConsumer(Consumer):

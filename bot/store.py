@@ -1,12 +1,15 @@
 """Durable JSON by key (the handlers' KeyValue) over the QUEUE_URL backend: a SQLite file or Redis."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import pathlib
 import sqlite3
 import threading
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Iterator
+from urllib.parse import parse_qs, urlsplit
 
 DEFAULT_NAMESPACE = "release-coordinator"
 
@@ -15,12 +18,16 @@ class QueueUrlError(ValueError):
     """QUEUE_URL is neither sqlite:///PATH nor redis://HOST:PORT/DB."""
 
 
+SYNCHRONOUS = ("normal", "full")
+
+
 def backend_of(url: str) -> tuple[str, str]:
     """("sqlite", path) or ("redis", url). sqlite:///var/q.db is relative, sqlite:////srv/q.db absolute."""
     if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///"):]
+        path = url[len("sqlite:///"):].partition("?")[0]
         if not path:
             raise QueueUrlError("QUEUE_URL sqlite:/// needs a file path, e.g. sqlite:///var/queue.db")
+        sqlite_synchronous(url)
         return "sqlite", path
     scheme = urlsplit(url).scheme
     if scheme in ("redis", "rediss", "unix"):
@@ -29,39 +36,85 @@ def backend_of(url: str) -> tuple[str, str]:
 
 
 class SqliteConnections:
-    """One connection per thread to one SQLite file in WAL mode (readers never block the writer)."""
+    """One connection per thread to one SQLite file in WAL mode (readers never block the writer).
 
-    def __init__(self, path: str, *, timeout: float = 10.0):
+    Writers queue on a lock file (flock) instead of SQLite's busy handler, which polls with sleeps of up
+    to 100 ms: under concurrent webhooks that polling, not the disk, would set the latency.
+    """
+
+    _locks: dict[str, threading.Lock] = {}
+    _locks_guard = threading.Lock()
+
+    def __init__(self, path: str, *, timeout: float = 10.0, synchronous: str = "normal"):
         self.path = path
         self._timeout = timeout
+        self._synchronous = synchronous
         self._local = threading.local()
         if path != ":memory:":
             pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+        key = str(pathlib.Path(path).resolve()) if path != ":memory:" else f":memory:{id(self)}"
+        with self._locks_guard:
+            self._thread_lock = self._locks.setdefault(key, threading.Lock())
+        self._lock_path = None if path == ":memory:" else path + ".lock"
+        self._lock_fd: int | None = None
 
     def get(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False)
             conn.execute("pragma journal_mode=wal")
-            # FULL: a commit is on disk before we answer 202, so a power cut cannot lose an accepted delivery.
-            conn.execute("pragma synchronous=full")
+            conn.execute(f"pragma synchronous={self._synchronous}")
             self._local.conn = conn
         return conn
 
-    def transaction(self) -> "_Txn":
-        return _Txn(self.get())
+    @contextlib.contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Exclusive across the threads of this process (a lock) and across processes (flock)."""
+        with self._thread_lock:
+            if self._lock_path is None:
+                yield
+                return
+            if self._lock_fd is None or _forked(self):
+                self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                self._pid = os.getpid()
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self.get()
+        with self.write_lock():
+            conn.execute("begin immediate")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("rollback")
+                raise
+            conn.execute("commit")
+
+    def write(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+        with self.transaction() as conn:
+            return conn.execute(sql, params)
 
 
-class _Txn:
-    def __init__(self, conn: sqlite3.Connection):
-        self.conn = conn
+def _forked(conns: SqliteConnections) -> bool:
+    # gunicorn forks workers after the app is built: a child must not share the parent's lock file description.
+    return getattr(conns, "_pid", None) != os.getpid()
 
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("begin immediate")
-        return self.conn
 
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.conn.execute("rollback" if exc_type else "commit")
+def sqlite_synchronous(url: str) -> str:
+    """sqlite:///PATH?synchronous=full fsyncs every commit; the default, normal, is WAL's documented safe mode:
+    a commit survives the process crashing or being killed, and only a power cut or kernel crash may drop the
+    last commits (like Redis's default appendfsync everysec). https://www.sqlite.org/pragma.html#pragma_synchronous
+    """
+    query = parse_qs(url.partition("?")[2])
+    mode = (query.get("synchronous") or ["normal"])[-1].lower()
+    if mode not in SYNCHRONOUS or set(query) - {"synchronous"}:
+        raise QueueUrlError(f"QUEUE_URL: the only sqlite option is ?synchronous=normal|full, got {url!r}")
+    return mode
 
 
 def redis_client(url: str):
@@ -71,10 +124,10 @@ def redis_client(url: str):
 
 
 class SqliteStore:
-    def __init__(self, path: str, *, namespace: str = DEFAULT_NAMESPACE):
-        self._db = SqliteConnections(path)
+    def __init__(self, path: str, *, namespace: str = DEFAULT_NAMESPACE, synchronous: str = "normal"):
+        self._db = SqliteConnections(path, synchronous=synchronous)
         self._namespace = namespace
-        self._db.get().execute(
+        self._db.write(
             "create table if not exists rc_kv (namespace text not null, key text not null, "
             "value text not null, primary key (namespace, key))"
         )
@@ -86,7 +139,7 @@ class SqliteStore:
         return None if row is None else json.loads(row[0])
 
     def set_json(self, key: str, value: Any) -> None:
-        self._db.get().execute(
+        self._db.write(
             "insert into rc_kv (namespace, key, value) values (?, ?, ?) "
             "on conflict (namespace, key) do update set value = excluded.value",
             (self._namespace, key, json.dumps(value)),
@@ -108,4 +161,6 @@ class RedisStore:
 
 def open_store(url: str, *, namespace: str = DEFAULT_NAMESPACE) -> SqliteStore | RedisStore:
     kind, target = backend_of(url)
-    return SqliteStore(target, namespace=namespace) if kind == "sqlite" else RedisStore(target, namespace=namespace)
+    if kind == "sqlite":
+        return SqliteStore(target, namespace=namespace, synchronous=sqlite_synchronous(url))
+    return RedisStore(target, namespace=namespace)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import importlib
+import json
 import logging
 import time
 from typing import Any
@@ -164,11 +165,13 @@ def _read_body() -> bytes:
 def _answer(reply: _Reply, fields: dict[str, Any], started: float, count) -> Response:
     # Unverified requests are counted under event="-": header values an attacker chose never become labels.
     verified = reply.outcome not in ("not_configured", "bad_signature", "bad_token", "too_large")
-    count(fields.get("event") if verified and fields.get("event") else "-", reply.outcome)
+    if reply.outcome != "queued":  # Queue.submit counts accepted deliveries in the same commit
+        count(fields.get("event") if verified and fields.get("event") else "-", reply.outcome)
     logs.event(log, "delivery", level=logging.INFO if reply.status < 500 else logging.ERROR, outcome=reply.outcome,
                status=reply.status, duration_ms=round((time.monotonic() - started) * 1000, 2),
                **{k: v for k, v in fields.items() if verified or k in ("forge", "delivery_id")})
-    return jsonify(status=reply.outcome, message=reply.message), reply.status
+    return Response(json.dumps({"status": reply.outcome, "message": reply.message}), status=reply.status,
+                    content_type="application/json")
 
 
 def _event_label(name: str, action: str | None) -> str:

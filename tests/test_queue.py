@@ -131,6 +131,22 @@ def test_duplicate_submit_is_refused(backend):
     assert queue.depth()["queued"] == 1
 
 
+def test_a_failed_enqueue_leaves_no_record(backend, monkeypatch):
+    url, namespace = backend
+    queue = Queue(url, namespace=namespace)
+    if url.startswith("sqlite"):
+        with queue.huey.storage.db(commit=True) as cursor:
+            cursor.execute("drop table task")
+    else:
+        def down(*args, **kwargs):
+            raise ConnectionError("redis went away")
+
+        monkeypatch.setattr(queue.huey.storage, "enqueue", down)
+    with pytest.raises(Exception):
+        queue.submit(delivery("half"))
+    assert queue.journal.state("half") is None
+
+
 def test_the_raw_delivery_is_recorded_before_it_is_enqueued(backend):
     url, namespace = backend
     queue = Queue(url, namespace=namespace, runner=lambda claim: Outcome())

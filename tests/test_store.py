@@ -49,3 +49,19 @@ def test_queue_urls(url, expected):
 def test_unsupported_queue_urls_say_what_works(url):
     with pytest.raises(QueueUrlError, match="sqlite:///"):
         open_store(url)
+
+
+@pytest.mark.parametrize("url,pragma", [("sqlite:///{}/q.db", 1), ("sqlite:///{}/q.db?synchronous=full", 2)])
+def test_sqlite_durability_mode_comes_from_the_url(tmp_path, url, pragma):
+    from bot.journal import open_journal
+
+    journal = open_journal(url.format(tmp_path))
+    assert journal._db.get().execute("pragma synchronous").fetchone()[0] == pragma
+    assert journal._db.get().execute("pragma journal_mode").fetchone()[0] == "wal"
+
+
+def test_unknown_sqlite_options_are_refused(tmp_path):
+    with pytest.raises(QueueUrlError, match="synchronous=normal|full"):
+        open_store(f"sqlite:///{tmp_path}/q.db?synchronous=off")
+    with pytest.raises(QueueUrlError):
+        open_store(f"sqlite:///{tmp_path}/q.db?cache=shared")

@@ -155,15 +155,13 @@ def test_no_github_api_call_is_made_in_the_request(tmp_path, router):
         assert len(mock.calls) == 0
 
 
-def test_queue_failure_answers_503_and_forgets_the_id(client, queue, monkeypatch):
-    def broken(*args, **kwargs):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(queue.huey.storage, "enqueue", broken)
+def test_queue_failure_answers_503_and_records_nothing(client, queue):
+    with queue.huey.storage.db(commit=True) as cursor:
+        cursor.execute("drop table task")  # the enqueue half of the commit will fail
     response = post(client, OPENED)
     assert response.status_code == 503
     assert queue.journal.state("d-1") is None  # GitHub's redelivery will be accepted, not called a duplicate
-    monkeypatch.undo()
+    queue.huey.storage.initialize_schema()
     assert post(client, OPENED).json["status"] == "queued"
 
 
