@@ -53,8 +53,9 @@ class Index:
         stack = [self.root]
         while stack:
             node = stack.pop()
-            node.known, node.regex = _compact(node.entries, groups)
-            node.entries = []
+            if node.entries:
+                node.known, node.regex = _compact(node.entries, groups)
+                node.entries = []
             stack.extend(node.children.values())
         self.components = {key: _compact(entries, groups) for key, entries in self.components.items()}
         self.extensions = {key: _compact(entries, groups) for key, entries in self.extensions.items()}
