@@ -8,7 +8,7 @@ from enum import Enum
 # End of a pattern: what may follow the last segment in the path.
 ANY = "any"  # the path itself or anything below it (a pattern naming a directory covers its files)
 DIR = "dir"  # something below it only (trailing "/": directories only)
-EXACT = "exact"  # nothing (GitHub's trailing "/*"; every GitLab pattern, which is a File.fnmatch? glob)
+EXACT = "exact"  # nothing (GitHub's trailing "/*"; GitLab patterns, which File.fnmatch? matches whole)
 
 GLOBSTAR = "**"
 
@@ -170,7 +170,7 @@ def _regex(segments: list[str], end: str, *, classes: bool, trailing_star: bool)
     parts: list[str] = []
     last = len(segments) - 1
     for i, seg in enumerate(segments):
-        if seg == GLOBSTAR or (not classes and seg.strip("*") == "" and len(seg) >= 2):
+        if seg == GLOBSTAR:
             if i < last:
                 parts.append("(?:/.*)?")  # zero or more directories
             elif trailing_star:
