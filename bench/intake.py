@@ -38,9 +38,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(app: str, port: int, *, env: dict[str, str], workers: int) -> subprocess.Popen:
+def start(app: str, port: int, *, env: dict[str, str], gunicorn: list[str]) -> subprocess.Popen:
     cmd = [str(pathlib.Path(sys.executable).with_name("gunicorn")), "--bind", f"127.0.0.1:{port}",
-           "--workers", str(workers), "--worker-class", "sync", "--log-level", "warning", "--chdir", str(ROOT), app]
+           *gunicorn, "--log-level", "warning", "--chdir", str(ROOT), app]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -126,8 +126,11 @@ def fixed_rate(pool, port: int, *, rate: float, seconds: float, clients: int, bo
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers for both servers")
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker (>1: gthread workers)")
     parser.add_argument("--clients", type=int, default=4, help="concurrent client processes")
     parser.add_argument("--requests", type=int, default=1200, help="requests per server per throughput round")
+    parser.add_argument("--synchronous", choices=("normal", "full"), default="normal",
+                        help="the SQLite queue's durability mode (QUEUE_URL ?synchronous=)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved throughput rounds (median reported)")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the fixed-rate run")
     args = parser.parse_args()
@@ -138,13 +141,15 @@ def main() -> int:
     body = FIXTURE.read_bytes()
     signature = sign(body, secret=SECRET)
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "GITHUB_WEBHOOK_SECRET": SECRET, "QUEUE_URL": f"sqlite:///{tmp}/queue.db",
+        env = {**os.environ, "GITHUB_WEBHOOK_SECRET": SECRET, "QUEUE_URL": f"sqlite:///{tmp}/queue.db?synchronous={args.synchronous}",
                "PYTHONPATH": str(ROOT)}
         for name in ("GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_PRIVATE_KEY_PATH"):
             env.pop(name, None)
         bare_port, intake_port = free_port(), free_port()
-        servers = [start("bench.intake:bare_app", bare_port, env=env, workers=args.workers),
-                   start("bot.web:create_app_from_env()", intake_port, env=env, workers=args.workers)]
+        gunicorn = ["--workers", str(args.workers), "--threads", str(args.threads),
+                    "--worker-class", "gthread" if args.threads > 1 else "sync"]
+        servers = [start("bench.intake:bare_app", bare_port, env=env, gunicorn=gunicorn),
+                   start("bot.web:create_app_from_env()", intake_port, env=env, gunicorn=gunicorn)]
         try:
             with multiprocessing.get_context("fork").Pool(args.clients) as pool:
                 per_client = args.requests // args.clients
@@ -166,12 +171,13 @@ def main() -> int:
                 server.wait(10)
 
     ms = 1000
-    print(f"median of {args.rounds} interleaved rounds; gunicorn sync, {args.workers} workers, 127.0.0.1; {args.clients} client processes, a new connection per "
+    kind = f"gthread, {args.workers} workers x {args.threads} threads" if args.threads > 1 else f"sync, {args.workers} workers"
+    print(f"median of {args.rounds} interleaved rounds; gunicorn {kind}, 127.0.0.1; {args.clients} client processes, a new connection per "
           f"request; body {len(body)} bytes (fixtures/github/pull_request/opened.json); {os.cpu_count()} CPUs\n")
     print("| endpoint | deliveries/s | p50 ms | p99 ms | p50 ms @ 200/s | p99 ms @ 200/s |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, (rps, p50, p99), (f50, f99, _) in (("bare Flask 202", bare, bare_fixed),
-                                                 ("/webhooks/github (verify + SQLite record + enqueue)", intake,
+                                                 (f"/webhooks/github (verify, record + enqueue in one SQLite commit, synchronous={args.synchronous})", intake,
                                                   intake_fixed)):
         print(f"| {name} | {rps:.0f} | {p50 * ms:.1f} | {p99 * ms:.1f} | {f50 * ms:.1f} | {f99 * ms:.1f} |")
     ratio = intake[0] / bare[0]

@@ -8,6 +8,7 @@ import os
 import pathlib
 import sqlite3
 import threading
+import time
 from typing import Any, Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -60,12 +61,32 @@ class SqliteConnections:
 
     def get(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
-        if conn is None:
+        if conn is None or self._local.pid != os.getpid():  # never use a connection across fork (gunicorn --preload)
             conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False)
             conn.execute("pragma journal_mode=wal")
             conn.execute(f"pragma synchronous={self._synchronous}")
-            self._local.conn = conn
+            # Checkpoints (copying the WAL into the database, with an fsync) run on a background thread
+            # instead of inside whichever webhook's commit crosses the threshold, holding the write lock.
+            conn.execute("pragma wal_autocheckpoint=0")
+            self._local.conn, self._local.pid = conn, os.getpid()
+            self._start_checkpointer()
         return conn
+
+    def _start_checkpointer(self) -> None:
+        with self._locks_guard:
+            if self.path == ":memory:" or _checkpointers.get(self.path) == os.getpid():
+                return
+            _checkpointers[self.path] = os.getpid()
+        threading.Thread(target=self._checkpoint_every_second, name="rc-checkpoint", daemon=True).start()
+
+    def _checkpoint_every_second(self) -> None:
+        conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False)
+        while True:
+            time.sleep(1.0)
+            try:
+                conn.execute("pragma wal_checkpoint(PASSIVE)")  # never blocks writers or readers
+            except sqlite3.Error:
+                pass  # busy or gone; the next second tries again
 
     @contextlib.contextmanager
     def write_lock(self) -> Iterator[None]:
@@ -98,6 +119,9 @@ class SqliteConnections:
     def write(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
         with self.transaction() as conn:
             return conn.execute(sql, params)
+
+
+_checkpointers: dict[str, int] = {}  # path -> pid whose thread checkpoints it
 
 
 def _forked(conns: SqliteConnections) -> bool:
