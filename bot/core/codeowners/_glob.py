@@ -87,11 +87,15 @@ def literal_suffix(segment: str) -> str:
 
 
 def _split_segments(pattern: str) -> list[str]:
-    # "a/**/**/b" is "a/**/b"; collapsing also keeps the regex free of back-to-back "(?:/.*)?" groups.
+    # "a/**/**/b" is "a/**/b": back-to-back "zero or more directories" collapse (which also keeps the regex free
+    # of nested "(?:/.*)?" groups). A final "**" is not one of them (GitLab reads it as "*"), so it stays.
+    raw = pattern.split("/")
+    last = len(raw) - 1
     segments: list[str] = []
-    for segment in pattern.split("/"):
-        if segment != GLOBSTAR or not segments or segments[-1] != GLOBSTAR:
-            segments.append(segment)
+    for position, segment in enumerate(raw):
+        if segment == GLOBSTAR and position < last and segments and segments[-1] == GLOBSTAR:
+            continue
+        segments.append(segment)
     return segments
 
 
