@@ -191,6 +191,11 @@ def test_team_members_and_a_missing_team(world):
     assert caught.value.team == "@acme/no-such-team"
 
 
+def test_team_names_are_case_insensitive_as_in_codeowners(world):
+    world.add_team("@acme/infra-team", ["alice"])
+    assert world.forge.team_members("@Acme/Infra-Team") == {"alice"}
+
+
 def test_permission_known_and_unknown(world):
     world.add_file(REPO, "README.md", b"x")
     world.set_permission(REPO, "bob", Permission.MAINTAIN)
