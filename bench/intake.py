@@ -180,8 +180,10 @@ def main() -> int:
                                                  (f"/webhooks/github (verify, record + enqueue in one SQLite commit, synchronous={args.synchronous})", intake,
                                                   intake_fixed)):
         print(f"| {name} | {rps:.0f} | {p50 * ms:.1f} | {p99 * ms:.1f} | {f50 * ms:.1f} | {f99 * ms:.1f} |")
+    rounds = "; ".join(f"{b[0]:.0f} vs {i[0]:.0f}" for b, i in zip(runs[bare_port], runs[intake_port]))
+    print(f"\nthroughput per round, bare vs intake (deliveries/s): {rounds}")
     ratio = intake[0] / bare[0]
-    print(f"\nintake/bare throughput: {ratio:.0%} (target >= 50%); intake p99 at 200/s: {intake_fixed[1] * ms:.1f} ms "
+    print(f"intake/bare throughput: {ratio:.0%} (target >= 50%); intake p99 at 200/s: {intake_fixed[1] * ms:.1f} ms "
           f"(target < 50 ms); {args.rounds} rounds of {args.requests} + {intake_fixed[2]} signed deliveries queued")
     return 0
 

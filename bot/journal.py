@@ -74,11 +74,14 @@ class SqliteJournal:
                 """
                 create table if not exists rc_deliveries (
                   namespace text not null, id text not null, forge text not null, event text not null,
-                  action text, repo text, body blob not null, received_at real not null,
+                  action text, repo text, received_at real not null,
                   state text not null, owner text, attempt integer not null default 0, due_at real not null,
                   pending text, errors text not null default '{}', finished_at real,
                   primary key (namespace, id));
                 create index if not exists rc_deliveries_state on rc_deliveries (namespace, state, due_at);
+                -- The raw body apart from the state: every state change rewrites its whole row.
+                create table if not exists rc_bodies (namespace text not null, id text not null,
+                  body blob not null, primary key (namespace, id));
                 create table if not exists rc_consumers (namespace text not null, owner text not null,
                   seen_at real not null, primary key (namespace, owner));
                 create table if not exists rc_counters (namespace text not null, name text not null,
@@ -98,13 +101,15 @@ class SqliteJournal:
         """
         with self._db.transaction() as conn:
             cur = conn.execute(
-                "insert into rc_deliveries (namespace, id, forge, event, action, repo, body, received_at, "
-                "state, due_at) values (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?) on conflict do nothing",
+                "insert into rc_deliveries (namespace, id, forge, event, action, repo, received_at, "
+                "state, due_at) values (?, ?, ?, ?, ?, ?, ?, 'queued', ?) on conflict do nothing",
                 (self._ns, delivery.delivery_id, delivery.forge, delivery.event, delivery.action,
-                 delivery.repo, delivery.body, delivery.received_at, now),
+                 delivery.repo, delivery.received_at, now),
             )
             if cur.rowcount != 1:
                 return False
+            conn.execute("insert or replace into rc_bodies (namespace, id, body) values (?, ?, ?)",
+                         (self._ns, delivery.delivery_id, delivery.body))
             if enqueue is not None:
                 # huey's SqliteStorage.enqueue, inside our transaction (huey >= 2.0 schema: task(queue, data, priority)).
                 conn.execute("insert into task (queue, data, priority) values (?, ?, 0)", enqueue)
@@ -112,17 +117,12 @@ class SqliteJournal:
             self.incr(*count)
         return True
 
-    def forget(self, delivery_id: str) -> None:
-        """Undo record() when the enqueue failed, so GitHub's redelivery is not taken for a duplicate."""
-        self._db.write(
-            "delete from rc_deliveries where namespace = ? and id = ? and state = 'queued'", (self._ns, delivery_id)
-        )
-
     def claim(self, delivery_id: str, *, owner: str, now: float) -> Claim | None:
         with self._db.transaction() as conn:
             row = conn.execute(
                 "select forge, event, action, repo, body, received_at, attempt, pending, errors "
-                "from rc_deliveries where namespace = ? and id = ? and state = 'queued'",
+                "from rc_deliveries d join rc_bodies b using (namespace, id) "
+                "where d.namespace = ? and d.id = ? and state = 'queued'",
                 (self._ns, delivery_id),
             ).fetchone()
             if row is None:
@@ -147,12 +147,18 @@ class SqliteJournal:
         )
 
     def finish(self, delivery_id: str, *, errors: dict[str, str], now: float) -> None:
-        """done when errors is empty, else dead (a dead letter listing each failed handler's error)."""
-        self._db.write(
-            "update rc_deliveries set state = ?, owner = null, errors = ?, finished_at = ?, "
-            "attempt = attempt + 1 where namespace = ? and id = ?",
-            ("dead" if errors else "done", json.dumps(errors), now, self._ns, delivery_id),
-        )
+        """done when errors is empty, else dead (a dead letter listing each failed handler's error).
+
+        A done delivery keeps only its id row (for dedupe, 30 days); a dead letter keeps its body for --requeue.
+        """
+        with self._db.transaction() as conn:
+            conn.execute(
+                "update rc_deliveries set state = ?, owner = null, errors = ?, finished_at = ?, "
+                "attempt = attempt + 1 where namespace = ? and id = ?",
+                ("dead" if errors else "done", json.dumps(errors), now, self._ns, delivery_id),
+            )
+            if not errors:
+                conn.execute("delete from rc_bodies where namespace = ? and id = ?", (self._ns, delivery_id))
 
     def requeue(self, delivery_id: str, *, now: float) -> bool:
         """A dead letter goes back to queued, owing only the handlers that failed."""
@@ -362,6 +368,7 @@ class RedisJournal:
                   "errors", json.dumps(errors), "finished_at", now],
         )
         if not errors:
+            self._redis.hdel(key, "body")
             self._redis.expire(key, DONE_TTL_SECONDS)  # keeps the id for dedupe, then lets Redis drop it
 
     def requeue(self, delivery_id: str, *, now: float) -> bool:

@@ -66,14 +66,13 @@ def create_app(settings: Settings, *, queue: Queue | None = None, store: Any = N
                 raise _Reply(400, "malformed", "X-GitHub-Event and X-GitHub-Delivery headers are required")
             fields["event"] = name
             try:
-                event = github_webhooks.parse(event=name, delivery_id=delivery_id,
-                                              payload=github_webhooks.load_payload(body))
+                action, repo = github_webhooks.peek(github_webhooks.load_payload(body))
             except MalformedDelivery as exc:
                 raise _Reply(400, "malformed", str(exc)) from None
-            fields.update(action=event.action, repo=event.repo)
-            if not router.accepts(event.name, event.action):
-                raise _Reply(202, "ignored", f"{_event_label(event.name, event.action)} is not handled; nothing queued")
-            delivery = Delivery(delivery_id, "github", event.name, event.action, event.repo, body, time.time())
+            fields.update(action=action, repo=repo)
+            if not router.accepts(name, action):
+                raise _Reply(202, "ignored", f"{_event_label(name, action)} is not handled; nothing queued")
+            delivery = Delivery(delivery_id, "github", name, action, repo, body, time.time())
             try:
                 queued = queue.submit(delivery)
             except Exception:
@@ -147,10 +146,21 @@ def create_app_from_env() -> Flask:
 
 def _read_body() -> bytes:
     """The raw body, refusing anything over GitHub's 25 MiB cap before and while reading."""
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
         raise _Reply(413, "too_large", f"body over {MAX_BODY_BYTES} bytes")
+    if length is not None:
+        # Known length (GitHub always sends it): one read of exactly that many bytes from the server.
+        stream = request.environ["wsgi.input"]
+        body = stream.read(length)
+        while len(body) < length:  # a server may return short reads; a short body then fails its signature
+            more = stream.read(length - len(body))
+            if not more:
+                break
+            body += more
+        return body
     chunks, size = [], 0
-    stream = request.stream
+    stream = request.stream  # chunked: werkzeug ends the stream where the server says the body ends
     while True:
         chunk = stream.read(min(65536, MAX_BODY_BYTES + 1 - size))
         if not chunk:

@@ -123,6 +123,16 @@ def test_a_message_delivered_twice_runs_the_handlers_once(backend):
     assert queue.journal.state("twice") is State.DONE
 
 
+def test_a_finished_delivery_still_dedupes_after_its_body_is_dropped(backend):
+    url, namespace = backend
+    queue = Queue(url, namespace=namespace, runner=lambda claim: Outcome())
+    queue.submit(delivery("finished"))
+    run_next(queue)
+    assert queue.journal.state("finished") is State.DONE
+    assert queue.submit(delivery("finished")) is False  # GitHub's redelivery of a finished delivery
+    assert queue.depth()["queued"] == 0
+
+
 def test_duplicate_submit_is_refused(backend):
     url, namespace = backend
     queue = Queue(url, namespace=namespace)

@@ -22,11 +22,14 @@ def verify(body: bytes, *, signature: str | None, secret: str) -> bool:
 
     https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries
     """
-    if not signature or not signature.startswith("sha256="):
+    if not signature or not signature.startswith("sha256=") or len(signature) != 71:
         return False
     key = secret.reveal() if hasattr(secret, "reveal") else secret
-    expected = "sha256=" + hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode(), signature.encode("ascii", "replace"))
+    try:
+        given = bytes.fromhex(signature[len("sha256="):])
+    except ValueError:
+        return False
+    return hmac.compare_digest(hmac.digest(key.encode(), body, "sha256"), given)
 
 
 def sign(body: bytes, *, secret: str) -> str:
@@ -43,6 +46,12 @@ def load_payload(body: bytes) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise MalformedDelivery("body must be a JSON object")
     return payload
+
+
+def peek(payload: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(action, repository full_name): what intake needs to route and log, without building the Event."""
+    action = payload.get("action")
+    return (action if isinstance(action, str) else None), _str(_obj(payload, "repository").get("full_name"))
 
 
 def parse(*, event: str, delivery_id: str, payload: Mapping[str, Any]) -> Event:
