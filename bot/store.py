@@ -68,6 +68,7 @@ class SqliteConnections:
             # Checkpoints (copying the WAL into the database, with an fsync) run on a background thread
             # instead of inside whichever webhook's commit crosses the threshold, holding the write lock.
             conn.execute("pragma wal_autocheckpoint=0")
+            conn.execute("pragma journal_size_limit=67108864")  # a WAL file left over 64 MiB shrinks on reset
             self._local.conn, self._local.pid = conn, os.getpid()
             self._start_checkpointer()
         return conn
@@ -80,11 +81,17 @@ class SqliteConnections:
         threading.Thread(target=self._checkpoint_every_second, name="rc-checkpoint", daemon=True).start()
 
     def _checkpoint_every_second(self) -> None:
-        conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False)
+        # A short busy timeout: RESTART waits for readers while we hold the write lock, and webhooks wait on us.
+        conn = sqlite3.connect(self.path, timeout=0.02, isolation_level=None, check_same_thread=False)
         while True:
             time.sleep(1.0)
             try:
-                conn.execute("pragma wal_checkpoint(PASSIVE)")  # never blocks writers or readers
+                # The bulk of the copying happens beside the writers; then, holding the write lock for the few
+                # frames left, RESTART lets the next writer start the WAL over. Under steady load a PASSIVE
+                # checkpoint alone never catches up, and the WAL would grow without bound.
+                conn.execute("pragma wal_checkpoint(PASSIVE)").fetchall()
+                with self.write_lock():
+                    conn.execute("pragma wal_checkpoint(RESTART)").fetchall()
             except sqlite3.Error:
                 pass  # busy or gone; the next second tries again
 
