@@ -22,7 +22,7 @@ from huey.consumer import Consumer
 from huey.storage import SqliteStorage
 
 from bot import logs
-from bot.journal import Claim, Delivery, RedisJournal, SqliteJournal, open_journal
+from bot.journal import Claim, Delivery, SqliteJournal, open_journal
 from bot.store import DEFAULT_NAMESPACE, SqliteConnections, backend_of, sqlite_synchronous
 
 log = logging.getLogger("bot.queue")
@@ -72,7 +72,7 @@ class Queue:
     ):
         kind, target = backend_of(url)
         self.url = url
-        self.journal: SqliteJournal | RedisJournal = open_journal(url, namespace=namespace)
+        self.journal = open_journal(url, namespace=namespace)  # SqliteJournal or RedisJournal
         if kind == "sqlite":
             self.huey = SqliteHuey(namespace, filename=target, results=False, storage_class=_SqliteStorage,
                                    synchronous=sqlite_synchronous(url))
