@@ -240,8 +240,11 @@ class ManagedConsumer:
     def __init__(self, queue: Queue, *, workers: int, embedded: bool):
         self.queue = queue
         cls = _EmbeddedConsumer if embedded else Consumer
+        # SIGTERM (what Heroku, systemd and Kubernetes send) finishes the jobs in hand for up to 25 s; a job
+        # cut short anyway is re-run by the sweep of the next consumer.
         self.consumer = cls(queue.huey, workers=workers, worker_type="thread", periodic=True,
-                            initial_delay=0.05, max_delay=1.0, check_worker_health=not embedded)
+                            initial_delay=0.05, max_delay=1.0, check_worker_health=not embedded,
+                            graceful_signal="TERM", shutdown_timeout=25)
         self._stop = threading.Event()
 
     def start(self) -> None:
@@ -249,7 +252,7 @@ class ManagedConsumer:
         self.consumer.start()
 
     def run(self) -> None:
-        """Blocks; SIGINT/SIGTERM stop it (huey's own signal handling)."""
+        """Blocks; SIGTERM stops it gracefully, SIGINT at once (huey's own signal handling)."""
         self.queue.start_heartbeat(self._stop)
         try:
             self.consumer.run()

@@ -285,3 +285,14 @@ def test_sweep_recovers_a_delivery_whose_message_was_lost(backend):
 
 def test_outcome_of_retry_carries_the_forge_hint():
     assert Retry("x", 5).retry_after == 5
+
+
+def test_the_five_minute_job_runs_once_per_slot_across_consumers(tmp_path):
+    url = f"sqlite:///{tmp_path}/queue.db"
+    runs = []
+    first, second = Queue(url), Queue(url)  # two consumers' schedulers both enqueue the periodic task
+    for queue in (first, second):
+        queue.on_every_five_minutes(lambda: runs.append(1))
+    first._every_five_minutes()
+    second._every_five_minutes()
+    assert runs == [1]

@@ -18,5 +18,5 @@ def run(args: argparse.Namespace) -> int:
         queue, _, _ = build(settings)
     except StartupError as exc:
         return fail(str(exc))
-    queue.consumer(workers=args.workers).run()  # SIGINT: graceful stop; SIGTERM: stop now (huey's handling)
+    queue.consumer(workers=args.workers).run()  # SIGTERM: finish the jobs in hand; SIGINT: stop now
     return 0
