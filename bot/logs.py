@@ -68,6 +68,10 @@ def configure(level: str = "INFO", stream=None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    # Our own lines cover each delivery and job; huey's per-task lines and werkzeug's access lines would
+    # double them. Their warnings and errors still come through.
+    for noisy in ("huey", "werkzeug"):
+        logging.getLogger(noisy).setLevel(max(root.level, logging.WARNING))
 
 
 def event(logger: logging.Logger, msg: str, *, level: int = logging.INFO, **fields: Any) -> None:
