@@ -217,6 +217,7 @@ class _SqliteStorage(SqliteStorage):
     def _create_connection(self):
         conn = super()._create_connection()
         conn.execute(f"pragma synchronous={self._synchronous}")
+        conn.execute("pragma wal_autocheckpoint=0")  # SqliteConnections' background thread checkpoints
         return conn
 
     @contextlib.contextmanager
