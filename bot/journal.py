@@ -191,16 +191,17 @@ class SqliteJournal:
             (self._ns, owner, now),
         )
 
-    def orphans(self, *, now: float, stale_before: float, lost_before: float) -> list[str]:
-        """Deliveries to enqueue again: running under a consumer that stopped beating (crashed), or queued
-        and overdue long enough that huey must have lost the message. Each id is taken by one sweeper."""
+    def orphans(self, *, now: float, stale_before: float, lost_before: float, stuck_before: float) -> list[str]:
+        """Deliveries to enqueue again: running under a consumer that stopped beating (crashed) or since
+        before stuck_before (its consumer lost track of it), or queued and overdue long enough that huey must
+        have lost the message. Each id is taken by one sweeper."""
         taken = []
         with self._db.transaction() as conn:
             rows = conn.execute(
-                "select id from rc_deliveries d where namespace = ? and ((state = 'running' and not exists "
-                "(select 1 from rc_consumers c where c.namespace = d.namespace and c.owner = d.owner "
-                "and c.seen_at >= ?)) or (state = 'queued' and due_at < ?))",
-                (self._ns, stale_before, lost_before),
+                "select id from rc_deliveries d where namespace = ? and ((state = 'running' and (due_at < ? or "
+                "not exists (select 1 from rc_consumers c where c.namespace = d.namespace and c.owner = d.owner "
+                "and c.seen_at >= ?))) or (state = 'queued' and due_at < ?))",
+                (self._ns, stuck_before, stale_before, lost_before),
             ).fetchall()
             for (delivery_id,) in rows:
                 conn.execute(

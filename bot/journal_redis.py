@@ -138,13 +138,13 @@ class RedisJournal:
     def heartbeat(self, owner: str, *, now: float) -> None:
         self._redis.zadd(self._set("consumers"), {owner: now})
 
-    def orphans(self, *, now: float, stale_before: float, lost_before: float) -> list[str]:
+    def orphans(self, *, now: float, stale_before: float, lost_before: float, stuck_before: float) -> list[str]:
         live = {o.decode() for o in self._redis.zrangebyscore(self._set("consumers"), stale_before, "+inf")}
         taken = []
-        for raw_id in self._redis.zrange(self._set("running"), 0, -1):
+        for raw_id, claimed_at in self._redis.zrange(self._set("running"), 0, -1, withscores=True):
             delivery_id = raw_id.decode()
             owner = (self._redis.hget(self._key(delivery_id), "owner") or b"").decode()
-            if owner not in live and self._move(
+            if (owner not in live or claimed_at < stuck_before) and self._move(
                 keys=[self._key(delivery_id), self._set("running"), self._set("queued")],
                 args=[delivery_id, "running", "queued", now, "owner", "", "due_at", now],
             ) == 1:

@@ -69,6 +69,7 @@ class Queue:
         retry: RetryPolicy = RetryPolicy(),
         heartbeat_seconds: float = 5.0,
         lost_after_seconds: float = 600.0,
+        stuck_after_seconds: float = 1800.0,
     ):
         kind, target = backend_of(url)
         self.url = url
@@ -82,6 +83,7 @@ class Queue:
         self.retry = retry
         self.heartbeat_seconds = heartbeat_seconds
         self.lost_after_seconds = lost_after_seconds
+        self.stuck_after_seconds = stuck_after_seconds  # no job runs this long; its consumer lost track of it
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._periodic: list[Callable[[], None]] = []
         self._deliver = self.huey.task(name="deliver")(self._execute)
@@ -167,7 +169,8 @@ class Queue:
         """Re-enqueue deliveries whose consumer died mid-job or whose message huey lost."""
         now = time.time()
         ids = self.journal.orphans(
-            now=now, stale_before=now - 3 * self.heartbeat_seconds, lost_before=now - self.lost_after_seconds
+            now=now, stale_before=now - 3 * self.heartbeat_seconds, lost_before=now - self.lost_after_seconds,
+            stuck_before=now - self.stuck_after_seconds,
         )
         for delivery_id in ids:
             self._deliver(delivery_id)

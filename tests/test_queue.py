@@ -297,3 +297,15 @@ def test_the_five_minute_job_runs_once_per_slot_across_consumers(tmp_path):
     first._every_five_minutes()
     second._every_five_minutes()
     assert runs == [1]
+
+
+def test_sweep_recovers_a_delivery_stuck_running_under_a_live_consumer(backend):
+    url, namespace = backend
+    queue = Queue(url, namespace=namespace, runner=lambda claim: Outcome(), stuck_after_seconds=0)
+    queue.submit(delivery("stuck"))
+    queue.huey.flush()
+    queue.journal.heartbeat(queue.owner, now=time.time())
+    assert queue.journal.claim("stuck", owner=queue.owner, now=time.time() - 1) is not None  # then e.g. a DB error
+    assert queue.sweep() == ["stuck"]
+    run_next(queue)
+    assert queue.journal.state("stuck") is State.DONE
