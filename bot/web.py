@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from bot import logs, metrics
 from bot.journal import Delivery, State
@@ -162,7 +163,10 @@ def _read_body() -> bytes:
     chunks, size = [], 0
     stream = request.stream  # chunked: werkzeug ends the stream where the server says the body ends
     while True:
-        chunk = stream.read(min(65536, MAX_BODY_BYTES + 1 - size))
+        try:
+            chunk = stream.read(min(65536, MAX_BODY_BYTES + 1 - size))
+        except RequestEntityTooLarge:  # werkzeug's own MAX_CONTENT_LENGTH guard on the same stream
+            raise _Reply(413, "too_large", f"body over {MAX_BODY_BYTES} bytes") from None
         if not chunk:
             break
         chunks.append(chunk)

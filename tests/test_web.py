@@ -102,6 +102,7 @@ def test_body_over_25_mib_without_content_length_is_413_while_reading(client):
         environ_overrides={"wsgi.input_terminated": True},
     )
     assert response.status_code == 413
+    assert response.json["status"] == "too_large"
 
 
 def test_unconfigured_secret_is_503_and_never_accepted(tmp_path, router):
