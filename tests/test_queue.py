@@ -309,3 +309,18 @@ def test_sweep_recovers_a_delivery_stuck_running_under_a_live_consumer(backend):
     assert queue.sweep() == ["stuck"]
     run_next(queue)
     assert queue.journal.state("stuck") is State.DONE
+
+
+def test_one_json_log_line_per_job(tmp_path, caplog):
+    from bot import logs
+
+    caplog.set_level("INFO", logger="bot.queue")
+    queue = Queue(f"sqlite:///{tmp_path}/queue.db", runner=lambda claim: Outcome(done=("h",)))
+    queue.submit(delivery("logged"))
+    run_next(queue)
+    (record,) = [r for r in caplog.records if r.getMessage() == "job"]
+    line = json.loads(logs.JsonFormatter().format(record))
+    assert {k: line[k] for k in ("delivery_id", "event", "action", "repo", "outcome", "attempt")} == {
+        "delivery_id": "logged", "event": "pull_request", "action": "opened", "repo": "acme/app",
+        "outcome": "done", "attempt": 1}
+    assert line["duration_ms"] >= 0
