@@ -99,13 +99,14 @@ class Queue:
             message = self.huey.serialize_task(self._deliver.s(delivery.delivery_id))
             return self.journal.record(delivery, now=time.time(), enqueue=(self.huey.storage.name, message),
                                        count=count)
-        if not self.journal.record(delivery, now=time.time(), count=count):
+        if not self.journal.record(delivery, now=time.time()):
             return False
         try:
             self._deliver(delivery.delivery_id)
         except Exception:
             self.journal.forget(delivery.delivery_id)  # answer 5xx; GitHub's redelivery must not be a "duplicate"
             raise
+        self.journal.incr(*count)
         return True
 
     def ping(self) -> None:
