@@ -136,6 +136,15 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+CACHING = """What GitHubForge caches (one instance per installation, LRU of 2,048 entries per cache):
+- for the process's life, no request: a file (or its absence) at a 40-hex commit sha, blobs, annotated tag
+  objects, a comparison between two commit shas, each commit's files;
+- revalidated on every use with If-None-Match (a 304 reuses the parsed body and is free against the primary
+  rate limit): pull requests, their files, reviews and commits, team members, permissions, check runs of a
+  commit, files on a branch, default branches, refs, tags, releases, comparisons between names;
+- never: 404s on mutable URLs (an org without a .github repository costs one request per evaluation) and writes."""
+
+
 def targets(rows: list[dict]) -> str:
     """Issue 4's targets: cold <= 8 requests for <= 100 files, warm <= 4."""
     lines = []
@@ -164,7 +173,7 @@ def main() -> int:
                             "GitHub (tests/forge/fakegithub.py). cold = first event on a fresh GitHubForge (one per "
                             "installation); warm = the next review event on the same PR and forge; other PR = the first "
                             "event of another PR on that forge. 304s are conditional requests that GitHub does not count "
-                            "against the primary rate limit.\n\n" + text + "\n\n" + verdict + "\n")
+                            "against the primary rate limit.\n\n" + text + "\n\n" + verdict + "\n\n" + CACHING + "\n")
     return 0
 
 
