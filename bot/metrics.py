@@ -27,7 +27,7 @@ def render(counters: Mapping[tuple[str, str], int], *, depth: Mapping[str, int],
         f"# HELP {PREFIX}queue_depth Jobs waiting in the queue (queued: ready now; scheduled: retries not yet due).",
         f"# TYPE {PREFIX}queue_depth gauge",
         *(f'{PREFIX}queue_depth{{state="{state}"}} {value}' for state, value in sorted(depth.items())),
-        f"# HELP {PREFIX}dead_letters Deliveries kept after failing for good (see `release-coordinator dead_letters`).",
+        f"# HELP {PREFIX}dead_letters Deliveries kept after failing for good (see `release-coordinator dead-letters`).",
         f"# TYPE {PREFIX}dead_letters gauge",
         f"{PREFIX}dead_letters {dead_letters}",
     ]
