@@ -69,6 +69,24 @@ def test_pull_request_opened():
     assert event.head_sha == "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
     assert event.base_ref == "master"
     assert (event.merged, event.merge_commit_sha) == (False, None)
+    assert event.base_sha == "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"
+
+
+def test_pull_request_events_carry_the_whole_pull_request():
+    # The handlers read it instead of GET /pulls/{n}: the same parser as the REST adapter's.
+    for name, fixture in (("pull_request", "pull_request/opened.json"), ("pull_request_review", "pull_request_review/submitted.json")):
+        pull = parse(name, load(fixture)).pull
+        assert (pull.repo, pull.number, pull.state, pull.author) == ("Codertocat/Hello-World", 2, "open", "Codertocat")
+        assert (pull.head_sha, pull.base_sha) == ("ec26c3e57ca3a959ca5aad62de7213c562f8c821", "f95f852bd8fca8fcc58a9a2d6c842781e32a215e")
+        assert (pull.head_ref, pull.base_ref, pull.draft, pull.labels) == ("changes", "master", False, frozenset({"bug"}))
+        assert pull.title == "Update the README with new information."
+
+
+def test_a_pull_request_missing_a_field_is_left_for_the_api():
+    payload = load("pull_request/opened.json")
+    del payload["pull_request"]["head"]["sha"]
+    event = parse("pull_request", payload)
+    assert event.pull is None and event.pull_number == 2
 
 
 def test_pull_request_labeled_names_the_label():
@@ -112,6 +130,8 @@ def test_check_run_rerequested_lists_its_pull_requests():
     assert event.pull_numbers == (7, 9)
     assert event.pull_number is None  # ambiguous with two
     assert event.base_ref == "main"
+    assert event.check_name == payload["check_run"]["name"] and event.check_name
+    assert event.pull is None  # only numbers: the handler fetches them
 
 
 def test_merge_group_checks_requested():
@@ -130,6 +150,7 @@ def test_merge_group_checks_requested():
     }
     event = parse("merge_group", payload)
     assert (event.head_sha, event.base_ref, event.pull_numbers) == ("a" * 40, "main", (42,))
+    assert event.base_sha == "c" * 40
     assert event.sender_is_bot
 
 

@@ -17,6 +17,7 @@ from bot.forge.base import (
     ReviewState, Tag,
 )
 from bot.forge.errors import NotFound, TeamNotFound
+from bot.forge.github_json import login as _login, pull_request as _pull
 from bot.forge.http import RETRY, GitHubHttp, bounded_requester
 
 # https://docs.github.com/en/rest/pulls/pulls#list-pull-requests-files: "Responses include a maximum of 3000 files."
@@ -287,26 +288,8 @@ def _team(team: str) -> tuple[str, str]:
     return org, slug.lower()  # GitHub generates slugs in lower case; CODEOWNERS authors do not always
 
 
-def _login(user: Any) -> str:
-    return (user or {}).get("login") or "ghost"  # GitHub shows deleted accounts as @ghost
-
-
 def _time(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-
-
-def _pull(repo: str, d: dict) -> PullRequest:
-    org = repo.split("/", 1)[0]
-    return PullRequest(
-        repo=repo, number=d["number"], title=d.get("title") or "", author=_login(d.get("user")),
-        head_sha=d["head"]["sha"], head_ref=d["head"]["ref"], base_ref=d["base"]["ref"], base_sha=d["base"]["sha"],
-        state=d["state"], merged=bool(d.get("merged") or d.get("merged_at")),
-        merge_commit_sha=d.get("merge_commit_sha"), draft=bool(d.get("draft")),
-        labels=frozenset(label["name"] for label in d.get("labels") or ()),
-        requested_teams=frozenset(f"@{org}/{t['slug']}" for t in d.get("requested_teams") or ()),
-        requested_users=frozenset(u["login"] for u in d.get("requested_reviewers") or ()),
-        html_url=d.get("html_url") or "", body=d.get("body") or "",
-    )
 
 
 def _file(d: dict) -> ChangedFile:

@@ -27,10 +27,14 @@ PULL_ACTIONS = ("opened", "synchronize", "reopened", "edited", "ready_for_review
 
 def pulls_of(event: Event, ctx: Context, *, check_name: str) -> Iterator[PullRequest]:
     """The open pull requests an event asks us to (re-)evaluate; check_run re-runs only for our own name."""
-    if event.name == "check_run":
-        name = (event.payload.get("check_run") or {}).get("name")
-        if name not in (None, check_name):
-            return
+    if event.name == "check_run" and event.check_name not in (None, check_name):
+        return
+    if event.pull is not None:
+        # pull_request and pull_request_review deliveries carry the whole pull request as of the event: no GET.
+        # https://docs.github.com/en/webhooks/webhook-events-and-payloads#pull_request
+        if event.pull.state == "open":
+            yield event.pull
+        return
     numbers = (event.pull_number,) if event.pull_number else event.pull_numbers
     if not numbers and event.head_sha and event.name in ("check_run", "check_suite"):
         # check suites list only same-repo pull requests; forks' must be looked up by head sha
@@ -43,8 +47,7 @@ def pulls_of(event: Event, ctx: Context, *, check_name: str) -> Iterator[PullReq
 
 def merge_group_base_sha(event: Event, ctx: Context) -> str:
     # https://docs.github.com/en/webhooks/webhook-events-and-payloads#merge_group (merge_group.base_sha)
-    base_sha = (event.payload.get("merge_group") or {}).get("base_sha")
-    return base_sha or ctx.forge.get_branch_sha(event.repo, event.base_ref)
+    return event.base_sha or ctx.forge.get_branch_sha(event.repo, event.base_ref)
 
 
 def touches(files: tuple[ChangedFile, ...], path: str) -> bool:

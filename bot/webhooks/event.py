@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from bot.forge.base import PullRequest
+
 
 @dataclass(frozen=True)
 class Event:
@@ -20,6 +22,11 @@ class Event:
     pull_number: int | None = None
     head_sha: str | None = None  # PR head, check_run/check_suite head_sha, merge_group head_sha
     base_ref: str | None = None
+    base_sha: str | None = None  # pull_request.base.sha, merge_group.base_sha
+    # The pull request as the delivery describes it (pull_request, pull_request_review): handlers use it
+    # instead of asking the API again. None for events that only name a pull request.
+    pull: PullRequest | None = field(default=None, repr=False)
+    check_name: str | None = None  # check_run.name: a re-run is ours only when it names our check
     merged: bool = False
     merge_commit_sha: str | None = None
     pull_numbers: tuple[int, ...] = ()  # check_run/check_suite.pull_requests numbers

@@ -7,6 +7,8 @@ import json
 import re
 from typing import Any, Mapping
 
+from bot.forge.base import PullRequest
+from bot.forge.github_json import pull_request as parse_pull
 from bot.webhooks.event import Event
 
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB and drops bigger ones
@@ -86,6 +88,8 @@ def _pull_request(payload: Mapping[str, Any]) -> dict[str, Any]:
         "pull_number": _int(pull.get("number")) or _int(payload.get("number")),
         "head_sha": _str(_obj(pull, "head").get("sha")),
         "base_ref": _str(_obj(pull, "base").get("ref")),
+        "base_sha": _str(_obj(pull, "base").get("sha")),
+        "pull": _pull_of(payload),
         "merged": pull.get("merged") is True,
         "merge_commit_sha": _str(pull.get("merge_commit_sha")) if pull.get("merged") is True else None,
         "label": _str(_obj(payload, "label").get("name")),
@@ -98,8 +102,21 @@ def _review(payload: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
+def _pull_of(payload: Mapping[str, Any]) -> PullRequest | None:
+    """The payload's pull request, in the base repository's name; None when the payload lacks a field."""
+    repo = _str(_obj(payload, "repository").get("full_name"))
+    pull = payload.get("pull_request")
+    if repo is None or not isinstance(pull, dict):
+        return None
+    try:
+        return parse_pull(repo, pull)
+    except (KeyError, TypeError, AttributeError):
+        return None  # a truncated or hand-made payload: the handler asks the API instead
+
+
 def _check_run(payload: Mapping[str, Any]) -> dict[str, Any]:
-    return _check(_obj(payload, "check_run"))
+    check = _obj(payload, "check_run")
+    return {**_check(check), "check_name": _str(check.get("name"))}
 
 
 def _check_suite(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -131,6 +148,7 @@ def _merge_group(payload: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "head_sha": _str(group.get("head_sha")),
         "base_ref": _branch(_str(group.get("base_ref"))),
+        "base_sha": _str(group.get("base_sha")),
         "pull_numbers": (int(match.group(1)),) if match else (),
     }
 

@@ -303,17 +303,31 @@ def test_no_review_requests(config, draft):
 # --- re-runs, suites, merge queues
 
 
+def test_the_pull_request_in_the_delivery_is_not_fetched_again():
+    forge = make_forge()
+    approve(forge, "ivan")
+    run(forge, event(pull=forge.repos[REPO].pulls[7]))
+    assert forge.calls["get_pull"] == 0 and check(forge).conclusion is Conclusion.FAILURE
+
+
+def test_a_delivery_for_a_closed_pull_request_posts_nothing():
+    forge = make_forge()
+    pull = forge.repos[REPO].pulls[7]
+    run(forge, event("pull_request", "labeled", pull=PullRequest(**{**pull.__dict__, "state": "closed"})))
+    assert sum(forge.calls.values()) == 0 and check(forge) is None
+
+
 def test_rerun_of_another_check_is_ignored():
     forge = make_forge()
     run(forge, event("check_run", "rerequested", pull_number=None, pull_numbers=(7,), head_sha=HEAD,
-                     payload={"check_run": {"name": MANIFEST}}))
+                     check_name=MANIFEST))
     assert sum(forge.calls.values()) == 0
 
 
 def test_rerun_of_our_check_re_evaluates():
     forge = make_forge()
     run(forge, event("check_run", "rerequested", pull_number=None, pull_numbers=(7,), head_sha=HEAD,
-                     payload={"check_run": {"name": APPROVALS}}))
+                     check_name=APPROVALS))
     assert check(forge) is not None
 
 
@@ -328,7 +342,7 @@ def test_merge_group_posts_on_the_queue_commit():
     approve(forge, "ivan")
     approve(forge, "anna")
     run(forge, event("merge_group", "checks_requested", pull_number=None, pull_numbers=(7,), head_sha=MERGE,
-                     base_ref="main", payload={"merge_group": {"base_sha": BASE}}))
+                     base_ref="main", base_sha=BASE))
     result = check(forge, MERGE)
     assert result.conclusion is Conclusion.SUCCESS and result.head_sha == MERGE
     assert check(forge) is None and forge.calls["request_reviewers"] == 0
@@ -338,7 +352,7 @@ def test_merge_group_missing_approval_fails_on_the_queue_commit():
     forge = make_forge()
     approve(forge, "ivan")
     run(forge, event("merge_group", "checks_requested", pull_number=None, pull_numbers=(7,), head_sha=MERGE,
-                     base_ref="main", payload={"merge_group": {"base_sha": BASE}}))
+                     base_ref="main", base_sha=BASE))
     assert check(forge, MERGE).conclusion is Conclusion.FAILURE
 
 

@@ -171,7 +171,7 @@ def test_rerun_writes_nothing_when_nothing_changed():
     forge = world("release:\n  application_version: 1.5.3\n  infrastructure_version: 2.1.0\n")
     run(forge)
     run(forge, Event(forge="github", name="check_run", action="rerequested", delivery_id="d-2", installation_id=42,
-                     repo=RELEASE, head_sha=HEAD_SHA, pull_numbers=(7,), payload={"check_run": {"name": MANIFEST}}))
+                     repo=RELEASE, head_sha=HEAD_SHA, pull_numbers=(7,), check_name=MANIFEST))
     assert (forge.calls["create_check"], forge.calls["update_check"]) == (1, 0)
     assert forge.calls["find_check"] == 2
 
@@ -179,7 +179,7 @@ def test_rerun_writes_nothing_when_nothing_changed():
 def test_rerun_of_someone_elses_check_is_ignored():
     forge = world("release:\n  application_version: 1.5.3\n  infrastructure_version: 2.1.0\n")
     run(forge, Event(forge="github", name="check_run", action="rerequested", delivery_id="d-2", installation_id=42,
-                     repo=RELEASE, head_sha=HEAD_SHA, pull_numbers=(7,), payload={"check_run": {"name": "ci/build"}}))
+                     repo=RELEASE, head_sha=HEAD_SHA, pull_numbers=(7,), check_name="ci/build"))
     assert forge.calls["get_pull"] == 0
 
 
@@ -191,7 +191,7 @@ def test_merge_group_revalidates_the_manifest_at_the_group_sha():
                    ref=group_sha)
     event = Event(forge="github", name="merge_group", action="checks_requested", delivery_id="d-3", installation_id=42,
                   repo=RELEASE, head_sha=group_sha, base_ref="main", pull_numbers=(7,),
-                  payload={"merge_group": {"head_sha": group_sha, "base_sha": BASE_SHA}})
+                  base_sha=BASE_SHA)
     on_merge_group(event, Context(forge=forge, now=NOW))
     check = forge.checks_on(RELEASE, group_sha)[MANIFEST]
     assert check.conclusion is Conclusion.FAILURE and "no tag `v1.5.4`" in check.annotations[0].message

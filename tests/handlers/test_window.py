@@ -111,7 +111,7 @@ def test_merge_group_judges_the_window_with_the_queued_pull_requests_label():
     forge.add_file(RELEASE, "release.yml", MANIFEST, ref=group_sha)
     event = Event(forge="github", name="merge_group", action="checks_requested", delivery_id="d-3", installation_id=42,
                   repo=RELEASE, head_sha=group_sha, base_ref="main", pull_numbers=(7,),
-                  payload={"merge_group": {"head_sha": group_sha, "base_sha": BASE_SHA}})
+                  base_sha=BASE_SHA)
     for handler in router.handlers_for("merge_group", "checks_requested"):
         handler(event, Context(forge=forge, now=IN_FREEZE))
     check = forge.checks_on(RELEASE, group_sha)[WINDOW]
