@@ -22,6 +22,7 @@ from github import Auth
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.forge.github import GitHubForge  # noqa: E402
+from bot.forge.github_json import pull_request  # noqa: E402
 from bot.handlers import Context  # noqa: E402
 from bot.webhooks.event import Event  # noqa: E402
 from tests.fakeforge import DictStore  # noqa: E402
@@ -88,10 +89,12 @@ def add_pull(fg: FakeGitHub, number: int, *, base: str, n_files: int, n_reviews:
     return head
 
 
-def event(number: int, head: str, delivery: int) -> Event:
+def event(fg: FakeGitHub, number: int, head: str, delivery: int) -> Event:
+    """What bot/webhooks/github.py makes of the delivery: it carries the pull request as GitHub sent it."""
+    pull = pull_request(REPO, fg.repo(REPO).pulls[number])
     return Event(forge="github", name="pull_request_review", action="submitted", delivery_id=f"bench-{delivery}",
                  installation_id=1, repo=REPO, default_branch="main", sender="app-dev2", pull_number=number,
-                 head_sha=head, base_ref="main")
+                 head_sha=head, base_ref="main", base_sha=pull.base_sha, pull=pull)
 
 
 def run(n_files: int, n_reviews: int) -> list[dict]:
@@ -115,7 +118,7 @@ def run(n_files: int, n_reviews: int) -> list[dict]:
                 head = add_pull(fg, number, base=base, n_files=n_files, n_reviews=n_reviews)
             fg.calls.clear()
             for handler in router.handlers_for("pull_request_review", "submitted"):
-                handler(event(number, head, len(rows)), ctx)
+                handler(event(fg, number, head, len(rows)), ctx)
             kinds = Counter(next((k for k, rx in KINDS if re.search(rx, c.path.split("?")[0])), c.path) for c in fg.calls)
             rows.append({
                 "files": n_files, "reviews": n_reviews, "run": label, "requests": len(fg.calls),

@@ -63,7 +63,7 @@ def check_pull(
         return None  # SPEC §3: safe to install on a whole org
     if not loaded.ok:
         publish_check(forge, repo, render_config_failure(loaded.problems, head_sha=check_sha or pull.head_sha,
-                                                         details_url=details_url))
+                                                         details_url=details_url), store=ctx.store)
         return None
     files = forge.list_pull_files(repo, pull.number)
     base = fetch_rules(forge, pull, ref=base_sha, loaded=loaded, files=files)
@@ -75,7 +75,7 @@ def check_pull(
     evaluation = evaluate(look_up(forge, pull, facts, rules=[base, head]), base, head)
     if check_sha is not None:
         evaluation = replace(evaluation, head_sha=check_sha)
-    publish_check(forge, repo, render_check(evaluation, details_url=details_url))
+    publish_check(forge, repo, render_check(evaluation, details_url=details_url), store=ctx.store)
     return evaluation, base.approvals
 
 

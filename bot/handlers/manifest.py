@@ -70,7 +70,7 @@ def on_pull(event: Event, ctx: Context) -> None:
     for pull in pulls_of(event, ctx, check_name=MANIFEST):
         result = evaluate_pull(ctx.forge, pull, details_url=ctx.details_url(pull.repo, pull.number))
         if result is not None:
-            publish_check(ctx.forge, pull.repo, result)
+            publish_check(ctx.forge, pull.repo, result, store=ctx.store)
 
 
 @router.register("merge_group", "checks_requested")
@@ -81,7 +81,7 @@ def on_merge_group(event: Event, ctx: Context) -> None:
         return
     if not loaded.ok:
         failure = config_failure(MANIFEST, loaded, head_sha=event.head_sha, details_url=None)
-        publish_check(ctx.forge, event.repo, failure)
+        publish_check(ctx.forge, event.repo, failure, store=ctx.store)
         return
     release = loaded.config.release
     if release is None:
@@ -91,7 +91,7 @@ def on_merge_group(event: Event, ctx: Context) -> None:
     if (base and base.content) == (head and head.content):
         return  # the group does not change the manifest: nothing of ours to judge
     result = judge(ctx.forge, event.repo, loaded.config, base_sha=base_sha, head_sha=event.head_sha, details_url=None)
-    publish_check(ctx.forge, event.repo, result)
+    publish_check(ctx.forge, event.repo, result, store=ctx.store)
 
 
 def evaluate_pull(forge: Forge, pull: PullRequest, *, details_url: str | None) -> CheckResult | None:

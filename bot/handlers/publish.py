@@ -1,17 +1,58 @@
 """Write a check run only when what the user would see changed (SPEC §4: a no-op re-evaluation writes nothing)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bot.core.checks import CheckResult, result_digest
-from bot.forge.base import Forge
+from bot.forge.base import ExistingCheck, Forge
+
+if TYPE_CHECKING:
+    from bot.handlers import KeyValue
 
 
-def publish_check(forge: Forge, repo: str, result: CheckResult) -> bool:
-    """Create or update the check run keyed by (name, head_sha). Returns True when it wrote."""
-    existing = forge.find_check(repo, head_sha=result.head_sha, name=result.name)
-    if existing is None:
-        forge.create_check(repo, result)
-        return True
-    if existing.digest == result_digest(result):
+def publish_check(forge: Forge, repo: str, result: CheckResult, *, store: KeyValue | None = None) -> bool:
+    """Create or update the check run keyed by (name, head_sha). Returns True when it wrote.
+
+    With a store, what we wrote is remembered per (repo, head sha, name), so a re-evaluation needs no GET of
+    the check runs. No record means we never wrote there: create directly. A record marked pending means a
+    job died between its write and the record: only then ask GitHub (find_check), so a retry never writes a
+    second run. (A store that lost its records costs one extra run with the same name and head sha, which
+    GitHub shows in place of the first, as every update does: see GitHubForge.update_check.) Without a
+    store, ask GitHub every time."""
+    digest = result_digest(result)
+    if store is None:
+        return _write(forge, repo, result, forge.find_check(repo, head_sha=result.head_sha, name=result.name), digest)
+    key = check_key(repo, head_sha=result.head_sha, name=result.name)
+    record = store.get_json(key)
+    if record is None:
+        existing = None
+    elif not record.get("pending"):
+        existing = ExistingCheck(record["id"], record["digest"])
+    else:
+        existing = forge.find_check(repo, head_sha=result.head_sha, name=result.name)
+    if existing is not None and existing.digest == digest:
+        if record != {"id": existing.id, "digest": digest}:
+            store.set_json(key, {"id": existing.id, "digest": digest})
         return False
-    forge.update_check(repo, existing.id, result)
+    store.set_json(key, {**(record or {"id": None, "digest": None}), "pending": True})
+    check_id = _create_or_update(forge, repo, result, existing)
+    store.set_json(key, {"id": check_id, "digest": digest})
     return True
+
+
+def check_key(repo: str, *, head_sha: str, name: str) -> str:
+    return f"check:{repo}@{head_sha}:{name}"
+
+
+def _write(forge: Forge, repo: str, result: CheckResult, existing: ExistingCheck | None, digest: str) -> bool:
+    if existing is not None and existing.digest == digest:
+        return False
+    _create_or_update(forge, repo, result, existing)
+    return True
+
+
+def _create_or_update(forge: Forge, repo: str, result: CheckResult, existing: ExistingCheck | None) -> int:
+    if existing is None:
+        return forge.create_check(repo, result)
+    forge.update_check(repo, existing.id, result)
+    return existing.id

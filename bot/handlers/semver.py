@@ -22,7 +22,7 @@ def on_pull(event: Event, ctx: Context) -> None:
     for pull in pulls_of(event, ctx, check_name=SEMVER):
         result = evaluate_pull(ctx.forge, pull, details_url=ctx.details_url(pull.repo, pull.number))
         if result is not None:
-            publish_check(ctx.forge, pull.repo, result)
+            publish_check(ctx.forge, pull.repo, result, store=ctx.store)
 
 
 def evaluate_pull(forge: Forge, pull: PullRequest, *, details_url: str | None) -> CheckResult | None:

@@ -35,7 +35,7 @@ def on_pull(event: Event, ctx: Context) -> None:
         result = evaluate_pull(ctx.forge, pull, now=ctx.now, store=ctx.store, installation_id=event.installation_id,
                                details_url=ctx.details_url(pull.repo, pull.number))
         if result is not None:
-            publish_check(ctx.forge, pull.repo, result)
+            publish_check(ctx.forge, pull.repo, result, store=ctx.store)
 
 
 @router.register("merge_group", "checks_requested")
@@ -45,7 +45,8 @@ def on_merge_group(event: Event, ctx: Context) -> None:
     if not loaded.config.managed:
         return
     if not loaded.ok:
-        publish_check(ctx.forge, event.repo, config_failure(WINDOW, loaded, head_sha=event.head_sha, details_url=None))
+        publish_check(ctx.forge, event.repo, config_failure(WINDOW, loaded, head_sha=event.head_sha, details_url=None),
+                      store=ctx.store)
         return
     release, windows = loaded.config.release, loaded.config.windows
     if release is None or windows is None:
@@ -56,7 +57,7 @@ def on_merge_group(event: Event, ctx: Context) -> None:
     # the queue's last pull request carries the override label, if any
     labels = frozenset().union(*(ctx.forge.get_pull(event.repo, n).labels for n in event.pull_numbers))
     result = judge(windows, now=ctx.now, labels=labels, head_sha=event.head_sha, details_url=None)
-    publish_check(ctx.forge, event.repo, result)
+    publish_check(ctx.forge, event.repo, result, store=ctx.store)
 
 
 def evaluate_pull(forge: Forge, pull: PullRequest, *, now: dt.datetime, store: KeyValue | None,
@@ -106,7 +107,7 @@ def periodic(contexts: Callable[[int], Context], store: KeyValue, now: dt.dateti
             result = evaluate_pull(ctx.forge, pull, now=now, store=store, installation_id=None,
                                    details_url=ctx.details_url(repo, pull.number))
             if result is not None:
-                written += publish_check(ctx.forge, repo, result)
+                written += publish_check(ctx.forge, repo, result, store=store)
     if dropped:
         # re-read: a handler may have added a repo while we polled
         current = store.get_json(REPOS_KEY) or {}
