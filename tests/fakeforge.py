@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from bot.core.checks import CheckResult, result_digest
 from bot.forge.base import (
     ChangedFile, Commit, Comparison, ExistingCheck, FileContent, Permission, PullRequest, Release, Review, Tag,
+    TeamInfo,
 )
 from bot.forge.errors import AlreadyExists, Conflict, NotFound, TeamNotFound
 
@@ -44,6 +45,7 @@ class FakeForge:
     def __init__(self) -> None:
         self.repos: dict[str, FakeRepo] = defaultdict(FakeRepo)
         self.teams: dict[str, frozenset[str]] = {}
+        self.team_permissions: dict[tuple[str, str], Permission] = {}  # ("@org/team" lower-case, repo) -> grant
         self.calls: Counter[str] = Counter()
         self._ids = itertools.count(1000)
         self.fail_next: dict[str, Exception] = {}  # method name -> exception raised once
@@ -114,6 +116,16 @@ class FakeForge:
         content = self.repos[repo].files.get(ref, {}).get(path)
         return None if content is None else FileContent(content, _blob_sha(content))
 
+    def get_files(self, wanted):
+        self._call("get_files")
+        found = []
+        for want in wanted:
+            state = self.repos.get(want.repo)  # .get: asking must not create the repository
+            ref = None if state is None else (want.ref if want.ref is not None else state.default_branch)
+            content = None if state is None else state.files.get(ref, {}).get(want.path)
+            found.append(None if content is None else FileContent(content, _blob_sha(content)))
+        return tuple(found)
+
     def get_default_branch(self, repo):
         self._call("get_default_branch")
         if repo not in self.repos:  # like GitHub's 404 for a repository nobody created (e.g. an org's .github)
@@ -142,6 +154,15 @@ class FakeForge:
             return self.teams[team.lower()]
         except KeyError:
             raise TeamNotFound(team) from None
+
+    def get_teams(self, names, *, repo):
+        self._call("get_teams")
+        found = {}
+        for name in names:
+            members = self.teams.get(name.lower())
+            grant = self.team_permissions.get((name.lower(), repo), Permission.NONE)
+            found[name] = None if members is None else TeamInfo(members, grant)
+        return found
 
     def permission(self, repo, user):
         self._call("permission")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Iterable, Protocol, Sequence
 
 from bot.core.checks import CheckResult
 
@@ -85,6 +85,15 @@ class FileContent:
 
 
 @dataclass(frozen=True)
+class FileRef:
+    """A file to read: at a ref (a commit sha is cached for good), or at the repository's default branch (None)."""
+
+    repo: str
+    path: str
+    ref: str | None = None
+
+
+@dataclass(frozen=True)
 class Tag:
     name: str
     commit_sha: str  # the commit it points to, peeled through annotated tag objects
@@ -116,6 +125,14 @@ class Permission(enum.IntEnum):
     ADMIN = 5
 
 
+@dataclass(frozen=True)
+class TeamInfo:
+    """A team as the approvals evaluation needs it: who is in it and what the team grants on one repository."""
+
+    members: frozenset[str]  # logins, child teams' members included
+    repo_permission: Permission  # what the team (or a parent team) grants on the repository asked about
+
+
 class Forge(Protocol):
     """What handlers need from a forge. repo is always "owner/name"; team is "@org/slug"."""
 
@@ -131,6 +148,8 @@ class Forge(Protocol):
     # --- git data
     def compare(self, repo: str, base: str, head: str) -> Comparison: ...  # paginated; immutable for two shas
     def get_file(self, repo: str, path: str, *, ref: str) -> FileContent | None: ...  # None when absent
+    # Many files, repositories and refs at once (one request on GitHub); None for a missing repo, ref or file.
+    def get_files(self, wanted: Sequence[FileRef]) -> tuple[FileContent | None, ...]: ...
     def get_default_branch(self, repo: str) -> str: ...
     def get_branch_sha(self, repo: str, branch: str) -> str: ...
     def get_tag(self, repo: str, name: str) -> Tag | None: ...
@@ -139,6 +158,8 @@ class Forge(Protocol):
     # --- people
     def team_members(self, team: str) -> frozenset[str]: ...  # child teams included; raises TeamNotFound
     def permission(self, repo: str, user: str) -> Permission: ...
+    # Many teams at once (one request on GitHub); None for a team that does not exist or the app cannot see.
+    def get_teams(self, names: Iterable[str], *, repo: str) -> dict[str, TeamInfo | None]: ...
 
     # --- checks
     def find_check(self, repo: str, *, head_sha: str, name: str) -> ExistingCheck | None: ...

@@ -5,7 +5,7 @@ import base64
 import datetime as dt
 import re
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import quote
 
 import github
@@ -13,8 +13,8 @@ from urllib3.util import Retry
 
 from bot.core.checks import CheckResult, result_digest
 from bot.forge.base import (
-    ChangedFile, Commit, Comparison, ExistingCheck, FileContent, Permission, PullRequest, Release, Review,
-    ReviewState, Tag,
+    ChangedFile, Commit, Comparison, ExistingCheck, FileContent, FileRef, Permission, PullRequest, Release, Review,
+    ReviewState, Tag, TeamInfo,
 )
 from bot.forge.errors import NotFound, TeamNotFound
 from bot.forge.github_json import login as _login, pull_request as _pull
@@ -141,6 +141,63 @@ class GitHubForge:
             return None
         return found
 
+    def get_files(self, wanted: Sequence[FileRef]) -> tuple[FileContent | None, ...]:
+        """Files at commit shas come from the immutable cache; all the others in ONE GraphQL query, one aliased
+        `repository` per repo and one aliased `object(expression: "REF:PATH")` per file, where REF "HEAD" is the
+        default branch. https://docs.github.com/en/graphql/reference/objects#repository (object, Blob)"""
+        found: list[FileContent | None] = [None] * len(wanted)
+        todo = []
+        for i, want in enumerate(wanted):
+            key = ("file", want.repo, want.path, want.ref)
+            if want.ref is not None and is_sha(want.ref) and key in self.http.immutable:
+                self.http.stats.cache_hits += 1
+                found[i] = self.http.immutable.get(key)
+            else:
+                todo.append(i)
+        if not todo:
+            return tuple(found)
+        variables: dict[str, str] = {}
+        repos: list[str] = []
+        fields: dict[str, list[str]] = {}
+        for i in todo:
+            want = wanted[i]
+            if want.repo not in fields:
+                r = len(repos)
+                repos.append(want.repo)
+                variables[f"o{r}"], _, variables[f"n{r}"] = want.repo.partition("/")
+                fields[want.repo] = []
+            variables[f"e{i}"] = f"{want.ref or 'HEAD'}:{want.path.lstrip('/')}"
+            fields[want.repo].append(f"f{i}: object(expression: $e{i}) {{ ... on Blob {{ {BLOB_FIELDS} }} }}")
+        body = " ".join(f"r{r}: repository(owner: $o{r}, name: $n{r}) {{ {' '.join(fields[repo])} }}"
+                        for r, repo in enumerate(repos))
+        declared = ", ".join(f"${name}: String!" for name in variables)
+        # A repository that does not exist (most orgs have no .github) is a NOT_FOUND error on its alias.
+        data, _ = self.http.graphql(f"query({declared}) {{ {body} }}", variables, tolerate=frozenset({"NOT_FOUND"}))
+        for i in todo:
+            want = wanted[i]
+            blob = (data.get(f"r{repos.index(want.repo)}") or {}).get(f"f{i}")
+            found[i] = self._blob(want, blob)
+            if want.ref is not None and is_sha(want.ref):
+                self.http.immutable.put(("file", want.repo, want.path, want.ref), found[i])
+        return tuple(found)
+
+    def _blob(self, want: FileRef, blob: dict | None) -> FileContent | None:
+        if not blob or "oid" not in blob:
+            return None  # no such repository, ref or path; or a tree, not a file
+        if blob.get("isBinary") or blob.get("isTruncated") or blob.get("text") is None:
+            # GraphQL gives no text for binary blobs and cuts long ones: the REST contents (and blob) API serves them.
+            return self._rest_file(want)
+        return FileContent(blob["text"].encode("utf-8"), blob["oid"])
+
+    def _rest_file(self, want: FileRef) -> FileContent | None:
+        if want.ref is not None:
+            return self.get_file(want.repo, want.path, ref=want.ref)
+        try:  # no ref: the contents API reads the default branch
+            return self.http.get(f"/repos/{want.repo}/contents/{_path(want.path)}",
+                                 parse=lambda d: self._file_content(want.repo, d))
+        except NotFound:
+            return None
+
     def _file_content(self, repo: str, data: Any) -> FileContent | None:
         if not isinstance(data, dict) or data.get("type") != "file":
             return None  # a directory listing, a symlink or a submodule is not a file we can read
@@ -191,6 +248,76 @@ class GitHubForge:
         except NotFound as exc:
             raise TeamNotFound(team, f"team {team} does not exist or the app cannot see it ({exc})") from exc
         return frozenset(members)
+
+    def get_teams(self, names: Iterable[str], *, repo: str) -> dict[str, TeamInfo | None]:
+        """Members (child teams included: membership ALL) and the team's permission on `repo`, for every team in
+        ONE GraphQL query (plus one per further page of 100 members). A team that does not exist, that the app
+        cannot see, or whose members it may not read (no "Members: read") is None.
+        https://docs.github.com/en/graphql/reference/objects#team"""
+        wanted = list(dict.fromkeys(names))
+        found: dict[str, TeamInfo | None] = {name: None for name in wanted}
+        slugs: dict[str, tuple[str, str]] = {}
+        for name in wanted:
+            try:
+                slugs[name] = _team(name)
+            except TeamNotFound:
+                continue  # not @org/slug: no team to ask about
+        members: dict[str, set[str]] = {name: set() for name in slugs}
+        grants: dict[str, Permission] = {}
+        cursors: dict[str, str | None] = {name: None for name in slugs}
+        first = True
+        while cursors:
+            data, errors = self._teams_page(slugs, cursors, repo=repo, with_repositories=first)
+            hidden = {str(e["path"][1]) for e in errors if len(e.get("path") or ()) > 1}
+            missing_orgs = {str(e["path"][0]) for e in errors if len(e.get("path") or ()) == 1}
+            orgs = sorted({slugs[name][0] for name in cursors})
+            next_cursors: dict[str, str | None] = {}
+            for j, name in enumerate(cursors):
+                alias_org = f"o{orgs.index(slugs[name][0])}"
+                team = (data.get(alias_org) or {}).get(f"t{j}")
+                if alias_org in missing_orgs or f"t{j}" in hidden or not team:
+                    members.pop(name, None)
+                    continue
+                page = team["members"]
+                members[name] |= {node["login"] for node in page["nodes"] if node}
+                if first:
+                    grants[name] = _team_grant(team.get("repositories"), repo=repo)
+                if page["pageInfo"]["hasNextPage"]:
+                    next_cursors[name] = page["pageInfo"]["endCursor"]
+            cursors, first = next_cursors, False
+        for name, logins in members.items():
+            found[name] = TeamInfo(frozenset(logins), grants.get(name, Permission.NONE))
+        return found
+
+    def _teams_page(self, slugs: dict[str, tuple[str, str]], cursors: dict[str, str | None], *, repo: str,
+                    with_repositories: bool) -> tuple[dict, tuple]:
+        orgs = sorted({slugs[name][0] for name in cursors})
+        variables: dict[str, Any] = {}
+        declared = []
+        if with_repositories:
+            variables["repo"] = repo.split("/", 1)[1]
+            declared.append("$repo: String!")
+        by_org: dict[str, list[str]] = {org: [] for org in orgs}
+        for j, name in enumerate(cursors):
+            org, slug = slugs[name]
+            variables[f"s{j}"] = slug
+            declared.append(f"$s{j}: String!")
+            after = ""
+            if cursors[name] is not None:
+                variables[f"c{j}"] = cursors[name]
+                declared.append(f"$c{j}: String")
+                after = f", after: $c{j}"
+            # repositories(query:) searches names: the repository is picked out by nameWithOwner below.
+            grant = (" repositories(query: $repo, first: 100) { edges { permission node { nameWithOwner } } }"
+                     if with_repositories else "")
+            by_org[org].append(f"t{j}: team(slug: $s{j}) {{ members(first: 100{after}, membership: ALL) "
+                               f"{{ nodes {{ login }} pageInfo {{ hasNextPage endCursor }} }}{grant} }}")
+        for k, org in enumerate(orgs):
+            variables[f"org{k}"] = org
+            declared.append(f"$org{k}: String!")
+        body = " ".join(f"o{k}: organization(login: $org{k}) {{ {' '.join(by_org[org])} }}" for k, org in enumerate(orgs))
+        return self.http.graphql(f"query({', '.join(declared)}) {{ {body} }}", variables,
+                                 tolerate=frozenset({"NOT_FOUND", "FORBIDDEN"}))
 
     def permission(self, repo: str, user: str) -> Permission:
         # https://docs.github.com/en/rest/collaborators/collaborators#get-repository-permissions-for-a-user:
@@ -281,6 +408,18 @@ class GitHubForge:
 
 
 # --- parsing: raw JSON stops here
+BLOB_FIELDS = "text isBinary byteSize oid isTruncated"
+
+
+def _team_grant(repositories: dict | None, *, repo: str) -> Permission:
+    # TeamRepositoryEdge.permission: ADMIN | MAINTAIN | WRITE | TRIAGE | READ. Not listed (or past the first
+    # 100 name matches): no grant known, which only means each approver's own permission is looked up.
+    for edge in (repositories or {}).get("edges") or ():
+        if edge and (edge.get("node") or {}).get("nameWithOwner", "").lower() == repo.lower():
+            return _ROLES.get(str(edge.get("permission") or "").lower(), Permission.NONE)
+    return Permission.NONE
+
+
 def _team(team: str) -> tuple[str, str]:
     org, _, slug = team.lstrip("@").partition("/")
     if not slug:

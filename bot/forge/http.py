@@ -86,6 +86,27 @@ def retry_after(headers: Mapping[str, str], *, now: float) -> float:
     return SECONDARY_RATE_WAIT
 
 
+# https://docs.github.com/en/graphql/overview/rate-limits-and-query-limits-for-the-graphql-api: GraphQL answers
+# 200 with an `errors` array; each error's `type` says what went wrong and `path` which aliased field.
+_GRAPHQL_TRANSIENT = {"INTERNAL", "SERVICE_UNAVAILABLE", "TIMEOUT"}
+
+
+def graphql_error_for(error: Mapping[str, Any], headers: Mapping[str, str], *, what: str, now: float) -> ForgeError:
+    """THE mapping from one GraphQL error object to our exception hierarchy. Pure."""
+    kind = str(error.get("type") or "")
+    text = f"{what}: {kind or 'error'} {error.get('message') or ''}".rstrip()
+    if kind == "RATE_LIMITED":
+        return RateLimited(text, retry_after=retry_after(headers, now=now))
+    if kind in _GRAPHQL_TRANSIENT:
+        return TransientError(text)
+    if kind == "FORBIDDEN":
+        needed = headers.get("x-accepted-github-permissions")
+        return PermissionDenied(f"{text} (needs permission: {needed})" if needed else text)
+    if kind == "NOT_FOUND":
+        return NotFound(text)
+    return ForgeError(text)
+
+
 def error_for(status: int, headers: Mapping[str, str], data: Any, *, what: str, now: float) -> ForgeError | None:
     """THE mapping from a GitHub response to our exception hierarchy (None for success). Pure."""
     if status < 400:
@@ -208,6 +229,23 @@ class GitHubHttp:
         if status == 304:
             self.stats.not_modified += 1
         return Response(status, response_headers, data)
+
+    def graphql(self, query: str, variables: Mapping[str, Any], *,
+                tolerate: frozenset[str] = frozenset()) -> tuple[dict[str, Any], tuple[Mapping[str, Any], ...]]:
+        """POST one query to the GraphQL endpoint of the same host (https://HOST/api/graphql on GHES, whose REST
+        base is https://HOST/api/v3; PyGithub's Requester knows both). Returns (data, tolerated errors): an error
+        whose type is in `tolerate` and that names a `path` belongs to that field (e.g. NOT_FOUND for one
+        aliased repository); any other error raises the mapped ForgeError."""
+        response = self.request("POST", self.requester.graphql_url, body={"query": query, "variables": dict(variables)})
+        body = response.data if isinstance(response.data, dict) else {}
+        errors = tuple(e for e in body.get("errors") or () if isinstance(e, dict))
+        for error in errors:
+            if error.get("type") not in tolerate or not error.get("path"):
+                raise graphql_error_for(error, response.headers, what="POST graphql", now=self.clock())
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise ForgeError(f"POST graphql: no data ({_message(body)})")
+        return data, errors
 
     def get(self, url: str, params: Mapping[str, Any] | None = None, *, parse: Callable[[Any], Any] = lambda d: d,
             immutable: Hashable | None = None) -> Any:

@@ -11,12 +11,12 @@ from bot.core.approvals import (
 )
 from bot.core.approvals_render import MAX_PULL_FILES, render_check, render_config_failure
 from bot.core.checks import APPROVALS, Level, Problem
-from bot.core.config import CONFIG_PATH, ApprovalsConfig, ConfigResult
+from bot.core.config import CONFIG_PATH, ApprovalsConfig
 from bot.core.windows import override_active
 from bot.forge.base import ChangedFile, Forge, PullRequest
 from bot.forge.errors import ForgeError, NotFound, PermissionDenied, TeamNotFound, TransientError
 from bot.handlers import Context
-from bot.handlers.configs import CODEOWNERS_PATHS, fetch_codeowners, fetch_config
+from bot.handlers.configs import CODEOWNERS_PATHS, RuleFiles, fetch_rule_files
 from bot.handlers.manifest import PULL_ACTIONS, merge_group_base_sha, pulls_of
 from bot.handlers.publish import publish_check
 from bot.routing import Router
@@ -58,7 +58,8 @@ def check_pull(
     """Fetch -> evaluate -> publish one pull request; None when the repository is not managed or config is bad."""
     forge, repo = ctx.forge, pull.repo
     details_url = ctx.details_url(repo, pull.number)
-    loaded = fetch_config(forge, repo, ref=base_sha)
+    at_base = fetch_rule_files(forge, repo, ref=base_sha)  # config and CODEOWNERS: one request
+    loaded = at_base.config
     if not loaded.config.managed:
         return None  # SPEC §3: safe to install on a whole org
     if not loaded.ok:
@@ -66,11 +67,13 @@ def check_pull(
                                                          details_url=details_url), store=ctx.store)
         return None
     files = forge.list_pull_files(repo, pull.number)
-    base = fetch_rules(forge, pull, ref=base_sha, loaded=loaded, files=files)
+    base = rules_at(pull, at_base, files=files)
     head = None
     if any(path in RULE_FILES for path in changed_paths(files)):
-        head_config = fetch_config(forge, repo, ref=pull.head_sha) if CONFIG_PATH in changed_paths(files) else loaded
-        head = fetch_rules(forge, pull, ref=pull.head_sha, loaded=head_config, files=files)
+        at_head = fetch_rule_files(forge, repo, ref=pull.head_sha)
+        if CONFIG_PATH not in changed_paths(files):
+            at_head = replace(at_head, config=loaded)
+        head = rules_at(pull, at_head, files=files)
     facts = fetch_facts(forge, pull, files, rules=[base, head])
     evaluation = evaluate(look_up(forge, pull, facts, rules=[base, head]), base, head)
     if check_sha is not None:
@@ -79,13 +82,13 @@ def check_pull(
     return evaluation, base.approvals
 
 
-def fetch_rules(forge: Forge, pull: PullRequest, *, ref: str, loaded: ConfigResult, files: tuple[ChangedFile, ...]) -> Rules:
+def rules_at(pull: PullRequest, found: RuleFiles, *, files: tuple[ChangedFile, ...]) -> Rules:
+    loaded = found.config
     windows = loaded.config.windows
     override = windows.override_label if override_active(windows, pull.labels) else None
-    found = fetch_codeowners(forge, pull.repo, ref=ref)
-    if found is None:
+    if found.codeowners is None:
         return Rules(loaded.config.approvals, None, {}, problems=loaded.problems, override_label=override)
-    path, text = found
+    path, text = found.codeowners
     parsed = codeowners.parse(text, platform="github")
     problems = tuple(
         Problem(path, e.line, e.message + (f" ({e.suggestion})" if e.suggestion else ""), Level.WARNING)

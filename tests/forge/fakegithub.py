@@ -17,6 +17,8 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import responses
 
+from tests.forge.fakegraphql import GraphQLError, execute
+
 GITHUB_API = "https://api.github.com"
 GHES_API = "https://ghe.example.com/api/v3"
 
@@ -70,9 +72,13 @@ class FakeGitHub:
     def __init__(self, base_url: str = GITHUB_API, *, our_app_id: int = 4242) -> None:
         self.base_url = base_url.rstrip("/")
         self.prefix = urlsplit(self.base_url).path  # "" on github.com, "/api/v3" on GHES
+        # GraphQL lives at /graphql on api.github.com and at /api/graphql on GHES (beside /api/v3).
+        self.graphql_path = (self.prefix[:-len("/v3")] if self.prefix.endswith("/v3") else self.prefix) + "/graphql"
         self.our_app_id = our_app_id
         self.repos: dict[str, FakeRepo] = {}
         self.teams: dict[tuple[str, str], list[str]] = {}
+        self.team_repos: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)  # team -> {repo: "write"}
+        self.hidden_teams: set[tuple[str, str]] = set()  # members not readable: no "Members: read" permission
         self.calls: list[Call] = []
         self.failures: list[tuple[str, re.Pattern, int, dict, Any, list[int]]] = []
         self._ids = itertools.count(5000)
@@ -119,9 +125,11 @@ class FakeGitHub:
             return ref
         return self.add_commit(repo, {path: content}, branch=ref, parent=state.branches.get(ref))
 
-    def add_team(self, team: str, members: list[str]) -> None:
+    def add_team(self, team: str, members: list[str], *, repos: dict[str, str] | None = None) -> None:
+        """members: everyone, child teams' members included; repos: {"owner/name": "write"} the team grants."""
         org, slug = team.lstrip("@").split("/")
         self.teams[(org.lower(), slug.lower())] = list(members)
+        self.team_repos[(org.lower(), slug.lower())].update(repos or {})
 
     def add_pull(self, repo: str, number: int, *, author: str = "octocat", head_sha: str, base_sha: str,
                  head_ref: str = "feature", base_ref: str = "main", files: list[dict] = (), commits: list[dict] = (),
@@ -155,8 +163,8 @@ class FakeGitHub:
     # --- dispatch
     def _dispatch(self, request):
         url = urlsplit(request.url)
-        assert url.path.startswith(self.prefix + "/"), f"request outside the API base: {request.url}"
-        path = url.path[len(self.prefix):]
+        assert url.path.startswith(self.prefix + "/") or url.path == self.graphql_path, f"request outside the API: {request.url}"
+        path = "/graphql" if url.path == self.graphql_path else url.path[len(self.prefix):]
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         body = json.loads(request.body) if request.body else None
         shown = path + (f"?{url.query}" if url.query else "")
@@ -236,6 +244,11 @@ class FakeGitHub:
             return 201, {"token": f"ghs_installation{installation_id}token{self.tokens_issued}", "expires_at": "2099-01-01T00:00:00Z",
                          "permissions": {"checks": "write", "contents": "write", "pull_requests": "write"},
                          "repository_selection": "all"}
+
+        @R("POST", r"/graphql")
+        def graphql(q, b):
+            # GraphQL answers 200 even for errors; they come in an `errors` array beside `data`.
+            return 200, execute(b["query"], b.get("variables") or {}, self._graphql_resolvers())
 
         @R("GET", repo_re)
         def get_repo(q, b, repo):
@@ -507,6 +520,66 @@ class FakeGitHub:
                        "html_url": f"https://github.com/{repo}/releases/tag/{b['tag_name']}", "draft": False, "prerelease": False}
             st.releases[b["tag_name"]] = release
             return 201, release
+
+
+def _graphql_resolvers(self: FakeGitHub) -> dict:
+    """The slice of GitHub's GraphQL schema the adapter reads: repository.object and organization.team."""
+
+    def repository(parent, args):
+        full = f"{args['owner']}/{args['name']}"
+        if full not in self.repos:
+            raise GraphQLError("NOT_FOUND", f"Could not resolve to a Repository with the name '{full}'.")
+        return {"__typename": "Repository", "nameWithOwner": full, "_state": self.repos[full]}
+
+    def git_object(parent, args):
+        st: FakeRepo = parent["_state"]
+        rev, _, path = args["expression"].partition(":")
+        sha = st.branches.get(st.default_branch) if rev == "HEAD" else (
+            rev if rev in st.commits else st.branches.get(rev) or (st.tag_refs.get(rev) or (None, None))[1])
+        files = st.commits.get(sha) if sha else None
+        if files is None:
+            return None
+        if path not in files:
+            return {"__typename": "Tree"} if any(p.startswith(path + "/") for p in files) else None
+        content = files[path]
+        binary = b"\0" in content[:8000]  # git's own heuristic
+        truncated = not binary and len(content) > GRAPHQL_TEXT_LIMIT
+        return {"__typename": "Blob", "oid": blob_sha(content), "byteSize": len(content), "isBinary": binary,
+                "isTruncated": truncated, "text": None if binary else content[:GRAPHQL_TEXT_LIMIT].decode("utf-8", "replace")}
+
+    def organization(parent, args):
+        login = args["login"].lower()
+        if not any(org == login for org, _ in self.teams) and not any(r.split("/")[0].lower() == login for r in self.repos):
+            raise GraphQLError("NOT_FOUND", f"Could not resolve to an Organization with the login of '{args['login']}'.")
+        return {"__typename": "Organization", "login": args["login"]}
+
+    def team(parent, args):
+        key = (parent["login"].lower(), args["slug"].lower())
+        return {"__typename": "Team", "slug": key[1], "_key": key} if key in self.teams else None
+
+    def members(parent, args):
+        if parent["_key"] in self.hidden_teams:
+            raise GraphQLError("FORBIDDEN", "Resource not accessible by integration")
+        everyone = self.teams[parent["_key"]]  # membership: ALL (the fake keeps child teams' members in the list)
+        start = int(base64.b64decode(args["after"]).decode().split(":")[1]) if args.get("after") else 0
+        chunk = everyone[start:start + min(int(args.get("first") or 100), 100)]
+        end = start + len(chunk)
+        return {"nodes": [{"login": m} for m in chunk],
+                "pageInfo": {"hasNextPage": end < len(everyone),
+                             "endCursor": base64.b64encode(f"cursor:{end}".encode()).decode() if chunk else None}}
+
+    def repositories(parent, args):
+        query = (args.get("query") or "").lower()
+        granted = [(r, p) for r, p in self.team_repos[parent["_key"]].items() if query in r.split("/")[1].lower()]
+        return {"edges": [{"permission": p.upper(), "node": {"nameWithOwner": r}} for r, p in granted[:args.get("first") or 100]]}
+
+    return {("Query", "repository"): repository, ("Repository", "object"): git_object,
+            ("Query", "organization"): organization, ("Organization", "team"): team,
+            ("Team", "members"): members, ("Team", "repositories"): repositories}
+
+
+FakeGitHub._graphql_resolvers = _graphql_resolvers
+GRAPHQL_TEXT_LIMIT = 512 * 1024  # the fake cuts Blob.text here and says isTruncated, as GitHub does for big blobs
 
 
 @dataclass

@@ -11,7 +11,7 @@ from github import Auth
 
 from bot.core.checks import APPROVALS, MANIFEST, Annotation, CheckResult, Conclusion, Level, result_digest
 from bot.core.config import CONFIG_PATH
-from bot.forge.base import PullRequest
+from bot.forge.base import FileRef, PullRequest, TeamInfo
 from bot.forge.errors import AlreadyExists, Conflict, NotFound, TeamNotFound
 from bot.forge.base import Permission
 from bot.forge.github import GitHubForge
@@ -43,6 +43,9 @@ class FakeWorld:
     def set_permission(self, repo: str, user: str, permission: Permission) -> None:
         self.forge.repos[repo].permissions[user] = permission
 
+    def grant_team(self, team: str, repo: str, permission: Permission) -> None:
+        self.forge.team_permissions[(team.lower(), repo)] = permission
+
     def add_pull(self, repo: str, number: int, *, head_sha: str, state: str = "open", base_ref: str = "main") -> None:
         self.forge.add_pull(PullRequest(repo=repo, number=number, title="t", author="alice", head_sha=head_sha,
                                         head_ref=f"topic-{number}", base_ref=base_ref, base_sha=fake_sha("base"), state=state))
@@ -64,6 +67,10 @@ class GitHubWorld:
 
     def set_permission(self, repo: str, user: str, permission: Permission) -> None:
         self.gh.repo(repo).roles[user] = permission.name.lower()
+
+    def grant_team(self, team: str, repo: str, permission: Permission) -> None:
+        org, slug = team.lstrip("@").lower().split("/")
+        self.gh.team_repos[(org, slug)][repo] = permission.name.lower()
 
     def add_pull(self, repo: str, number: int, *, head_sha: str, state: str = "open", base_ref: str = "main") -> None:
         self.gh.add_pull(repo, number, author="alice", head_sha=head_sha, base_sha=fake_sha("base"),
@@ -124,6 +131,32 @@ def test_update_file_creates_a_new_file_without_a_sha(world):
     world.add_file(REPO, "README.md", b"x")
     world.forge.update_file(REPO, "CHANGELOG.md", content=b"# Changelog\n", message="m", branch="main", sha=None)
     assert world.forge.get_file(REPO, "CHANGELOG.md", ref="main").content == b"# Changelog\n"
+
+
+def test_get_files_reads_many_repositories_refs_and_paths_in_one_call(world):
+    sha = world.add_file(REPO, CONFIG_PATH, b"approvals: {}\n")
+    world.add_file("acme/.github", CONFIG_PATH, b"approvals:\n  distinct: false\n")
+    later = world.add_file(REPO, "CODEOWNERS", b"* @acme/infra-team\n")
+    found = world.forge.get_files([
+        FileRef("acme/.github", CONFIG_PATH),  # the default branch
+        FileRef(REPO, CONFIG_PATH, sha),
+        FileRef(REPO, "CODEOWNERS", sha),  # not there yet at that commit
+        FileRef(REPO, "CODEOWNERS", later),
+        FileRef(REPO, "CODEOWNERS", "main"),  # a branch name
+        FileRef("acme/no-such-repo", CONFIG_PATH),
+        FileRef(REPO, CONFIG_PATH, fake_sha("a commit nobody pushed")),
+    ])
+    assert [f and f.content for f in found] == [
+        b"approvals:\n  distinct: false\n", b"approvals: {}\n", None, b"* @acme/infra-team\n", b"* @acme/infra-team\n",
+        None, None,
+    ]
+    assert found[1].sha == hashlib.sha1(b"blob 14\0approvals: {}\n").hexdigest()
+    assert world.forge.get_files([]) == ()
+
+
+def test_get_files_agrees_with_get_file(world):
+    sha = world.add_file(REPO, "release.yml", b"release: {}\n")
+    assert world.forge.get_files([FileRef(REPO, "release.yml", sha)]) == (world.forge.get_file(REPO, "release.yml", ref=sha),)
 
 
 # --- repositories and branches
@@ -196,6 +229,21 @@ def test_team_names_are_case_insensitive_as_in_codeowners(world):
     assert world.forge.team_members("@Acme/Infra-Team") == {"alice"}
 
 
+def test_get_teams_names_members_and_what_each_team_grants_on_the_repo(world):
+    world.add_file(REPO, "README.md", b"x")
+    world.add_team("@acme/infra-team", ["alice", "bob"])
+    world.add_team("@acme/docs", ["carol"])
+    world.grant_team("@acme/infra-team", REPO, Permission.MAINTAIN)
+    world.grant_team("@acme/docs", "acme/other-release", Permission.ADMIN)  # another repository whose name matches
+    found = world.forge.get_teams(["@acme/Infra-Team", "@acme/docs", "@acme/no-such-team", "@elsewhere/team"], repo=REPO)
+    assert found == {
+        "@acme/Infra-Team": TeamInfo(frozenset({"alice", "bob"}), Permission.MAINTAIN),
+        "@acme/docs": TeamInfo(frozenset({"carol"}), Permission.NONE),
+        "@acme/no-such-team": None,
+        "@elsewhere/team": None,
+    }
+
+
 def test_permission_known_and_unknown(world):
     world.add_file(REPO, "README.md", b"x")
     world.set_permission(REPO, "bob", Permission.MAINTAIN)
@@ -258,3 +306,4 @@ def test_create_pull_twice_for_one_branch_is_already_exists(world):
     with pytest.raises(AlreadyExists):
         world.forge.create_pull(REPO, title="Roll back", body="b", head="rollback/r1", base="main")
     assert [p.number for p in world.forge.list_open_pulls(REPO, base="main")] == [pull.number]
+

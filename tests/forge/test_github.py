@@ -13,12 +13,13 @@ import responses
 from github import Auth
 
 from bot.core.checks import APPROVALS, MANIFEST, Annotation, CheckResult, Conclusion, Level, result_digest
-from bot.forge.base import ChangedFile, Permission, ReviewState, Tag
+from bot.forge.base import ChangedFile, FileRef, Permission, ReviewState, Tag, TeamInfo
 from bot.forge.errors import (
     AlreadyExists, Conflict, ForgeError, NotFound, PermissionDenied, RateLimited, TeamNotFound, TransientError,
 )
 from bot.forge.github import GitHubForge
 from bot.forge.http import error_for
+from tests.forge.fakegraphql import execute
 from tests.forge.fakegithub import GHES_API, GITHUB_API, FakeGitHub, blob_sha, commit_json, fake_sha, file_json
 
 REPO = "acme/payments-app"
@@ -443,6 +444,144 @@ def test_create_pull_and_comment(fg, forge):
     forge.comment(REPO, pull.number, "Opened #1")
     assert fg.calls[-1].path == f"/repos/acme/payments-app/issues/{pull.number}/comments"
     assert fg.repo(REPO).comments[pull.number] == ["Opened #1"]
+
+
+# --- GraphQL: many files, many teams, one request
+BLOB = "... on Blob { text isBinary byteSize oid isTruncated }"
+
+
+def test_get_files_asks_for_every_file_in_one_aliased_query(fg, forge):
+    sha = fg.add_commit(REPO, {".github/release-coordinator.yml": "approvals: {}\n", ".github/CODEOWNERS": "* @acme/app\n"}, branch="main")
+    fg.add_file("acme/.github", ".github/release-coordinator.yml", "approvals:\n  distinct: false\n")
+    wanted = [FileRef("acme/.github", ".github/release-coordinator.yml"), FileRef(REPO, ".github/release-coordinator.yml", sha),
+              FileRef(REPO, ".github/CODEOWNERS", sha), FileRef(REPO, "CODEOWNERS", sha), FileRef(REPO, "docs/CODEOWNERS", sha)]
+    found = forge.get_files(wanted)
+    assert [f and f.content for f in found] == [b"approvals:\n  distinct: false\n", b"approvals: {}\n", b"* @acme/app\n", None, None]
+    assert found[2].sha == blob_sha(b"* @acme/app\n")
+    assert paths(fg) == ["POST /graphql"]
+    call = fg.calls[0]
+    assert call.body["variables"] == {
+        "o0": "acme", "n0": ".github", "e0": "HEAD:.github/release-coordinator.yml",
+        "o1": "acme", "n1": "payments-app", "e1": f"{sha}:.github/release-coordinator.yml",
+        "e2": f"{sha}:.github/CODEOWNERS", "e3": f"{sha}:CODEOWNERS", "e4": f"{sha}:docs/CODEOWNERS",
+    }
+    query = call.body["query"]
+    assert "r0: repository(owner: $o0, name: $n0) { f0: object(expression: $e0) { " + BLOB + " } }" in query
+    assert "r1: repository(owner: $o1, name: $n1) { f1: object(expression: $e1)" in query
+    assert query.startswith("query($o0: String!, $n0: String!, $e0: String!, $o1: String!")
+
+
+def test_get_files_at_commit_shas_are_cached_for_good_and_the_default_branch_is_asked_again(fg, forge):
+    sha = fg.add_file(REPO, "CODEOWNERS", "* @acme/app\n")
+    wanted = [FileRef(REPO, "CODEOWNERS", sha), FileRef(REPO, "docs/CODEOWNERS", sha)]
+    assert forge.get_files(wanted) == forge.get_files(wanted)
+    assert fg.requests() == 1
+    assert forge.get_file(REPO, "CODEOWNERS", ref=sha).content == b"* @acme/app\n"  # one cache for both
+    assert fg.requests() == 1
+    forge.get_files([FileRef(REPO, "CODEOWNERS", sha), FileRef(REPO, "CODEOWNERS")])
+    forge.get_files([FileRef(REPO, "CODEOWNERS")])
+    assert fg.requests() == 3
+    assert fg.calls[-2].body["variables"] == {"o0": "acme", "n0": "payments-app", "e1": "HEAD:CODEOWNERS"}  # only the branch
+    assert fg.calls[-1].body["variables"] == {"o0": "acme", "n0": "payments-app", "e0": "HEAD:CODEOWNERS"}
+
+
+def test_get_files_of_a_missing_repository_is_none_not_an_error(fg, forge):
+    fg.add_file(REPO, "README.md", "x")
+    found = forge.get_files([FileRef("acme/.github", ".github/release-coordinator.yml"), FileRef(REPO, "README.md")])
+    assert [f and f.content for f in found] == [None, b"x"]
+    assert fg.requests() == 1
+    # GitHub's answer, as the fake sends it: the alias is null and an error of type NOT_FOUND names it.
+    answer = fg_answer(fg, forge, [FileRef("acme/.github", "x")])
+    assert answer["data"] == {"r0": None}
+    assert answer["errors"][0]["type"] == "NOT_FOUND" and answer["errors"][0]["path"] == ["r0"]
+    assert answer["errors"][0]["message"] == "Could not resolve to a Repository with the name 'acme/.github'."
+
+
+def fg_answer(fg, forge, wanted):
+    """The raw GraphQL body GitHub would send for this get_files."""
+    forge.get_files(wanted)
+    last = [c for c in fg.calls if c.path == "/graphql"][-1]
+    return execute(last.body["query"], last.body["variables"], fg._graphql_resolvers())
+
+
+def test_get_files_reads_binary_and_truncated_blobs_from_the_rest_api(fg, forge):
+    big = "x" * (600 * 1024)
+    sha = fg.add_commit(REPO, {"logo.png": b"\x89PNG\0\0", "big.yml": big}, branch="main")
+    found = forge.get_files([FileRef(REPO, "logo.png", sha), FileRef(REPO, "big.yml", sha)])
+    assert [f.content for f in found] == [b"\x89PNG\0\0", big.encode()]
+    assert paths(fg) == ["POST /graphql", f"GET /repos/{REPO}/contents/logo.png?ref={sha}", f"GET /repos/{REPO}/contents/big.yml?ref={sha}"]
+
+
+def test_graphql_errors_map_to_the_same_exceptions(fg, forge):
+    fg.add_file(REPO, "README.md", "x")
+    wanted = [FileRef(REPO, "README.md")]
+    fg.fail("POST", r"^/graphql$", 200, body={"data": None, "errors": [
+        {"type": "RATE_LIMITED", "message": "API rate limit exceeded for installation ID 1."}]},
+        headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(NOW) + 120)})
+    with pytest.raises(RateLimited) as caught:
+        forge.get_files(wanted)
+    assert caught.value.retry_after == 121.0
+    fg.fail("POST", r"^/graphql$", 502)
+    with pytest.raises(TransientError):
+        forge.get_files(wanted)
+    fg.fail("POST", r"^/graphql$", 200, body={"data": None, "errors": [
+        {"type": "FORBIDDEN", "message": "Resource not accessible by integration"}]})
+    with pytest.raises(PermissionDenied):
+        forge.get_files(wanted)
+    fg.fail("POST", r"^/graphql$", 403, body={"message": "You have exceeded a secondary rate limit."}, headers={"retry-after": "30"})
+    with pytest.raises(RateLimited) as caught:
+        forge.get_files(wanted)
+    assert caught.value.retry_after == 30.0
+    fg.fail("POST", r"^/graphql$", 200, body={"errors": [{"message": "Parse error on \"}\""}]})
+    with pytest.raises(ForgeError):
+        forge.get_files(wanted)
+    assert forge.get_files(wanted)[0].content == b"x"
+
+
+def test_get_teams_asks_for_every_team_and_its_grant_in_one_query(fg, forge):
+    fg.add_file(REPO, "README.md", "x")
+    fg.add_team("@acme/infra-team", ["ivan", "irene"], repos={REPO: "write", "acme/payments-app-docs": "admin"})
+    fg.add_team("@acme/app-team", ["anna"])
+    found = forge.get_teams(["@acme/infra-team", "@acme/App-Team", "@acme/gone"], repo=REPO)
+    assert found == {"@acme/infra-team": TeamInfo(frozenset({"ivan", "irene"}), Permission.WRITE),
+                     "@acme/App-Team": TeamInfo(frozenset({"anna"}), Permission.NONE), "@acme/gone": None}
+    assert paths(fg) == ["POST /graphql"]
+    call = fg.calls[0]
+    assert call.body["variables"] == {"repo": "payments-app", "s0": "infra-team", "s1": "app-team", "s2": "gone", "org0": "acme"}
+    assert ("o0: organization(login: $org0) { t0: team(slug: $s0) { members(first: 100, membership: ALL) "
+            "{ nodes { login } pageInfo { hasNextPage endCursor } } repositories(query: $repo, first: 100) "
+            "{ edges { permission node { nameWithOwner } } } }") in call.body["query"]
+
+
+def test_get_teams_pages_members_past_100_in_one_request_per_page(fg, forge):
+    fg.add_file(REPO, "README.md", "x")
+    fg.add_team("@acme/big", [f"dev{i}" for i in range(250)], repos={REPO: "maintain"})
+    fg.add_team("@acme/small", ["sam"])
+    found = forge.get_teams(["@acme/big", "@acme/small"], repo=REPO)
+    assert found["@acme/big"] == TeamInfo(frozenset(f"dev{i}" for i in range(250)), Permission.MAINTAIN)
+    assert found["@acme/small"].members == {"sam"}
+    assert fg.requests() == 3  # 100 + 100 + 50 members; the small team is done after the first
+    assert [set(c.body["variables"]) for c in fg.calls[1:]] == [{"s0", "c0", "org0"}] * 2
+
+
+def test_get_teams_without_the_members_permission_is_none(fg, forge):
+    fg.add_file(REPO, "README.md", "x")
+    fg.add_team("@acme/secret", ["sid"])
+    fg.add_team("@acme/open", ["olga"])
+    fg.hidden_teams.add(("acme", "secret"))
+    found = forge.get_teams(["@acme/secret", "@acme/open", "not-a-team"], repo=REPO)
+    assert found == {"@acme/secret": None, "@acme/open": TeamInfo(frozenset({"olga"}), Permission.NONE), "not-a-team": None}
+
+
+def test_graphql_goes_to_the_ghes_graphql_endpoint(rsps):
+    fg = FakeGitHub(GHES_API).register(rsps)
+    forge = make_forge(GHES_API)
+    fg.add_file(REPO, "CODEOWNERS", "* @acme/app\n")
+    fg.add_team("@acme/app", ["anna"])
+    assert forge.get_files([FileRef(REPO, "CODEOWNERS")])[0].content == b"* @acme/app\n"
+    assert forge.get_teams(["@acme/app"], repo=REPO)["@acme/app"].members == {"anna"}
+    urls = [c.request.url for c in rsps.calls]
+    assert urls == ["https://ghe.example.com:443/api/graphql"] * 2, urls
 
 
 # --- errors
