@@ -6,7 +6,7 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from bot.core.checks import Level, Problem
 from bot.core.config import ApprovalMode, ApprovalsConfig, Invalidate
-from bot.forge.base import ChangedFile, Permission, Review, ReviewState
+from bot.forge.base import ChangedFile, Permission, Review, ReviewState, TeamInfo
 
 TEAM, USERS, OWNERS = "team", "users", "owners"  # GroupResult.kind: a team, a line's individuals, a whole line
 
@@ -191,6 +191,19 @@ def lookups_needed(facts: PullFacts, *rules: Rules | None) -> Lookups:
         return Lookups(commits=tuple(sorted(commits)))
     known = {user.lower() for user in facts.permissions}
     return Lookups(logins=tuple(sorted((user for user in counted if user.lower() not in known), key=str.lower)))
+
+
+def granted_by_teams(teams: Mapping[str, TeamInfo | None]) -> dict[str, Permission]:
+    """Write access that team grants settle without a per-user lookup: a member of a team (child teams
+    included, as they inherit the parent's access) holds at least the team's permission on the repository.
+    Grants below write settle nothing (the person may have write on their own) and are left out.
+    https://docs.github.com/en/organizations/organizing-members-into-teams/about-teams#nested-teams"""
+    floor: dict[str, Permission] = {}
+    for info in teams.values():
+        if info is not None and info.repo_permission >= Permission.WRITE:
+            for login in info.members:
+                floor[login] = max(floor.get(login, Permission.NONE), info.repo_permission)
+    return floor
 
 
 def assume_best(facts: PullFacts) -> PullFacts:

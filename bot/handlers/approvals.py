@@ -7,14 +7,15 @@ from dataclasses import replace
 from bot import logs
 from bot.core import codeowners
 from bot.core.approvals import (
-    Evaluation, PullFacts, Rules, assume_best, changed_paths, evaluate, lookups_needed, owners_in, to_json,
+    Evaluation, PullFacts, Rules, assume_best, changed_paths, evaluate, granted_by_teams, lookups_needed, owners_in,
+    to_json,
 )
 from bot.core.approvals_render import MAX_PULL_FILES, render_check, render_config_failure
 from bot.core.checks import APPROVALS, Level, Problem
 from bot.core.config import CONFIG_PATH, ApprovalsConfig
 from bot.core.windows import override_active
 from bot.forge.base import ChangedFile, Forge, PullRequest
-from bot.forge.errors import ForgeError, NotFound, PermissionDenied, TeamNotFound, TransientError
+from bot.forge.errors import ForgeError, NotFound, PermissionDenied, TransientError
 from bot.handlers import Context
 from bot.handlers.configs import CODEOWNERS_PATHS, RuleFiles, fetch_rule_files
 from bot.handlers.manifest import PULL_ACTIONS, merge_group_base_sha, pulls_of
@@ -101,17 +102,18 @@ def rules_at(pull: PullRequest, found: RuleFiles, *, files: tuple[ChangedFile, .
 def fetch_facts(forge: Forge, pull: PullRequest, files: tuple[ChangedFile, ...], *, rules: list[Rules | None]) -> PullFacts:
     repo = pull.repo
     reviews = forge.list_reviews(repo, pull.number)
-    members, unknown = {}, set()
-    for teams in (owners_in(r)[0] for r in rules if r is not None):
-        for team in teams - members.keys() - unknown:
-            try:
-                members[team] = forge.team_members(team)
-            except (TeamNotFound, PermissionDenied):
-                # 404 for a team that does not exist or is secret; 403 when the installation lacks the
-                # organization permission "Members: read". Either way: a failing group naming team and permission.
-                unknown.add(team)
+    wanted = sorted(set().union(*(owners_in(r)[0] for r in rules if r is not None)))
+    try:
+        teams = forge.get_teams(wanted, repo=repo) if wanted else {}
+    except PermissionDenied:
+        # 403 when the installation lacks the organization permission "Members: read"; a team that does not
+        # exist or is secret comes back as None. Either way: a failing group naming team and permission.
+        teams = dict.fromkeys(wanted)
     return PullFacts(
-        head_sha=pull.head_sha, author=pull.author, files=files, reviews=reviews, members=members, unknown_teams=frozenset(unknown), files_truncated=len(files) >= MAX_PULL_FILES,
+        head_sha=pull.head_sha, author=pull.author, files=files, reviews=reviews,
+        members={team: info.members for team, info in teams.items() if info is not None},
+        unknown_teams=frozenset(team for team, info in teams.items() if info is None),
+        permissions=granted_by_teams(teams), files_truncated=len(files) >= MAX_PULL_FILES,
     )
 
 

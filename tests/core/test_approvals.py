@@ -7,12 +7,13 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from bot.core.approvals import (
+    granted_by_teams,
     Lookups, OwnerRule, PullFacts, Rules, assign, assume_best, changed_paths, evaluate, from_json, lookups_needed, to_json,
 )
 from bot.core.approvals_render import render_check, render_config_failure
 from bot.core.checks import APPROVALS, Conclusion, Level, Problem
 from bot.core.config import ApprovalMode, ApprovalsConfig, Invalidate
-from bot.forge.base import ChangedFile, Permission, Review, ReviewState
+from bot.forge.base import ChangedFile, Permission, Review, ReviewState, TeamInfo
 
 HEAD, OLD, GONE = "h" * 40, "o" * 40, "g" * 40
 A, C, D, R = ReviewState.APPROVED, ReviewState.CHANGES_REQUESTED, ReviewState.DISMISSED, ReviewState.COMMENTED
@@ -523,3 +524,14 @@ def test_looking_up_only_what_decides_gives_the_full_knowledge_answer(reviewers,
     lazy = evaluate(assume_best(facts), rules)
     assert lazy.passed == truth.passed
     assert [g.missing for g in lazy.groups] == [g.missing for g in truth.groups]
+
+
+@pytest.mark.parametrize("teams, expected", [
+    ({"@o/a": TeamInfo(frozenset({"ann", "bo"}), Permission.WRITE)}, {"ann": Permission.WRITE, "bo": Permission.WRITE}),
+    ({"@o/a": TeamInfo(frozenset({"ann"}), Permission.WRITE), "@o/b": TeamInfo(frozenset({"ann"}), Permission.ADMIN)},
+     {"ann": Permission.ADMIN}),  # the highest grant wins
+    ({"@o/a": TeamInfo(frozenset({"ann"}), Permission.TRIAGE)}, {}),  # below write settles nothing
+    ({"@o/a": None}, {}),  # a team we cannot see vouches for nobody
+])
+def test_team_grants_are_a_floor_only_from_write_up(teams, expected):
+    assert granted_by_teams(teams) == expected

@@ -116,7 +116,7 @@ def test_cold_evaluation_request_count():
     run(forge)
     # the pull, config + CODEOWNERS in one read, files, reviews, one lookup per team and per approver, the check
     assert dict(forge.calls) == {"get_pull": 1, "get_files": 1, "list_pull_files": 1, "list_reviews": 1,
-                                 "team_members": 2, "permission": 2, "create_check": 1}
+                                 "get_teams": 1, "permission": 2, "create_check": 1}
 
 
 def test_unmanaged_repository_gets_nothing():
@@ -141,7 +141,7 @@ def test_no_codeowners_passes_and_says_so():
     run(forge)
     result = check(forge)
     assert result.conclusion is Conclusion.SUCCESS and "No CODEOWNERS file" in result.title
-    assert forge.calls["team_members"] == 0
+    assert forge.calls["get_teams"] == 0
 
 
 def test_codeowners_errors_are_warnings_with_lines():
@@ -168,7 +168,7 @@ def test_team_the_app_cannot_see_fails_naming_team_and_permission():
 
 def test_app_without_members_permission_fails_naming_it():
     forge = make_forge(files=("infra/main.tf",))
-    forge.fail_next["team_members"] = PermissionDenied("403 Resource not accessible by integration")
+    forge.fail_next["get_teams"] = PermissionDenied("403 Resource not accessible by integration")
     approve(forge, "ivan")
     run(forge)
     result = check(forge)
@@ -410,3 +410,24 @@ def test_approver_without_write_access_is_replaced_by_the_next_one():
     assert result.conclusion is Conclusion.SUCCESS
     assert "| @acme/infra | 2 | @bea, @cy | ✓ |" in result.summary
     assert forge.calls["permission"] == 3
+
+
+def test_a_team_with_write_on_the_repo_vouches_for_its_members_without_lookups():
+    forge = make_forge()
+    forge.team_permissions = {("@acme/infra", REPO): Permission.WRITE, ("@acme/app", REPO): Permission.READ}
+    forge.repos[REPO].permissions = {"ivan": Permission.READ, "anna": Permission.WRITE}  # ivan's own role is read
+    approve(forge, "ivan")
+    approve(forge, "anna")
+    run(forge)
+    assert check(forge).conclusion is Conclusion.SUCCESS  # ivan writes through his team
+    assert forge.calls["permission"] == 1  # only anna: a read grant settles nothing, her own role does
+
+
+def test_a_team_grant_below_write_does_not_count_a_reader():
+    forge = make_forge(files=("infra/main.tf",))
+    forge.team_permissions = {("@acme/infra", REPO): Permission.TRIAGE}
+    forge.repos[REPO].permissions = {"ivan": Permission.READ}
+    approve(forge, "ivan")
+    run(forge)
+    result = check(forge)
+    assert result.conclusion is Conclusion.FAILURE and "has read access, not write" in result.summary
