@@ -79,7 +79,7 @@ class FakeForge:
         except KeyError:
             raise NotFound(f"{repo}#{number}") from None
 
-    def list_pull_files(self, repo, number):
+    def list_pull_files(self, repo, number, *, head_sha=None, base_sha=None):
         self._call("list_pull_files")
         return self.repos[repo].pull_files.get(number, ())
 

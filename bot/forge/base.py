@@ -138,7 +138,9 @@ class Forge(Protocol):
 
     # --- pull requests
     def get_pull(self, repo: str, number: int) -> PullRequest: ...
-    def list_pull_files(self, repo: str, number: int) -> tuple[ChangedFile, ...]: ...  # up to GitHub's 3,000
+    # Up to GitHub's 3,000. Given the pull request's head and base shas, the answer cannot change: cached.
+    def list_pull_files(self, repo: str, number: int, *, head_sha: str | None = None,
+                        base_sha: str | None = None) -> tuple[ChangedFile, ...]: ...
     def list_reviews(self, repo: str, number: int) -> tuple[Review, ...]: ...  # oldest first
     def list_pull_commits(self, repo: str, number: int) -> tuple[Commit, ...]: ...  # oldest first
     def list_open_pulls(self, repo: str, *, base: str | None = None) -> tuple[PullRequest, ...]: ...

@@ -28,6 +28,9 @@ MAX_PULL_COMMITS = 250
 ANNOTATIONS_PER_REQUEST = 50
 # https://docs.github.com/en/rest/commits/commits#compare-two-commits lists at most 300 files.
 COMPARE_FILES_LIMIT = 300
+# Who may approve and the org's policy change rarely and are read on every event: an answer is reused for
+# this many seconds (a team change or a new org config takes effect within a minute), then asked again.
+FRESH_FOR = 60.0
 _SHA = re.compile(r"[0-9a-f]{40}")
 _ROLES = {
     "admin": Permission.ADMIN, "maintain": Permission.MAINTAIN, "write": Permission.WRITE,
@@ -54,19 +57,23 @@ class GitHubForge:
 
     def __init__(self, gh: github.Github, *, app_id: int | None = None, retry: Retry | int | None = RETRY,
                  seconds_between_reads: float | None = None, cache_size: int = 2048,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, fresh_for: float = FRESH_FOR) -> None:
         requester = bounded_requester(gh.requester, retry, seconds_between_reads=seconds_between_reads)
         auth = requester.auth
         self.app_id = app_id if app_id is not None else (int(auth.app_id) if isinstance(auth, github.Auth.AppInstallationAuth) else None)
-        self.http = GitHubHttp(requester, cache_size=cache_size, clock=clock)
+        self.http = GitHubHttp(requester, cache_size=cache_size, clock=clock, fresh_for=fresh_for)
 
     # --- pull requests
     def get_pull(self, repo: str, number: int) -> PullRequest:
         return self.http.get(f"/repos/{repo}/pulls/{number}", parse=lambda d: _pull(repo, d))
 
-    def list_pull_files(self, repo: str, number: int) -> tuple[ChangedFile, ...]:
+    def list_pull_files(self, repo: str, number: int, *, head_sha: str | None = None,
+                        base_sha: str | None = None) -> tuple[ChangedFile, ...]:
+        # The files are the diff between the two commits, so for a known (head sha, base sha) they never change.
+        pinned = head_sha is not None and base_sha is not None and is_sha(head_sha) and is_sha(base_sha)
         return tuple(self.http.get_pages(
             f"/repos/{repo}/pulls/{number}/files", parse=lambda d: [_file(f) for f in d], limit=MAX_PULL_FILES,
+            immutable=("pull-files", repo, number, head_sha, base_sha) if pinned else None,
         ))
 
     def list_reviews(self, repo: str, number: int) -> tuple[Review, ...]:
@@ -149,9 +156,13 @@ class GitHubForge:
         todo = []
         for i, want in enumerate(wanted):
             key = ("file", want.repo, want.path, want.ref)
+            fresh = self.http.fresh.get(key) if want.ref is None else self.http.fresh.MISSING
             if want.ref is not None and is_sha(want.ref) and key in self.http.immutable:
                 self.http.stats.cache_hits += 1
                 found[i] = self.http.immutable.get(key)
+            elif fresh is not self.http.fresh.MISSING:
+                self.http.stats.cache_hits += 1
+                found[i] = fresh
             else:
                 todo.append(i)
         if not todo:
@@ -179,6 +190,8 @@ class GitHubForge:
             found[i] = self._blob(want, blob)
             if want.ref is not None and is_sha(want.ref):
                 self.http.immutable.put(("file", want.repo, want.path, want.ref), found[i])
+            elif want.ref is None:
+                self.http.fresh.put(("file", want.repo, want.path, None), found[i])
         return tuple(found)
 
     def _blob(self, want: FileRef, blob: dict | None) -> FileContent | None:
@@ -258,6 +271,11 @@ class GitHubForge:
         found: dict[str, TeamInfo | None] = {name: None for name in wanted}
         slugs: dict[str, tuple[str, str]] = {}
         for name in wanted:
+            cached = self.http.fresh.get(("team", name.lower(), repo))
+            if cached is not self.http.fresh.MISSING:
+                self.http.stats.cache_hits += 1
+                found[name] = cached
+                continue
             try:
                 slugs[name] = _team(name)
             except TeamNotFound:
@@ -287,6 +305,8 @@ class GitHubForge:
             cursors, first = next_cursors, False
         for name, logins in members.items():
             found[name] = TeamInfo(frozenset(logins), grants.get(name, Permission.NONE))
+        for name in slugs:
+            self.http.fresh.put(("team", name.lower(), repo), found[name])
         return found
 
     def _teams_page(self, slugs: dict[str, tuple[str, str]], cursors: dict[str, str | None], *, repo: str,
@@ -323,13 +343,21 @@ class GitHubForge:
         # https://docs.github.com/en/rest/collaborators/collaborators#get-repository-permissions-for-a-user:
         # `permission` folds maintain into write and triage into read; `role_name` keeps them (custom roles
         # fall back to `permission`). A user GitHub no longer knows (left, renamed, deleted) has none.
+        # Reused for FRESH_FOR seconds, then revalidated with its ETag.
+        key = ("permission", repo, user.lower())
+        cached = self.http.fresh.get(key)
+        if cached is not self.http.fresh.MISSING:
+            self.http.stats.cache_hits += 1
+            return cached
         try:
-            return self.http.get(
+            found = self.http.get(
                 f"/repos/{repo}/collaborators/{_q(user)}/permission",
                 parse=lambda d: _ROLES.get(d.get("role_name") or "", _ROLES.get(d.get("permission") or "none", Permission.NONE)),
             )
         except NotFound:
-            return Permission.NONE
+            found = Permission.NONE
+        self.http.fresh.put(key, found)
+        return found
 
     # --- checks
     def find_check(self, repo: str, *, head_sha: str, name: str) -> ExistingCheck | None:

@@ -168,6 +168,30 @@ class LRU:
         return len(self._data)
 
 
+_MISSING = object()
+
+
+class Fresh:
+    """A bounded cache whose entries expire `ttl` seconds after they were stored: for facts that may change
+    but are asked for on every event (who is in a team, who may write, the org's config)."""
+
+    MISSING = _MISSING
+
+    def __init__(self, maxsize: int, *, ttl: float, clock: Callable[[], float]) -> None:
+        self.ttl, self.clock = ttl, clock
+        self._entries = LRU(maxsize)
+
+    def get(self, key: Hashable) -> Any:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] <= self.clock():
+            return _MISSING
+        return entry[1]
+
+    def put(self, key: Hashable, value: Any) -> None:
+        if self.ttl > 0:
+            self._entries.put(key, (self.clock() + self.ttl, value))
+
+
 @dataclass(frozen=True)
 class Response:
     status: int
@@ -192,16 +216,19 @@ class Stats:
 class GitHubHttp:
     """Requests through PyGithub's Requester (auth, token refresh, GHES base URL) with our error mapping.
 
-    Two caches per instance (one instance per installation): `immutable` answers that cannot change (content
-    at a commit sha, tag objects, compare between two shas) are kept forever (LRU); mutable GETs keep ETag +
-    parsed value per URL and are re-validated with If-None-Match, a 304 reusing the value.
+    Three caches per instance (one instance per installation): `immutable` answers that cannot change (content
+    at a commit sha, tag objects, compare between two shas) are kept forever (LRU); `fresh` keeps who/policy
+    facts (team members and grants, permissions, files on a default branch) for `fresh_for` seconds; mutable
+    GETs keep ETag + parsed value per URL and are re-validated with If-None-Match, a 304 reusing the value.
     https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api#use-conditional-requests-if-appropriate
     """
 
-    def __init__(self, requester: Requester, *, cache_size: int = 2048, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, requester: Requester, *, cache_size: int = 2048, clock: Callable[[], float] = time.time,
+                 fresh_for: float = 60.0) -> None:
         self.requester = requester
         self.immutable = LRU(cache_size)
         self.etags = LRU(cache_size)
+        self.fresh = Fresh(cache_size, ttl=fresh_for, clock=clock)
         self.clock = clock
         self.stats = Stats()
 

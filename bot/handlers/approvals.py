@@ -67,7 +67,7 @@ def check_pull(
         publish_check(forge, repo, render_config_failure(loaded.problems, head_sha=check_sha or pull.head_sha,
                                                          details_url=details_url), store=ctx.store)
         return None
-    files = forge.list_pull_files(repo, pull.number)
+    files = forge.list_pull_files(repo, pull.number, head_sha=pull.head_sha, base_sha=pull.base_sha)
     base = rules_at(pull, at_base, files=files)
     head = None
     if any(path in RULE_FILES for path in changed_paths(files)):

@@ -121,6 +121,16 @@ def test_pull_files_follow_link_pages_and_keep_both_paths_of_a_rename(fg, forge)
     ]
 
 
+def test_pull_files_of_a_known_head_and_base_are_fetched_once(fg, forge):
+    base = seed_pull(fg, files=[file_json(f"src/f{i}.py") for i in range(150)])
+    first = forge.list_pull_files(REPO, 7, head_sha=HEAD, base_sha=base)
+    assert forge.list_pull_files(REPO, 7, head_sha=HEAD, base_sha=base) == first
+    assert fg.requests() == 2  # two pages, once
+    forge.list_pull_files(REPO, 7, head_sha=fake_sha("pushed"), base_sha=base)  # a new head: a new diff
+    forge.list_pull_files(REPO, 7)  # no shas to key on: revalidated page by page
+    assert fg.requests() == 6 and [c.status for c in fg.calls[4:]] == [200, 200]
+
+
 def test_pull_files_stop_at_githubs_3000(fg, forge):
     seed_pull(fg, files=[file_json(f"f{i}") for i in range(3100)])
     from tests.forge.fakegithub import Paged
@@ -471,7 +481,9 @@ def test_get_files_asks_for_every_file_in_one_aliased_query(fg, forge):
     assert query.startswith("query($o0: String!, $n0: String!, $e0: String!, $o1: String!")
 
 
-def test_get_files_at_commit_shas_are_cached_for_good_and_the_default_branch_is_asked_again(fg, forge):
+def test_get_files_at_commit_shas_are_cached_for_good_and_the_default_branch_for_a_minute(fg):
+    now = [NOW]
+    forge = make_forge(clock=lambda: now[0])
     sha = fg.add_file(REPO, "CODEOWNERS", "* @acme/app\n")
     wanted = [FileRef(REPO, "CODEOWNERS", sha), FileRef(REPO, "docs/CODEOWNERS", sha)]
     assert forge.get_files(wanted) == forge.get_files(wanted)
@@ -479,10 +491,35 @@ def test_get_files_at_commit_shas_are_cached_for_good_and_the_default_branch_is_
     assert forge.get_file(REPO, "CODEOWNERS", ref=sha).content == b"* @acme/app\n"  # one cache for both
     assert fg.requests() == 1
     forge.get_files([FileRef(REPO, "CODEOWNERS", sha), FileRef(REPO, "CODEOWNERS")])
-    forge.get_files([FileRef(REPO, "CODEOWNERS")])
+    assert fg.calls[-1].body["variables"] == {"o0": "acme", "n0": "payments-app", "e1": "HEAD:CODEOWNERS"}  # only the branch
+    fg.add_file(REPO, "CODEOWNERS", "* @acme/platform\n")  # pushed to main
+    now[0] += 59
+    assert forge.get_files([FileRef(REPO, "CODEOWNERS")])[0].content == b"* @acme/app\n"  # fresh for 60 s
+    assert fg.requests() == 2
+    now[0] += 1
+    assert forge.get_files([FileRef(REPO, "CODEOWNERS")])[0].content == b"* @acme/platform\n"
     assert fg.requests() == 3
-    assert fg.calls[-2].body["variables"] == {"o0": "acme", "n0": "payments-app", "e1": "HEAD:CODEOWNERS"}  # only the branch
-    assert fg.calls[-1].body["variables"] == {"o0": "acme", "n0": "payments-app", "e0": "HEAD:CODEOWNERS"}
+
+
+def test_teams_and_permissions_are_reused_for_a_minute_then_asked_again(fg):
+    now = [NOW]
+    forge = make_forge(clock=lambda: now[0])
+    fg.add_file(REPO, "README.md", "x")
+    fg.add_team("@acme/app", ["anna"], repos={REPO: "write"})
+    fg.repo(REPO).roles["bob"] = "write"
+    for _ in range(2):
+        assert forge.get_teams(["@acme/app", "@acme/gone"], repo=REPO)["@acme/app"].members == {"anna"}
+        assert forge.permission(REPO, "bob") is Permission.WRITE
+    assert fg.requests() == 2
+    fg.add_team("@acme/app", ["anna", "alex"])
+    fg.repo(REPO).roles["bob"] = "read"
+    now[0] += 60
+    assert forge.get_teams(["@acme/app", "@acme/gone"], repo=REPO) == {
+        "@acme/app": TeamInfo(frozenset({"anna", "alex"}), Permission.WRITE), "@acme/gone": None}
+    assert forge.permission(REPO, "bob") is Permission.READ
+    now[0] += 60
+    assert forge.permission(REPO, "bob") is Permission.READ
+    assert [c.status for c in fg.calls] == [200, 200, 200, 200, 304]  # past a minute: a conditional request
 
 
 def test_get_files_of_a_missing_repository_is_none_not_an_error(fg, forge):
