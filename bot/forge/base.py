@@ -1,7 +1,8 @@
 """The Forge protocol: the only surface handlers use to read and write GitHub (and later GitLab).
 
 Values in and out are plain frozen dataclasses; raw JSON never leaves the adapters. Reads of
-immutable content (a file at a commit sha, a tag object) may be cached forever by an adapter.
+immutable content (a file at a commit sha, a tag object) may be cached forever by an adapter; who/policy
+facts (team members, permissions, files on a default branch) for a short while (GitHubForge: 60 s).
 """
 from __future__ import annotations
 

@@ -781,13 +781,15 @@ def test_installation_client_on_ghes_knows_our_app_and_keeps_its_token_out_of_lo
     with caplog.at_level(logging.DEBUG):
         forge.create_check(REPO, result())
         assert forge.find_check(REPO, head_sha=HEAD, name=APPROVALS) is not None
+        assert forge.get_files([FileRef(REPO, "README.md")])[0].content == b"hello"
     assert [c.path.split("?")[0] for c in fg.calls] == [
         "/app/installations/77/access_tokens",  # one token, reused for every request after it
         "/repos/acme/payments-app/check-runs",
         f"/repos/acme/payments-app/commits/{HEAD}/check-runs",
+        "/graphql",  # https://ghe.example.com/api/graphql, with the same installation token
     ]
     assert fg.calls[0].headers["Authorization"].startswith("Bearer ")  # the App's JWT
-    assert fg.calls[1].headers["Authorization"] == "token ghs_installation77token1"
+    assert fg.calls[1].headers["Authorization"] == fg.calls[3].headers["Authorization"] == "token ghs_installation77token1"
     assert fg.calls[2].query["app_id"] == ["4242"]
     assert "ghs_installation77token1" not in caplog.text
     assert fg.calls[0].headers["Authorization"].split()[1] not in caplog.text
