@@ -113,7 +113,7 @@ class FakeForge:
 
     def get_file(self, repo, path, *, ref):
         self._call("get_file")
-        content = self.repos[repo].files.get(ref, {}).get(path)
+        content = _files_at(self.repos[repo], ref).get(path)
         return None if content is None else FileContent(content, _blob_sha(content))
 
     def get_files(self, wanted):
@@ -122,7 +122,7 @@ class FakeForge:
         for want in wanted:
             state = self.repos.get(want.repo)  # .get: asking must not create the repository
             ref = None if state is None else (want.ref if want.ref is not None else state.default_branch)
-            content = None if state is None else state.files.get(ref, {}).get(want.path)
+            content = None if state is None else _files_at(state, ref).get(want.path)
             found.append(None if content is None else FileContent(content, _blob_sha(content)))
         return tuple(found)
 
@@ -245,6 +245,13 @@ class FakeForge:
     def comment(self, repo, number, body):
         self._call("comment")
         self.repos[repo].comments[number].append(body)
+
+
+def _files_at(state: FakeRepo, ref: str) -> dict[str, bytes]:
+    """Files at a branch or commit sha as seeded; a tag name reads its commit's files unless seeded itself."""
+    if ref not in state.files and ref in state.tags:
+        ref = state.tags[ref].commit_sha
+    return state.files.get(ref, {})
 
 
 class DictStore:

@@ -248,7 +248,7 @@ class FakeGitHub:
         @R("POST", r"/graphql")
         def graphql(q, b):
             # GraphQL answers 200 even for errors; they come in an `errors` array beside `data`.
-            return 200, execute(b["query"], b.get("variables") or {}, self._graphql_resolvers())
+            return 200, execute(b["query"], b.get("variables") or {}, self.graphql_resolvers())
 
         @R("GET", repo_re)
         def get_repo(q, b, repo):
@@ -521,64 +521,65 @@ class FakeGitHub:
             st.releases[b["tag_name"]] = release
             return 201, release
 
+    def graphql_resolvers(self) -> dict:
+        """The slice of GitHub's GraphQL schema the adapter reads: repository.object and organization.team."""
 
-def _graphql_resolvers(self: FakeGitHub) -> dict:
-    """The slice of GitHub's GraphQL schema the adapter reads: repository.object and organization.team."""
+        def repository(parent, args):
+            full = f"{args['owner']}/{args['name']}"
+            if full not in self.repos:
+                raise GraphQLError("NOT_FOUND", f"Could not resolve to a Repository with the name '{full}'.")
+            return {"__typename": "Repository", "nameWithOwner": full, "_state": self.repos[full]}
 
-    def repository(parent, args):
-        full = f"{args['owner']}/{args['name']}"
-        if full not in self.repos:
-            raise GraphQLError("NOT_FOUND", f"Could not resolve to a Repository with the name '{full}'.")
-        return {"__typename": "Repository", "nameWithOwner": full, "_state": self.repos[full]}
+        def git_object(parent, args):
+            st: FakeRepo = parent["_state"]
+            rev, _, path = args["expression"].partition(":")  # git's <rev>:<path>; HEAD is the default branch
+            sha = st.branches.get(st.default_branch) if rev == "HEAD" else rev if rev in st.commits else st.branches.get(rev)
+            if sha is None and rev in st.tag_refs:
+                kind, sha = st.tag_refs[rev]
+                while kind == "tag":  # peel annotated tags to their commit
+                    kind, sha = st.tag_objects[sha]["object"]["type"], st.tag_objects[sha]["object"]["sha"]
+            files = st.commits.get(sha) if sha else None
+            if files is None:
+                return None
+            if path not in files:
+                return {"__typename": "Tree"} if any(p.startswith(path + "/") for p in files) else None
+            content = files[path]
+            binary = b"\0" in content[:8000]  # git's own heuristic
+            truncated = not binary and len(content) > GRAPHQL_TEXT_LIMIT
+            return {"__typename": "Blob", "oid": blob_sha(content), "byteSize": len(content), "isBinary": binary,
+                    "isTruncated": truncated, "text": None if binary else content[:GRAPHQL_TEXT_LIMIT].decode("utf-8", "replace")}
 
-    def git_object(parent, args):
-        st: FakeRepo = parent["_state"]
-        rev, _, path = args["expression"].partition(":")
-        sha = st.branches.get(st.default_branch) if rev == "HEAD" else (
-            rev if rev in st.commits else st.branches.get(rev) or (st.tag_refs.get(rev) or (None, None))[1])
-        files = st.commits.get(sha) if sha else None
-        if files is None:
-            return None
-        if path not in files:
-            return {"__typename": "Tree"} if any(p.startswith(path + "/") for p in files) else None
-        content = files[path]
-        binary = b"\0" in content[:8000]  # git's own heuristic
-        truncated = not binary and len(content) > GRAPHQL_TEXT_LIMIT
-        return {"__typename": "Blob", "oid": blob_sha(content), "byteSize": len(content), "isBinary": binary,
-                "isTruncated": truncated, "text": None if binary else content[:GRAPHQL_TEXT_LIMIT].decode("utf-8", "replace")}
+        def organization(parent, args):
+            login = args["login"].lower()
+            if not any(org == login for org, _ in self.teams) and not any(r.split("/")[0].lower() == login for r in self.repos):
+                raise GraphQLError("NOT_FOUND", f"Could not resolve to an Organization with the login of '{args['login']}'.")
+            return {"__typename": "Organization", "login": args["login"]}
 
-    def organization(parent, args):
-        login = args["login"].lower()
-        if not any(org == login for org, _ in self.teams) and not any(r.split("/")[0].lower() == login for r in self.repos):
-            raise GraphQLError("NOT_FOUND", f"Could not resolve to an Organization with the login of '{args['login']}'.")
-        return {"__typename": "Organization", "login": args["login"]}
+        def team(parent, args):
+            key = (parent["login"].lower(), args["slug"].lower())
+            return {"__typename": "Team", "slug": key[1], "_key": key} if key in self.teams else None
 
-    def team(parent, args):
-        key = (parent["login"].lower(), args["slug"].lower())
-        return {"__typename": "Team", "slug": key[1], "_key": key} if key in self.teams else None
+        def members(parent, args):
+            if parent["_key"] in self.hidden_teams:
+                raise GraphQLError("FORBIDDEN", "Resource not accessible by integration")
+            everyone = self.teams[parent["_key"]]  # membership: ALL (the fake keeps child teams' members in the list)
+            start = int(base64.b64decode(args["after"]).decode().split(":")[1]) if args.get("after") else 0
+            chunk = everyone[start:start + min(int(args.get("first") or 100), 100)]
+            end = start + len(chunk)
+            return {"nodes": [{"login": m} for m in chunk],
+                    "pageInfo": {"hasNextPage": end < len(everyone),
+                                 "endCursor": base64.b64encode(f"cursor:{end}".encode()).decode() if chunk else None}}
 
-    def members(parent, args):
-        if parent["_key"] in self.hidden_teams:
-            raise GraphQLError("FORBIDDEN", "Resource not accessible by integration")
-        everyone = self.teams[parent["_key"]]  # membership: ALL (the fake keeps child teams' members in the list)
-        start = int(base64.b64decode(args["after"]).decode().split(":")[1]) if args.get("after") else 0
-        chunk = everyone[start:start + min(int(args.get("first") or 100), 100)]
-        end = start + len(chunk)
-        return {"nodes": [{"login": m} for m in chunk],
-                "pageInfo": {"hasNextPage": end < len(everyone),
-                             "endCursor": base64.b64encode(f"cursor:{end}".encode()).decode() if chunk else None}}
+        def repositories(parent, args):
+            query = (args.get("query") or "").lower()
+            granted = [(r, p) for r, p in self.team_repos[parent["_key"]].items() if query in r.split("/")[1].lower()]
+            return {"edges": [{"permission": p.upper(), "node": {"nameWithOwner": r}} for r, p in granted[:args.get("first") or 100]]}
 
-    def repositories(parent, args):
-        query = (args.get("query") or "").lower()
-        granted = [(r, p) for r, p in self.team_repos[parent["_key"]].items() if query in r.split("/")[1].lower()]
-        return {"edges": [{"permission": p.upper(), "node": {"nameWithOwner": r}} for r, p in granted[:args.get("first") or 100]]}
-
-    return {("Query", "repository"): repository, ("Repository", "object"): git_object,
-            ("Query", "organization"): organization, ("Organization", "team"): team,
-            ("Team", "members"): members, ("Team", "repositories"): repositories}
+        return {("Query", "repository"): repository, ("Repository", "object"): git_object,
+                ("Query", "organization"): organization, ("Organization", "team"): team,
+                ("Team", "members"): members, ("Team", "repositories"): repositories}
 
 
-FakeGitHub._graphql_resolvers = _graphql_resolvers
 GRAPHQL_TEXT_LIMIT = 512 * 1024  # the fake cuts Blob.text here and says isTruncated, as GitHub does for big blobs
 
 

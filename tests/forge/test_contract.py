@@ -154,6 +154,12 @@ def test_get_files_reads_many_repositories_refs_and_paths_in_one_call(world):
     assert world.forge.get_files([]) == ()
 
 
+def test_get_files_at_an_annotated_tag(world):
+    sha = world.add_file(REPO, CONFIG_PATH, b"versioning: {file: VERSION}\n")
+    world.forge.create_tag(REPO, name="v1.2.0", message="v1.2.0", sha=sha)
+    assert world.forge.get_files([FileRef(REPO, CONFIG_PATH, "v1.2.0")])[0].content == b"versioning: {file: VERSION}\n"
+
+
 def test_get_files_agrees_with_get_file(world):
     sha = world.add_file(REPO, "release.yml", b"release: {}\n")
     assert world.forge.get_files([FileRef(REPO, "release.yml", sha)]) == (world.forge.get_file(REPO, "release.yml", ref=sha),)

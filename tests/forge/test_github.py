@@ -538,7 +538,7 @@ def fg_answer(fg, forge, wanted):
     """The raw GraphQL body GitHub would send for this get_files."""
     forge.get_files(wanted)
     last = [c for c in fg.calls if c.path == "/graphql"][-1]
-    return execute(last.body["query"], last.body["variables"], fg._graphql_resolvers())
+    return execute(last.body["query"], last.body["variables"], fg.graphql_resolvers())
 
 
 def test_get_files_reads_binary_and_truncated_blobs_from_the_rest_api(fg, forge):
