@@ -84,6 +84,7 @@ def test_review_submitted_turns_the_check_green_and_the_details_page_shows_it(ap
     assert (check.conclusion, check.title) == (Conclusion.SUCCESS, "All 1 owning group approved")
     assert "| @codertocat/reviewers | 1 | @octocat | ✓ |" in check.summary
     assert forge.calls["create_check"] == 1 and forge.calls["update_check"] == 1
+    assert forge.calls["get_pull"] == 0 and forge.calls["find_check"] == 0  # the delivery and the store told us
     page = app.test_client().get(f"/pulls/{REPO}/{NUMBER}")
     assert page.status_code == 200 and "Approvals: passing." in page.get_data(as_text=True)
 
