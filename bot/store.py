@@ -9,7 +9,7 @@ import pathlib
 import sqlite3
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 DEFAULT_NAMESPACE = "release-coordinator"
@@ -154,30 +154,67 @@ def redis_client(url: str):
     return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
 
 
+SWEEP_EVERY_WRITES = 500  # each sweep may delete 2x this many: expired rows can never pile up faster than writes
+
+
+def check_ttl(ttl: float | None) -> None:
+    if ttl is not None and not ttl > 0:
+        raise ValueError(f"ttl must be a positive number of seconds or None (keep), got {ttl!r}")
+
+
 class SqliteStore:
-    def __init__(self, path: str, *, namespace: str = DEFAULT_NAMESPACE, synchronous: str = "normal"):
+    """Rows with an `expires_at` (epoch seconds; NULL keeps) stop being visible at that time, and every
+    SWEEP_EVERY_WRITES writes of this process one batch of expired rows is deleted (an indexed range delete,
+    a few ms, on the worker thread that wrote: the web process only reads the store)."""
+
+    def __init__(self, path: str, *, namespace: str = DEFAULT_NAMESPACE, synchronous: str = "normal",
+                 clock: Callable[[], float] = time.time):
         self._db = SqliteConnections(path, synchronous=synchronous)
         self._namespace = namespace
-        self._db.write(
-            "create table if not exists rc_kv (namespace text not null, key text not null, "
-            "value text not null, primary key (namespace, key))"
-        )
+        self._clock = clock
+        self._writes = 0
+        with self._db.transaction() as conn:
+            conn.execute(
+                "create table if not exists rc_kv (namespace text not null, key text not null, "
+                "value text not null, expires_at real, primary key (namespace, key))"
+            )
+            # A table created before expiry existed: add the column in place (every old row keeps, as before).
+            if "expires_at" not in {row[1] for row in conn.execute("pragma table_info(rc_kv)")}:
+                conn.execute("alter table rc_kv add column expires_at real")
+            conn.execute("create index if not exists rc_kv_expires on rc_kv (expires_at) where expires_at is not null")
 
     def get_json(self, key: str) -> Any | None:
         row = self._db.get().execute(
-            "select value from rc_kv where namespace = ? and key = ?", (self._namespace, key)
+            "select value from rc_kv where namespace = ? and key = ? and (expires_at is null or expires_at > ?)",
+            (self._namespace, key, self._clock()),
         ).fetchone()
         return None if row is None else json.loads(row[0])
 
-    def set_json(self, key: str, value: Any) -> None:
+    def set_json(self, key: str, value: Any, *, ttl: float | None = None) -> None:
+        """Write value; it expires ttl seconds from now (None: never, also over a key that had a ttl)."""
+        check_ttl(ttl)
+        expires_at = None if ttl is None else self._clock() + ttl
         self._db.write(
-            "insert into rc_kv (namespace, key, value) values (?, ?, ?) "
-            "on conflict (namespace, key) do update set value = excluded.value",
-            (self._namespace, key, json.dumps(value)),
+            "insert into rc_kv (namespace, key, value, expires_at) values (?, ?, ?, ?) "
+            "on conflict (namespace, key) do update set value = excluded.value, expires_at = excluded.expires_at",
+            (self._namespace, key, json.dumps(value), expires_at),
         )
+        self._writes += 1
+        if self._writes % SWEEP_EVERY_WRITES == 0:
+            self.sweep(limit=2 * SWEEP_EVERY_WRITES)
+
+    def sweep(self, *, limit: int = 10_000) -> int:
+        """Delete up to limit expired rows (of every namespace in the file); returns how many."""
+        return self._db.write(
+            "delete from rc_kv where rowid in (select rowid from rc_kv where expires_at is not null "
+            "and expires_at <= ? limit ?)",
+            (self._clock(), limit),
+        ).rowcount
 
 
 class RedisStore:
+    """Expiry is Redis's own (SET EX/PX): an expired key is gone for every reader and reclaimed by Redis."""
+
     def __init__(self, url: str, *, namespace: str = DEFAULT_NAMESPACE):
         self._redis = redis_client(url)
         self._prefix = f"{namespace}:kv:"
@@ -186,8 +223,16 @@ class RedisStore:
         raw = self._redis.get(self._prefix + key)
         return None if raw is None else json.loads(raw)
 
-    def set_json(self, key: str, value: Any) -> None:
-        self._redis.set(self._prefix + key, json.dumps(value))
+    def set_json(self, key: str, value: Any, *, ttl: float | None = None) -> None:
+        """Write value; it expires ttl seconds from now (None: never; SET without EX drops an old expiry)."""
+        check_ttl(ttl)
+        if ttl is None:
+            expiry = {}
+        elif float(ttl).is_integer():
+            expiry = {"ex": int(ttl)}
+        else:
+            expiry = {"px": max(1, round(ttl * 1000))}  # https://redis.io/docs/latest/commands/set/
+        self._redis.set(self._prefix + key, json.dumps(value), **expiry)
 
 
 def open_store(url: str, *, namespace: str = DEFAULT_NAMESPACE) -> SqliteStore | RedisStore:

@@ -257,13 +257,25 @@ def _files_at(state: FakeRepo, ref: str) -> dict[str, bytes]:
 class DictStore:
     """In-memory KeyValue store for handler tests; the real ones (SQLite, Redis) live in bot/store.py."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock=None) -> None:
+        import time
+
         self.data: dict[str, object] = {}
+        self.expires_at: dict[str, float] = {}  # key -> clock() time it stops being visible, as in SqliteStore
+        self.clock = clock or time.time
 
     def get_json(self, key):
+        if key in self.expires_at and self.expires_at[key] <= self.clock():
+            return None
         return self.data.get(key)
 
-    def set_json(self, key, value):
+    def set_json(self, key, value, *, ttl=None):
         import json
 
+        from bot.store import check_ttl
+
+        check_ttl(ttl)
         self.data[key] = json.loads(json.dumps(value))  # same round-trip as the real stores
+        self.expires_at.pop(key, None)
+        if ttl is not None:
+            self.expires_at[key] = self.clock() + ttl

@@ -13,7 +13,10 @@ class KeyValue(Protocol):
     """Durable JSON by key (SQLite or Redis, from QUEUE_URL): e.g. the last evaluation for the details page."""
 
     def get_json(self, key: str) -> Any | None: ...
-    def set_json(self, key: str, value: Any) -> None: ...
+
+    def set_json(self, key: str, value: Any, *, ttl: float | None = None) -> None:
+        """ttl: seconds until the key reads as missing (None: keep forever, also over an older ttl)."""
+        ...
 
 
 @dataclass
