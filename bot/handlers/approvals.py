@@ -28,6 +28,9 @@ router = Router()
 RULE_FILES = (CONFIG_PATH, *CODEOWNERS_PATHS)
 # https://docs.github.com/en/rest/commits/commits#compare-two-commits: "includes up to 300 changed files"
 COMPARE_FILES_CAP = 300
+# The store forgets both per-PR records 90 days after their last write (a PR is rarely open longer). A lapsed
+# details page is written again by the PR's next evaluation; a lapsed "asked" list can ask a team once more.
+DETAILS_TTL = REQUESTED_TTL = 90 * 24 * 3600
 
 
 @router.register("pull_request", *PULL_ACTIONS)
@@ -150,7 +153,7 @@ def save_details(ctx: Context, pull: PullRequest, evaluation: Evaluation) -> Non
     saved = {"repo": pull.repo, "number": pull.number, "title": pull.title, "html_url": pull.html_url,
              "evaluation": to_json(evaluation)}
     if ctx.store.get_json(key) != saved:
-        ctx.store.set_json(key, saved)
+        ctx.store.set_json(key, saved, ttl=DETAILS_TTL)
 
 
 def details_key(repo: str, number: int) -> str:
@@ -177,4 +180,4 @@ def request_reviews(ctx: Context, pull: PullRequest, evaluation: Evaluation) -> 
         logs.event(log, "review request refused", level=logging.WARNING, repo=pull.repo, number=pull.number,
                    teams=sorted(teams), error=str(exc))
     if ctx.store is not None:
-        ctx.store.set_json(key, sorted(asked | teams))
+        ctx.store.set_json(key, sorted(asked | teams), ttl=REQUESTED_TTL)

@@ -9,6 +9,10 @@ from bot.forge.base import ExistingCheck, Forge
 if TYPE_CHECKING:
     from bot.handlers import KeyValue
 
+# A head sha is rarely judged again weeks after its push; one per (repo, head sha, check) would otherwise
+# accumulate forever on a busy org.
+CHECK_RECORD_TTL = 30 * 24 * 3600
+
 
 def publish_check(forge: Forge, repo: str, result: CheckResult, *, store: KeyValue | None = None) -> bool:
     """Create or update the check run keyed by (name, head_sha). Returns True when it wrote.
@@ -17,8 +21,9 @@ def publish_check(forge: Forge, repo: str, result: CheckResult, *, store: KeyVal
     the check runs. No record means we never wrote there: create directly. A record marked pending means a
     job died between its write and the record: only then ask GitHub (find_check), so a retry never writes a
     second run. (A store that lost its records costs one extra run with the same name and head sha, which
-    GitHub shows in place of the first, as every update does: see GitHubForge.update_check.) Without a
-    store, ask GitHub every time."""
+    GitHub shows in place of the first, as every update does: see GitHubForge.update_check. Records expire
+    CHECK_RECORD_TTL after their last write, so a head sha judged again after that gets such a run too.)
+    Without a store, ask GitHub every time."""
     digest = result_digest(result)
     if store is None:
         return _write(forge, repo, result, forge.find_check(repo, head_sha=result.head_sha, name=result.name), digest)
@@ -32,11 +37,11 @@ def publish_check(forge: Forge, repo: str, result: CheckResult, *, store: KeyVal
         existing = forge.find_check(repo, head_sha=result.head_sha, name=result.name)
     if existing is not None and existing.digest == digest:
         if record != {"id": existing.id, "digest": digest}:
-            store.set_json(key, {"id": existing.id, "digest": digest})
+            store.set_json(key, {"id": existing.id, "digest": digest}, ttl=CHECK_RECORD_TTL)
         return False
-    store.set_json(key, {**(record or {"id": None, "digest": None}), "pending": True})
+    store.set_json(key, {**(record or {"id": None, "digest": None}), "pending": True}, ttl=CHECK_RECORD_TTL)
     check_id = _create_or_update(forge, repo, result, existing)
-    store.set_json(key, {"id": check_id, "digest": digest})
+    store.set_json(key, {"id": check_id, "digest": digest}, ttl=CHECK_RECORD_TTL)
     return True
 
 

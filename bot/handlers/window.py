@@ -20,6 +20,8 @@ from bot.webhooks.event import Event
 router = Router()
 
 REPOS_KEY = "window:repos"  # {"owner/name": installation_id} of release repos with windows
+# Both kept without a ttl: periodic() drops a repo once it has no open PR (or is gone) and a PR once it is
+# closed, so they stay as small as the open release PRs. Expiring REPOS_KEY would stop the 5-minute polling.
 
 
 def pulls_key(repo: str) -> str:

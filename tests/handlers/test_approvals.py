@@ -431,3 +431,16 @@ def test_a_team_grant_below_write_does_not_count_a_reader():
     run(forge)
     result = check(forge)
     assert result.conclusion is Conclusion.FAILURE and "has read access, not write" in result.summary
+
+
+def test_the_details_page_lasts_90_days_from_its_last_write_and_the_next_evaluation_restores_it():
+    forge, now = make_forge(), [1_700_000_000.0]
+    store = DictStore(clock=lambda: now[0])
+    run(forge, store=store)
+    now[0] += 89 * 86400
+    run(forge, store=store)  # unchanged: nothing written, the page keeps its first expiry
+    assert store.get_json(details_key(REPO, 7))["number"] == 7
+    now[0] += 86400
+    assert store.get_json(details_key(REPO, 7)) is None  # 90 days: the details page reads as never evaluated
+    run(forge, store=store)
+    assert store.get_json(details_key(REPO, 7))["number"] == 7

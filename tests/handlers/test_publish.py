@@ -1,7 +1,7 @@
 """publish_check: one write per changed result, remembered in the store, and never a second run on a retry."""
 from bot.core.checks import APPROVALS, CheckResult, Conclusion
 from bot.forge.errors import TransientError
-from bot.handlers.publish import check_key, publish_check
+from bot.handlers.publish import CHECK_RECORD_TTL, check_key, publish_check
 from tests.fakeforge import DictStore, FakeForge
 
 REPO, HEAD = "acme/app", "h" * 40
@@ -34,10 +34,10 @@ def test_a_job_that_died_after_writing_is_retried_without_a_second_run():
     forge, store = FakeForge(), DictStore()
     real_set = store.set_json
 
-    def set_json(key, value):  # the record after the write is lost, as when the worker dies right there
+    def set_json(key, value, **kwargs):  # the record after the write is lost, as when the worker dies right there
         if not value.get("pending"):
             raise TransientError("store down")
-        real_set(key, value)
+        real_set(key, value, **kwargs)
 
     store.set_json = set_json
     try:
@@ -56,3 +56,15 @@ def test_without_a_store_github_is_asked_every_time():
     assert publish_check(forge, REPO, result()) is True
     assert publish_check(forge, REPO, result()) is False
     assert (forge.calls["find_check"], forge.calls["create_check"]) == (2, 1)
+
+
+def test_a_record_lapses_after_30_days_and_costs_one_fresh_run_not_a_lookup():
+    now = [1_700_000_000.0]
+    forge, store = FakeForge(), DictStore(clock=lambda: now[0])
+    publish_check(forge, REPO, result(), store=store)
+    now[0] += CHECK_RECORD_TTL - 1
+    assert publish_check(forge, REPO, result(), store=store) is False
+    now[0] += 1
+    assert publish_check(forge, REPO, result(), store=store) is True  # the record is gone: write as if new
+    assert (forge.calls["create_check"], forge.calls["find_check"]) == (2, 0)
+    assert publish_check(forge, REPO, result(), store=store) is False  # remembered again for 30 days
