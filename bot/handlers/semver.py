@@ -1,12 +1,14 @@
 """`release-coordinator/semver` on component repos: the version file's bump must match the changes."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.core.checks import SEMVER, CheckResult
 from bot.core.versioning import judge_semver, semver_check, split_spec
 from bot.forge.base import Forge, PullRequest
 from bot.handlers import Context
 from bot.handlers.configs import fetch_config
-from bot.handlers.manifest import PULL_ACTIONS, config_failure, pulls_of
+from bot.handlers.manifest import PULL_ACTIONS, config_failure, merge_group_base_sha, pulls_of
 from bot.handlers.publish import publish_check
 from bot.routing import Router
 from bot.webhooks.event import Event
@@ -23,6 +25,19 @@ def on_pull(event: Event, ctx: Context) -> None:
         result = evaluate_pull(ctx.forge, pull, details_url=ctx.details_url(pull.repo, pull.number))
         if result is not None:
             publish_check(ctx.forge, pull.repo, result, store=ctx.store)
+
+
+@router.register("merge_group", "checks_requested")
+def on_merge_group(event: Event, ctx: Context) -> None:
+    # A required check must report on the queue's commit too, or the merge queue waits for it forever. The
+    # version file is compared between the tip the group merges onto and the group's commit, by the rules at
+    # that tip. https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/configuring-pull-request-merges/managing-a-merge-queue
+    base_sha = merge_group_base_sha(event, ctx)
+    for number in event.pull_numbers:
+        pull = replace(ctx.forge.get_pull(event.repo, number), base_sha=base_sha, head_sha=event.head_sha)
+        result = evaluate_pull(ctx.forge, pull, details_url=ctx.details_url(event.repo, number))
+        if result is not None:
+            publish_check(ctx.forge, event.repo, result, store=ctx.store)
 
 
 def evaluate_pull(forge: Forge, pull: PullRequest, *, details_url: str | None) -> CheckResult | None:

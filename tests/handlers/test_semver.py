@@ -98,3 +98,33 @@ def test_repo_without_versioning_gets_no_semver_check():
     forge = world()
     forge.add_file(APP, ".github/release-coordinator.yml", "approvals:\n  mode: each-team\n", ref=BASE_SHA)
     assert run(forge) is None
+
+
+MERGE_SHA, TIP_SHA = "m" * 40, "t" * 40
+
+
+def run_merge_group(forge: FakeForge, *, tip_version: str, group_version: str):
+    """The queue's commit for PR #3, made on a tip of main where another pull request may have bumped first."""
+    forge.add_file(APP, ".github/release-coordinator.yml", CONFIG.format(bump_from="conventional-commits"), ref=TIP_SHA)
+    forge.add_file(APP, "Chart.yaml", f"apiVersion: v2\nname: payments\nversion: {tip_version}\n", ref=TIP_SHA)
+    forge.add_file(APP, "Chart.yaml", f"apiVersion: v2\nname: payments\nversion: {group_version}\n", ref=MERGE_SHA)
+    event = Event(forge="github", name="merge_group", action="checks_requested", delivery_id="d-mg", installation_id=1,
+                  repo=APP, head_sha=MERGE_SHA, base_ref="main", base_sha=TIP_SHA, pull_numbers=(3,))
+    handlers = router.handlers_for(event.name, event.action)
+    assert handlers, "a required semver check must also report on merge queue commits"
+    for handler in handlers:
+        handler(event, Context(forge=forge, now=dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc),
+                               public_url="https://rc.example"))
+    return forge.checks_on(APP, MERGE_SHA).get(SEMVER)
+
+
+def test_merge_group_gets_the_semver_check_on_the_queue_commit():
+    check = run_merge_group(world(), tip_version="1.2.3", group_version="1.3.0")
+    assert (check.conclusion, check.title) == (Conclusion.SUCCESS, "1.2.3 → 1.3.0: one minor step")
+    assert check.details_url == f"https://rc.example/pulls/{APP}/3"
+
+
+def test_merge_group_fails_when_the_tip_already_has_the_version():
+    # Another pull request released 1.3.0 first; merging this one would ship its feature without a bump.
+    check = run_merge_group(world(), tip_version="1.3.0", group_version="1.3.0")
+    assert (check.conclusion, check.title) == (Conclusion.FAILURE, "Version not bumped: needs a minor bump to 1.4.0")
