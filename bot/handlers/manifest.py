@@ -45,6 +45,11 @@ def pulls_of(event: Event, ctx: Context, *, check_name: str) -> Iterator[PullReq
             yield pull
 
 
+def merge_group_details_url(event: Event, ctx: Context) -> str | None:
+    """The details page of the pull request a merge group was made for (the queue's last one)."""
+    return ctx.details_url(event.repo, event.pull_numbers[-1]) if event.pull_numbers and event.repo else None
+
+
 def merge_group_base_sha(event: Event, ctx: Context) -> str:
     # https://docs.github.com/en/webhooks/webhook-events-and-payloads#merge_group (merge_group.base_sha)
     return event.base_sha or ctx.forge.get_branch_sha(event.repo, event.base_ref)
@@ -80,7 +85,7 @@ def on_merge_group(event: Event, ctx: Context) -> None:
     if not loaded.config.managed:
         return
     if not loaded.ok:
-        failure = config_failure(MANIFEST, loaded, head_sha=event.head_sha, details_url=None)
+        failure = config_failure(MANIFEST, loaded, head_sha=event.head_sha, details_url=merge_group_details_url(event, ctx))
         publish_check(ctx.forge, event.repo, failure, store=ctx.store)
         return
     release = loaded.config.release
@@ -90,7 +95,8 @@ def on_merge_group(event: Event, ctx: Context) -> None:
     head = ctx.forge.get_file(event.repo, release.manifest, ref=event.head_sha)
     if (base and base.content) == (head and head.content):
         return  # the group does not change the manifest: nothing of ours to judge
-    result = judge(ctx.forge, event.repo, loaded.config, base_sha=base_sha, head_sha=event.head_sha, details_url=None)
+    result = judge(ctx.forge, event.repo, loaded.config, base_sha=base_sha, head_sha=event.head_sha,
+                   details_url=merge_group_details_url(event, ctx))
     publish_check(ctx.forge, event.repo, result, store=ctx.store)
 
 
@@ -167,11 +173,7 @@ def fetch_world(forge: Forge, repo: str, config: Config, manifest: Manifest, *, 
 
 
 def fetch_history(forge: Forge, repo: str) -> tuple:
-    """Earlier coordinated releases: the release repo's tags whose messages carry our trailers (SPEC §6)."""
-    records = []
-    for listed in forge.list_tags(repo):
-        tag = forge.get_tag(repo, listed.name)
-        trailers = parse_release_trailers(tag.message if tag else None)
-        if trailers.release_id:
-            records.append(trailers)
-    return tuple(records)
+    """Earlier coordinated releases, newest first: the release repo's tags whose messages carry our trailers
+    (SPEC §6), read with their messages in one listing (GitHub: a request per 100 tags, not two per tag)."""
+    found = (parse_release_trailers(tag.message) for tag in forge.list_annotated_tags(repo) if tag.message)
+    return tuple(trailers for trailers in found if trailers.release_id)

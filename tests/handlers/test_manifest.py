@@ -193,9 +193,10 @@ def test_merge_group_revalidates_the_manifest_at_the_group_sha():
     event = Event(forge="github", name="merge_group", action="checks_requested", delivery_id="d-3", installation_id=42,
                   repo=RELEASE, head_sha=group_sha, base_ref="main", pull_numbers=(7,),
                   base_sha=BASE_SHA)
-    on_merge_group(event, Context(forge=forge, now=NOW))
+    on_merge_group(event, Context(forge=forge, now=NOW, public_url="https://rc.example"))
     check = forge.checks_on(RELEASE, group_sha)[MANIFEST]
     assert check.conclusion is Conclusion.FAILURE and "no tag `v1.5.4`" in check.annotations[0].message
+    assert check.details_url == f"https://rc.example/pulls/{RELEASE}/7"  # SPEC §4: every check run links its page
 
 
 def test_routes_cover_spec_events():
