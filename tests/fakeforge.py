@@ -147,6 +147,11 @@ class FakeForge:
         self._call("list_tags")
         return tuple(replace(t, message=None, tag_sha=None) for t in self.repos[repo].tags.values())
 
+    def list_annotated_tags(self, repo, *, limit=None):
+        self._call("list_annotated_tags")
+        newest_first = tuple(reversed(self.repos[repo].tags.values()))  # tags are seeded or created oldest first
+        return newest_first[:limit] if limit is not None else newest_first
+
     # --- people
     def team_members(self, team):
         self._call("team_members")

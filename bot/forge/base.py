@@ -157,6 +157,9 @@ class Forge(Protocol):
     def get_branch_sha(self, repo: str, branch: str) -> str: ...
     def get_tag(self, repo: str, name: str) -> Tag | None: ...
     def list_tags(self, repo: str) -> tuple[Tag, ...]: ...  # name + commit sha; message not filled
+    # Every tag WITH its message (None for a lightweight tag), peeled commit sha and tag object sha, newest
+    # commit first, up to `limit`: what release history is read from. GitHub: one request per 100 tags.
+    def list_annotated_tags(self, repo: str, *, limit: int | None = None) -> tuple[Tag, ...]: ...
 
     # --- people
     def team_members(self, team: str) -> frozenset[str]: ...  # child teams included; raises TeamNotFound

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import posixpath
 import re
 import time
 from typing import Any, Callable, Iterable, Sequence
@@ -134,7 +135,7 @@ class GitHubForge:
         url = f"/repos/{repo}/contents/{_path(path)}"
         if not is_sha(ref):
             try:
-                return self.http.get(url, {"ref": ref}, parse=lambda d: self._file_content(repo, d))
+                return self.http.get(url, {"ref": ref}, parse=lambda d: self._file_content(repo, d, path=path))
             except NotFound:
                 return None
         key = ("file", repo, path, ref)
@@ -142,7 +143,7 @@ class GitHubForge:
             self.http.stats.cache_hits += 1
             return self.http.immutable.get(key)
         try:
-            found = self.http.get(url, {"ref": ref}, parse=lambda d: self._file_content(repo, d), immutable=key)
+            found = self.http.get(url, {"ref": ref}, parse=lambda d: self._file_content(repo, d, path=path), immutable=key)
         except NotFound:
             self.http.immutable.put(key, None)
             return None
@@ -170,6 +171,7 @@ class GitHubForge:
         variables: dict[str, str] = {}
         repos: list[str] = []
         fields: dict[str, list[str]] = {}
+        trees: dict[tuple[str, str], str] = {}  # (repo, "REF:DIR") -> alias of that directory's entries
         for i in todo:
             want = wanted[i]
             if want.repo not in fields:
@@ -179,6 +181,13 @@ class GitHubForge:
                 fields[want.repo] = []
             variables[f"e{i}"] = f"{want.ref or 'HEAD'}:{want.path.lstrip('/')}"
             fields[want.repo].append(f"f{i}: object(expression: $e{i}) {{ ... on Blob {{ {BLOB_FIELDS} }} }}")
+            # A Blob does not say whether it is a symlink (whose text is the link's target path); its tree entry's
+            # mode does. https://docs.github.com/en/graphql/reference/objects#treeentry
+            tree = f"{want.ref or 'HEAD'}:{posixpath.dirname(want.path.lstrip('/'))}"
+            if (want.repo, tree) not in trees:
+                trees[want.repo, tree] = alias = f"t{len(trees)}"
+                variables[alias] = tree
+                fields[want.repo].append(f"{alias}: object(expression: ${alias}) {{ ... on Tree {{ entries {{ name mode }} }} }}")
         body = " ".join(f"r{r}: repository(owner: $o{r}, name: $n{r}) {{ {' '.join(fields[repo])} }}"
                         for r, repo in enumerate(repos))
         declared = ", ".join(f"${name}: String!" for name in variables)
@@ -186,8 +195,12 @@ class GitHubForge:
         data, _ = self.http.graphql(f"query({declared}) {{ {body} }}", variables, tolerate=frozenset({"NOT_FOUND"}))
         for i in todo:
             want = wanted[i]
-            blob = (data.get(f"r{repos.index(want.repo)}") or {}).get(f"f{i}")
-            found[i] = self._blob(want, blob)
+            answer = data.get(f"r{repos.index(want.repo)}") or {}
+            path = want.path.lstrip("/")
+            tree = answer.get(trees[want.repo, f"{want.ref or 'HEAD'}:{posixpath.dirname(path)}"]) or {}
+            modes = {e["name"]: e.get("mode") for e in tree.get("entries") or () if e}
+            # A symlink is not a file we read: see _file_content.
+            found[i] = None if modes.get(posixpath.basename(path)) == SYMLINK_MODE else self._blob(want, answer.get(f"f{i}"))
             if want.ref is not None and is_sha(want.ref):
                 self.http.immutable.put(("file", want.repo, want.path, want.ref), found[i])
             elif want.ref is None:
@@ -207,13 +220,20 @@ class GitHubForge:
             return self.get_file(want.repo, want.path, ref=want.ref)
         try:  # no ref: the contents API reads the default branch
             return self.http.get(f"/repos/{want.repo}/contents/{_path(want.path)}",
-                                 parse=lambda d: self._file_content(want.repo, d))
+                                 parse=lambda d: self._file_content(want.repo, d, path=want.path))
         except NotFound:
             return None
 
-    def _file_content(self, repo: str, data: Any) -> FileContent | None:
+    def _file_content(self, repo: str, data: Any, *, path: str) -> FileContent | None:
         if not isinstance(data, dict) or data.get("type") != "file":
             return None  # a directory listing, a symlink or a submodule is not a file we can read
+        if data.get("path") not in (None, path.lstrip("/")):
+            # A symlink to a file in the repository: "the API responds with the content of the file" it points to
+            # (https://docs.github.com/en/rest/repos/contents#get-repository-content), under the target's path.
+            # No symlink is read, here or over GraphQL (get_files): GitHub does not follow a symlinked CODEOWNERS
+            # (its docs say nothing; users report it, e.g. github.com/Metta-AI/metta/pull/310), so neither do we,
+            # and config, CODEOWNERS and manifest are each judged as the file at their own path.
+            return None
         if data.get("encoding") == "base64":
             return FileContent(base64.b64decode(data.get("content") or ""), data["sha"])
         # Files of 1-100 MB come with encoding "none"; the blob API serves them (and blobs never change).
@@ -238,8 +258,7 @@ class GitHubForge:
             return Tag(name=name, commit_sha=ref["sha"])
         sha, message, tag_sha = ref["sha"], None, None
         while True:  # annotated tag objects can point at tag objects; peel to the commit
-            obj = self.http.get(f"/repos/{repo}/git/tags/{sha}", immutable=("tag", repo, sha),
-                                parse=lambda d: (d["message"], d["object"]["type"], d["object"]["sha"]))
+            obj = self.http.get(f"/repos/{repo}/git/tags/{sha}", immutable=("tag", repo, sha), parse=_tag_object)
             if tag_sha is None:
                 message, tag_sha = obj[0], sha
             if obj[1] != "tag":
@@ -250,6 +269,44 @@ class GitHubForge:
         return tuple(self.http.get_pages(
             f"/repos/{repo}/tags", parse=lambda d: [Tag(name=t["name"], commit_sha=t["commit"]["sha"]) for t in d],
         ))
+
+    def list_annotated_tags(self, repo: str, *, limit: int | None = None) -> tuple[Tag, ...]:
+        """Every tag with its message and peeled commit, 100 per GraphQL query, where REST needs a request for the
+        tag list page, then one for each ref and one for each tag object. Newest tagged commit first.
+        https://docs.github.com/en/graphql/reference/objects#repository (refs: refPrefix, orderBy RefOrder with
+        field TAG_COMMIT_DATE), https://docs.github.com/en/graphql/reference/objects#tag (message, target)"""
+        owner, _, name = repo.partition("/")
+        tags: list[Tag] = []
+        cursor = None
+        while limit is None or len(tags) < limit:
+            first = TAGS_PER_PAGE if limit is None else min(TAGS_PER_PAGE, limit - len(tags))
+            data, _ = self.http.graphql(TAGS_QUERY, {"owner": owner, "name": name, "first": first, "cursor": cursor})
+            refs = (data.get("repository") or {}).get("refs") or {}
+            tags += [self._listed_tag(repo, node["name"], node["target"]) for node in refs.get("nodes") or ()
+                     if node and node.get("target")]
+            page = refs.get("pageInfo") or {}
+            if not page.get("hasNextPage") or not page.get("endCursor"):
+                break
+            cursor = page["endCursor"]
+        return tuple(tags[:limit] if limit is not None else tags)
+
+    def _listed_tag(self, repo: str, name: str, target: dict) -> Tag:
+        if target.get("__typename") != "Tag":
+            return Tag(name=name, commit_sha=target["oid"])  # a lightweight tag: the ref names the commit itself
+        tag_sha, inner = target["oid"], target.get("target") or {}
+        # Tag objects never change: get_tag of this tag later needs only its ref.
+        self.http.immutable.put(("tag", repo, tag_sha), (target.get("message"), str(inner.get("__typename", "")).lower(), inner.get("oid")))
+        while inner.get("__typename") == "Tag" and inner.get("target"):
+            inner = inner["target"]
+        commit_sha = self._peel(repo, inner["oid"]) if inner.get("__typename") == "Tag" else inner["oid"]
+        return Tag(name=name, commit_sha=commit_sha, message=target.get("message"), tag_sha=tag_sha)
+
+    def _peel(self, repo: str, sha: str) -> str:
+        """A chain of tag objects deeper than TAGS_QUERY reaches, followed over REST (each object cached for good)."""
+        kind = "tag"
+        while kind == "tag":
+            _message, kind, sha = self.http.get(f"/repos/{repo}/git/tags/{sha}", immutable=("tag", repo, sha), parse=_tag_object)
+        return sha
 
     # --- people
     def team_members(self, team: str) -> frozenset[str]:
@@ -437,6 +494,22 @@ class GitHubForge:
 
 # --- parsing: raw JSON stops here
 BLOB_FIELDS = "text isBinary byteSize oid isTruncated"
+SYMLINK_MODE = 0o120000  # git's mode of a symbolic link; GraphQL TreeEntry.mode is the same number (40960)
+TAGS_PER_PAGE = 100  # the most a GraphQL connection returns per page
+# A ref's target is a Commit (lightweight tag) or a Tag object, which may point at another Tag: three levels are
+# peeled in the query (a tag of a tag of a tag), a deeper chain over REST. Only the outer tag's message is ours.
+_TAG_TARGET = ("__typename oid ... on Tag { message target { __typename oid ... on Tag { target { __typename oid "
+               "... on Tag { target { __typename oid } } } } } }")
+TAGS_QUERY = (
+    "query($owner: String!, $name: String!, $first: Int!, $cursor: String) { repository(owner: $owner, name: $name) { "
+    'refs(refPrefix: "refs/tags/", first: $first, after: $cursor, orderBy: {field: TAG_COMMIT_DATE, direction: DESC}) { '
+    f"nodes {{ name target {{ {_TAG_TARGET} }} }} pageInfo {{ hasNextPage endCursor }} }} }} }}"
+)
+
+
+def _tag_object(d: dict) -> tuple[str | None, str, str]:
+    """(message, type of what it points at, its sha) of https://docs.github.com/en/rest/git/tags#get-a-tag"""
+    return d.get("message"), d["object"]["type"], d["object"]["sha"]
 
 
 def _team_grant(repositories: dict | None, *, repo: str) -> Permission:

@@ -173,11 +173,7 @@ def fetch_world(forge: Forge, repo: str, config: Config, manifest: Manifest, *, 
 
 
 def fetch_history(forge: Forge, repo: str) -> tuple:
-    """Earlier coordinated releases: the release repo's tags whose messages carry our trailers (SPEC §6)."""
-    records = []
-    for listed in forge.list_tags(repo):
-        tag = forge.get_tag(repo, listed.name)
-        trailers = parse_release_trailers(tag.message if tag else None)
-        if trailers.release_id:
-            records.append(trailers)
-    return tuple(records)
+    """Earlier coordinated releases, newest first: the release repo's tags whose messages carry our trailers
+    (SPEC §6), read with their messages in one listing (GitHub: a request per 100 tags, not two per tag)."""
+    found = (parse_release_trailers(tag.message) for tag in forge.list_annotated_tags(repo) if tag.message)
+    return tuple(trailers for trailers in found if trailers.release_id)

@@ -25,7 +25,7 @@ router = Router()
 log = logging.getLogger(__name__)
 
 CHANGELOG_ATTEMPTS = 5  # a concurrent push to the default branch makes the blob sha stale: re-read, retry
-TAG_SCAN_LIMIT = 100  # tags read one by one when a release is not under its template name
+TAG_SCAN_LIMIT = 1000  # tags listed (with their messages, 100 per request) when a release is not under its template name
 MAX_SUMMARY = 65_000  # check run output.summary is capped at 65535 characters
 
 
@@ -138,8 +138,8 @@ def find_release(
     forge: Forge, repo: str, config: Config, versions: Mapping[str, str]
 ) -> tuple[str, str] | None:
     """(release id, tag message) of the release that shipped exactly these versions, read from the tags'
-    trailers. The tag named by the template is tried first; other tags (renamed template, hand-made
-    releases) are read one by one, newest names first, up to TAG_SCAN_LIMIT."""
+    trailers. The tag named by the template is tried first; then the other tags (renamed template, hand-made
+    releases) with their messages, newest first, up to TAG_SCAN_LIMIT."""
     if not versions:
         return None
     candidates = []
@@ -151,11 +151,8 @@ def find_release(
         tag = forge.get_tag(repo, name)
         if tag is not None and _shipped(tag.message, versions):
             return core.parse_release_trailers(tag.message).release_id, tag.message
-    for listed in forge.list_tags(repo)[:TAG_SCAN_LIMIT]:
-        if listed.name in candidates:
-            continue
-        tag = forge.get_tag(repo, listed.name)
-        if tag is not None and _shipped(tag.message, versions):
+    for tag in forge.list_annotated_tags(repo, limit=TAG_SCAN_LIMIT):
+        if tag.name not in candidates and _shipped(tag.message, versions):
             return core.parse_release_trailers(tag.message).release_id, tag.message
     return None
 

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import itertools
 import json
+import posixpath
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -21,6 +22,15 @@ from tests.forge.fakegraphql import GraphQLError, execute
 
 GITHUB_API = "https://api.github.com"
 GHES_API = "https://ghe.example.com/api/v3"
+
+
+class Symlink(bytes):
+    """A file's content that is a symbolic link (git mode 120000): the bytes are the target path, as git stores it."""
+
+
+# https://docs.github.com/en/rest/git/trees#create-a-tree: 100644 file, 100755 executable, 040000 subdirectory,
+# 160000 submodule, 120000 symlink. GraphQL's TreeEntry.mode gives the same numbers as decimal Ints.
+MODE_FILE, MODE_TREE, MODE_SYMLINK = 0o100644, 0o040000, 0o120000
 
 
 def blob_sha(content: bytes) -> str:
@@ -124,6 +134,24 @@ class FakeGitHub:
             state.commits[ref][path] = content.encode() if isinstance(content, str) else content
             return ref
         return self.add_commit(repo, {path: content}, branch=ref, parent=state.branches.get(ref))
+
+    def add_symlink(self, repo: str, path: str, target: str, *, ref: str = "main") -> str:
+        """A symbolic link at `path` pointing at `target` (relative to the link's directory, as git stores it)."""
+        return self.add_file(repo, path, Symlink(target.encode()), ref=ref)
+
+    def add_tag(self, repo: str, name: str, *, sha: str, message: str | None = None) -> str:
+        """A lightweight tag (no message) or an annotated one (a tag object; `sha` may name another tag object,
+        so a tag of a tag can be made); returns the sha the ref points at."""
+        state = self.repo(repo)
+        if message is None:
+            state.tag_refs[name] = ("commit", sha)
+            return sha
+        kind = "tag" if sha in state.tag_objects else "commit"
+        obj = fake_sha(repo, "tag", name, message, sha)
+        state.tag_objects[obj] = {"sha": obj, "tag": name, "message": message, "object": {"type": kind, "sha": sha},
+                                  "tagger": {"name": "someone", "date": "2026-11-20T10:00:00Z"}}
+        state.tag_refs[name] = ("tag", obj)
+        return obj
 
     def add_team(self, team: str, members: list[str], *, repos: dict[str, str] | None = None) -> None:
         """members: everyone, child teams' members included; repos: {"owner/name": "write"} the team grants."""
@@ -374,6 +402,16 @@ class FakeGitHub:
                     return 200, [{"type": "file", "name": p.rsplit("/", 1)[-1], "path": p} for p in files if p.startswith(path + "/")]
                 return not_found()
             content = files[path]
+            if isinstance(content, Symlink):
+                # "If the requested {path} points to a symlink, and the symlink's target is a normal file in the
+                # repository, then the API responds with the content of the file. Otherwise, the API responds with
+                # an object describing the symlink itself." (REST: get repository content)
+                target = posixpath.normpath(posixpath.join(posixpath.dirname(path), content.decode()))
+                if target in files and not isinstance(files[target], Symlink):
+                    path, content = target, files[target]
+                else:
+                    return 200, {"type": "symlink", "target": content.decode(), "size": len(content), "path": path,
+                                 "name": path.rsplit("/", 1)[-1], "sha": blob_sha(content)}
             return 200, {"type": "file", "encoding": "base64", "size": len(content), "name": path.rsplit("/", 1)[-1],
                          "path": path, "content": base64.encodebytes(content).decode(), "sha": blob_sha(content),
                          "url": f"{self.base_url}/repos/{repo}/contents/{path}?ref={q.get('ref')}"}
@@ -532,7 +570,7 @@ class FakeGitHub:
 
         def git_object(parent, args):
             st: FakeRepo = parent["_state"]
-            rev, _, path = args["expression"].partition(":")  # git's <rev>:<path>; HEAD is the default branch
+            rev, colon, path = args["expression"].partition(":")  # git's <rev>:<path>; HEAD is the default branch
             sha = st.branches.get(st.default_branch) if rev == "HEAD" else rev if rev in st.commits else st.branches.get(rev)
             if sha is None and rev in st.tag_refs:
                 kind, sha = st.tag_refs[rev]
@@ -541,8 +579,19 @@ class FakeGitHub:
             files = st.commits.get(sha) if sha else None
             if files is None:
                 return None
+            if not colon:
+                return {"__typename": "Commit", "oid": sha}
             if path not in files:
-                return {"__typename": "Tree"} if any(p.startswith(path + "/") for p in files) else None
+                prefix = path.rstrip("/") + "/" if path.strip("/") else ""
+                entries = {}
+                for p, content in files.items():
+                    if p.startswith(prefix):
+                        child, _, rest = p[len(prefix):].partition("/")
+                        entries[child] = MODE_TREE if rest else MODE_SYMLINK if isinstance(content, Symlink) else MODE_FILE
+                if not entries:
+                    return None
+                return {"__typename": "Tree", "entries": [{"name": n, "mode": m, "type": "tree" if m == MODE_TREE else "blob"}
+                                                          for n, m in sorted(entries.items())]}
             content = files[path]
             binary = b"\0" in content[:8000]  # git's own heuristic
             truncated = not binary and len(content) > GRAPHQL_TEXT_LIMIT
@@ -575,9 +624,45 @@ class FakeGitHub:
             granted = [(r, p) for r, p in self.team_repos[parent["_key"]].items() if query in r.split("/")[1].lower()]
             return {"edges": [{"permission": p.upper(), "node": {"nameWithOwner": r}} for r, p in granted[:args.get("first") or 100]]}
 
-        return {("Query", "repository"): repository, ("Repository", "object"): git_object,
+        def refs(parent, args):
+            st: FakeRepo = parent["_state"]
+            if args.get("refPrefix") != "refs/tags/":
+                raise GraphQLError("UNSUPPORTED", "the fake serves tags only")
+            first = int(args.get("first") or 0)
+            if not 1 <= first <= 100:  # GitHub: first must be within 1..100
+                raise GraphQLError("EXCESSIVE_PAGINATION", f"Requesting {first} records on the `refs` connection is not allowed.")
+            order = args.get("orderBy") or {"field": "ALPHABETICAL", "direction": "ASC"}
+            dates = {sha: i for i, sha in enumerate(st.commits)}  # the fake's commits are dated in the order made
+            names = sorted(st.tag_refs)
+            if order["field"] == "TAG_COMMIT_DATE":
+                names.sort(key=lambda n: dates.get(resolve_ref(st, n), -1))
+            if order.get("direction") == "DESC":
+                names.reverse()
+            start = int(base64.b64decode(args["after"]).decode().split(":")[1]) if args.get("after") else 0
+            chunk = names[start:start + first]
+            end = start + len(chunk)
+            return {"nodes": [{"__typename": "Ref", "name": n, "target": target_of(st, *st.tag_refs[n])} for n in chunk],
+                    "pageInfo": {"hasNextPage": end < len(names),
+                                 "endCursor": base64.b64encode(f"cursor:{end}".encode()).decode() if chunk else None}}
+
+        def target_of(st: FakeRepo, kind: str, sha: str) -> dict:
+            if kind != "tag":
+                return {"__typename": kind.capitalize(), "oid": sha}
+            obj = st.tag_objects[sha]
+            return {"__typename": "Tag", "oid": sha, "name": obj["tag"], "message": obj["message"],
+                    "target": target_of(st, obj["object"]["type"], obj["object"]["sha"])}
+
+        return {("Query", "repository"): repository, ("Repository", "object"): git_object, ("Repository", "refs"): refs,
                 ("Query", "organization"): organization, ("Organization", "team"): team,
                 ("Team", "members"): members, ("Team", "repositories"): repositories}
+
+
+def resolve_ref(st: FakeRepo, name: str) -> str | None:
+    """The commit a tag name points at, through any chain of tag objects."""
+    kind, sha = st.tag_refs[name]
+    while kind == "tag":
+        kind, sha = st.tag_objects[sha]["object"]["type"], st.tag_objects[sha]["object"]["sha"]
+    return sha
 
 
 GRAPHQL_TEXT_LIMIT = 512 * 1024  # the fake cuts Blob.text here and says isTruncated, as GitHub does for big blobs

@@ -119,6 +119,19 @@ class _Parser:
             return self.variables[name]
         if token.startswith('"'):
             return token[1:-1].encode().decode("unicode_escape")
+        if token in ("{", "["):  # input object and list literals, e.g. orderBy: {field: TAG_COMMIT_DATE, direction: DESC}
+            close, items = ("}", {}) if token == "{" else ("]", [])
+            while self.peek() != close:
+                if isinstance(items, dict):
+                    key = self.take()
+                    self.take(":")
+                    items[key] = self.value()
+                else:
+                    items.append(self.value())
+                if self.peek() == ",":
+                    self.take()
+            self.take(close)
+            return items
         if re.fullmatch(r"-?\d+", token):
             return int(token)
         return {"true": True, "false": False, "null": None}.get(token, token)  # enum values stay names

@@ -199,6 +199,16 @@ def test_create_tag_then_get_tag_peels_to_the_commit(world):
     assert [(t.name, t.commit_sha, t.message) for t in world.forge.list_tags(REPO)] == [("release-1.5.3-2.1.0", sha, None)]
 
 
+def test_list_annotated_tags_gives_messages_and_commits_newest_first(world):
+    older = world.add_file(REPO, "release.yml", b"a")
+    newer = world.add_file(REPO, "release.yml", b"b")
+    first = world.forge.create_tag(REPO, name="release-1", message="Deploy 1\n\nRelease-Id: release-1", sha=older)
+    second = world.forge.create_tag(REPO, name="release-2", message="Deploy 2\n\nRelease-Id: release-2", sha=newer)
+    assert world.forge.list_annotated_tags(REPO) == (second, first)
+    assert world.forge.list_annotated_tags(REPO, limit=1) == (second,)
+    assert world.forge.get_tag(REPO, "release-1") == first
+
+
 def test_create_tag_twice_is_already_exists(world):
     sha = world.add_file(REPO, "release.yml", b"x")
     world.forge.create_tag(REPO, name="release-1", message="m", sha=sha)

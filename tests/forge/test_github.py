@@ -474,11 +474,15 @@ def test_get_files_asks_for_every_file_in_one_aliased_query(fg, forge):
         "o0": "acme", "n0": ".github", "e0": "HEAD:.github/release-coordinator.yml",
         "o1": "acme", "n1": "payments-app", "e1": f"{sha}:.github/release-coordinator.yml",
         "e2": f"{sha}:.github/CODEOWNERS", "e3": f"{sha}:CODEOWNERS", "e4": f"{sha}:docs/CODEOWNERS",
+        # each directory's entries, asked once per directory: their modes tell a symlink from a file
+        "t0": "HEAD:.github", "t1": f"{sha}:.github", "t2": f"{sha}:", "t3": f"{sha}:docs",
     }
     query = call.body["query"]
-    assert "r0: repository(owner: $o0, name: $n0) { f0: object(expression: $e0) { " + BLOB + " } }" in query
+    assert ("r0: repository(owner: $o0, name: $n0) { f0: object(expression: $e0) { " + BLOB + " } "
+            "t0: object(expression: $t0) { ... on Tree { entries { name mode } } } }") in query
     assert "r1: repository(owner: $o1, name: $n1) { f1: object(expression: $e1)" in query
-    assert query.startswith("query($o0: String!, $n0: String!, $e0: String!, $o1: String!")
+    assert "t1: object(expression: $t1) { ... on Tree { entries { name mode } } }" in query
+    assert query.startswith("query($o0: String!, $n0: String!, $e0: String!, $t0: String!, $o1: String!")
 
 
 def test_get_files_at_commit_shas_are_cached_for_good_and_the_default_branch_for_a_minute(fg):
@@ -491,7 +495,8 @@ def test_get_files_at_commit_shas_are_cached_for_good_and_the_default_branch_for
     assert forge.get_file(REPO, "CODEOWNERS", ref=sha).content == b"* @acme/app\n"  # one cache for both
     assert fg.requests() == 1
     forge.get_files([FileRef(REPO, "CODEOWNERS", sha), FileRef(REPO, "CODEOWNERS")])
-    assert fg.calls[-1].body["variables"] == {"o0": "acme", "n0": "payments-app", "e1": "HEAD:CODEOWNERS"}  # only the branch
+    assert fg.calls[-1].body["variables"] == {"o0": "acme", "n0": "payments-app", "e1": "HEAD:CODEOWNERS",
+                                                 "t0": "HEAD:"}  # only the branch
     fg.add_file(REPO, "CODEOWNERS", "* @acme/platform\n")  # pushed to main
     now[0] += 59
     assert forge.get_files([FileRef(REPO, "CODEOWNERS")])[0].content == b"* @acme/app\n"  # fresh for 60 s
@@ -619,6 +624,122 @@ def test_graphql_goes_to_the_ghes_graphql_endpoint(rsps):
     assert forge.get_teams(["@acme/app"], repo=REPO)["@acme/app"].members == {"anna"}
     urls = [c.request.url for c in rsps.calls]
     assert urls == ["https://ghe.example.com:443/api/graphql"] * 2, urls
+
+
+# --- GraphQL: tags with their messages, a request per 100 tags
+RELEASE = "acme/release"
+
+
+def seed_releases(fg: FakeGitHub, n: int) -> list[str]:
+    """n coordinated releases, oldest first: a commit each, an annotated tag with our trailers on it."""
+    names = []
+    for i in range(n):
+        commit = fg.add_commit(RELEASE, {"release.yml": f"n: {i}\n"}, branch="main", parent=fg.repo(RELEASE).branches.get("main"))
+        name = f"release-1.{i}.0-2.{i}.0"
+        fg.add_tag(RELEASE, name, sha=commit, message=f"Deploy\n\nRelease-Id: {name}\nComponent-Version: payments-app=1.{i}.0\n")
+        names.append(name)
+    return names
+
+
+def test_list_annotated_tags_reads_100_tags_with_their_messages_per_request(fg, forge):
+    names = seed_releases(fg, 250)
+    tags = forge.list_annotated_tags(RELEASE)
+    assert [t.name for t in tags] == names[::-1]  # newest tagged commit first
+    assert tags[0].message == f"Deploy\n\nRelease-Id: {names[-1]}\nComponent-Version: payments-app=1.249.0\n"
+    assert tags[0].commit_sha == fg.repo(RELEASE).branches["main"]
+    assert tags[0].tag_sha == fg.repo(RELEASE).tag_refs[names[-1]][1]
+    assert paths(fg) == ["POST /graphql"] * 3  # not 1 + 2 x 250 REST requests
+    first, second, third = (c.body["variables"] for c in fg.calls)
+    assert first == {"owner": "acme", "name": "release", "first": 100, "cursor": None}
+    assert second["cursor"] is not None and third["cursor"] not in (None, second["cursor"])
+    query = fg.calls[0].body["query"]
+    assert 'refs(refPrefix: "refs/tags/", first: $first, after: $cursor, orderBy: {field: TAG_COMMIT_DATE, direction: DESC})' in query
+    assert "pageInfo { hasNextPage endCursor }" in query
+
+
+def test_list_annotated_tags_stops_at_the_limit(fg, forge):
+    seed_releases(fg, 250)
+    assert len(forge.list_annotated_tags(RELEASE, limit=150)) == 150
+    assert [c.body["variables"]["first"] for c in fg.calls] == [100, 50]
+
+
+def test_list_annotated_tags_peels_tags_of_tags_and_leaves_lightweight_tags_without_a_message(fg, forge):
+    commit = fg.add_commit(RELEASE, {"release.yml": "x"}, branch="main")
+    fg.add_tag(RELEASE, "light", sha=commit)
+    inner = fg.add_tag(RELEASE, "inner", sha=commit, message="inner message")
+    outer = fg.add_tag(RELEASE, "outer", sha=inner, message="outer message")  # a tag object pointing at a tag object
+    chain = [commit]
+    for level in range(5):  # five tag objects in a row, only the last one named by a ref: deeper than a query reaches
+        chain.append(fg.add_tag(RELEASE, "deep", sha=chain[-1], message=f"level {level}"))
+    tags = {t.name: t for t in forge.list_annotated_tags(RELEASE)}
+    assert set(tags) == {"light", "inner", "outer", "deep"}
+    assert tags["light"] == Tag("light", commit, None, None)
+    assert tags["inner"] == Tag("inner", commit, "inner message", inner)
+    assert tags["outer"] == Tag("outer", commit, "outer message", outer)
+    assert tags["deep"] == Tag("deep", commit, "level 4", chain[5])
+    # one query; the two tag objects under deep past the query's three levels are peeled over REST, for good
+    assert paths(fg) == ["POST /graphql", f"GET /repos/{RELEASE}/git/tags/{chain[2]}", f"GET /repos/{RELEASE}/git/tags/{chain[1]}"]
+    fg.calls.clear()
+    forge.list_annotated_tags(RELEASE)
+    assert paths(fg) == ["POST /graphql"]
+
+
+def test_a_listed_tag_object_is_cached_for_get_tag(fg, forge):
+    (name,) = seed_releases(fg, 1)
+    (listed,) = forge.list_annotated_tags(RELEASE)
+    fg.calls.clear()
+    assert forge.get_tag(RELEASE, name) == listed
+    assert paths(fg) == [f"GET /repos/{RELEASE}/git/ref/tags/{name}"]  # the ref may move; the tag object never changes
+
+
+def test_list_annotated_tags_of_a_missing_repository_is_not_found(fg, forge):
+    with pytest.raises(NotFound):
+        forge.list_annotated_tags("acme/nope")
+
+
+def test_list_annotated_tags_on_ghes(rsps):
+    fg = FakeGitHub(GHES_API).register(rsps)
+    forge = make_forge(GHES_API)
+    seed_releases(fg, 101)
+    assert len(forge.list_annotated_tags(RELEASE)) == 101
+    assert [c.request.url for c in rsps.calls] == ["https://ghe.example.com:443/api/graphql"] * 2
+
+
+def test_the_manifest_checks_release_history_costs_a_request_per_100_tags(fg, forge):
+    from bot.handlers.manifest import fetch_history
+
+    seed_releases(fg, 250)
+    fg.add_tag(RELEASE, "v0-hand-made", sha=fg.repo(RELEASE).branches["main"])  # lightweight: skipped, no request
+    history = fetch_history(forge, RELEASE)
+    assert [r.release_id for r in history][:2] == ["release-1.249.0-2.249.0", "release-1.248.0-2.248.0"]
+    assert len(history) == 250
+    assert fg.requests() == 3
+
+
+# --- symlinks: never read as the file they name
+def test_a_symlinked_codeowners_reads_as_absent_over_graphql_and_rest(fg, forge):
+    fg.add_file(REPO, "owners.txt", "* @acme/app\n")
+    sha = fg.add_symlink(REPO, ".github/CODEOWNERS", "../owners.txt")
+    fg.add_symlink(REPO, "CODEOWNERS", "nowhere", ref=sha)
+    fg.add_file(REPO, "docs/CODEOWNERS", "* @acme/docs\n", ref=sha)
+    wanted = [FileRef(REPO, ".github/CODEOWNERS", sha), FileRef(REPO, "CODEOWNERS", sha), FileRef(REPO, "docs/CODEOWNERS", sha),
+              FileRef(REPO, "owners.txt", sha)]
+    found = forge.get_files(wanted)
+    # GraphQL would give the link's text ("../owners.txt") as the Blob's text; REST would follow the link
+    assert [f and f.content for f in found] == [None, None, b"* @acme/docs\n", b"* @acme/app\n"]
+    assert paths(fg) == ["POST /graphql"]
+    rest = make_forge()  # a fresh forge: nothing cached
+    assert [rest.get_file(REPO, w.path, ref="main") for w in wanted[:2]] == [None, None]
+    assert rest.get_file(REPO, "docs/CODEOWNERS", ref="main").content == b"* @acme/docs\n"
+
+
+def test_a_symlinked_codeowners_falls_through_to_the_next_location(fg, forge):
+    from bot.handlers.configs import fetch_codeowners
+
+    fg.add_file(REPO, "owners.txt", "* @acme/app\n")
+    fg.add_symlink(REPO, ".github/CODEOWNERS", "../owners.txt")
+    sha = fg.add_file(REPO, "CODEOWNERS", "* @acme/platform\n")
+    assert fetch_codeowners(forge, REPO, ref=sha) == ("CODEOWNERS", b"* @acme/platform\n")
 
 
 # --- errors

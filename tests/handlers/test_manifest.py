@@ -135,6 +135,23 @@ def test_rollback_matches_an_earlier_release_tag():
     assert (check.conclusion, check.title) == (Conclusion.SUCCESS, "Valid rollback to release-1.5.2-2.0.9")
 
 
+def test_rollback_check_reads_250_releases_in_one_listing_not_a_call_per_tag():
+    forge = world("release:\n  components:\n    payments-app: 1.5.2\n    platform-infra: 2.0.9\n  rollback: true\n")
+    forge.add_file(RELEASE, "release.yml", "release:\n  application_version: 1.5.3\n  infrastructure_version: 2.1.0\n",
+                   ref=BASE_SHA)
+    for i in range(250):  # the oldest is the release being restored
+        app, infra = ("1.5.2", "2.0.9") if i == 0 else (f"1.{i}.0", f"3.{i}.0")
+        name = f"release-{app}-{infra}"
+        forge.repos[RELEASE].tags[name] = Tag(name, f"{i:040x}", tag_sha=f"{i:040x}".replace("0", "1"), message=(
+            f"Deploy\n\nRelease-Id: {name}\nComponent-Version: payments-app={app}\nComponent-Version: platform-infra={infra}\n"))
+        forge.repos[RELEASE].tags[f"nightly-{i}"] = Tag(f"nightly-{i}", f"{i:040x}")  # lightweight tags cost nothing more
+    check = run(forge)[MANIFEST]
+    assert (check.conclusion, check.title) == (Conclusion.SUCCESS, "Valid rollback to release-1.5.2-2.0.9")
+    assert forge.calls["list_annotated_tags"] == 1
+    assert forge.calls["get_tag"] == 2  # the two component versions' tags; none for the 500 release-repo tags
+    assert forge.calls["list_tags"] == 0
+
+
 def test_pull_request_not_touching_the_manifest_gets_no_manifest_check():
     forge = world("release:\n  application_version: 1.5.3\n  infrastructure_version: 2.1.0\n", files=("README.md",))
     assert MANIFEST not in run(forge)

@@ -355,6 +355,23 @@ def test_merging_a_rollback_tags_it_separately_and_says_what_it_restores():
     assert "These changes from acme/payments-app are withdrawn:" in changelog and "pay by invoice" in changelog
 
 
+def test_a_rollback_finds_the_release_it_restores_among_250_tags_in_one_listing():
+    forge, ctx = _world(number=43, manifest=b"release:\n  application_version: 1.5.2\n  infrastructure_version: 2.1.0\n  rollback: true\n")
+    forge.add_file(REPO, "release.yml", NEW_MANIFEST, ref="base1")
+    state = forge.repos[REPO]
+    state.tags.clear()
+    for i in range(250):  # tagged by hand as deploy-N before the app: no tag under the template's names
+        app = "1.5.2" if i == 100 else "1.5.3" if i == 249 else f"0.{i}.0"
+        state.tags[f"deploy-{i}"] = Tag(f"deploy-{i}", f"c{i}", f"Deploy\n\nRelease-Id: deploy-{i}\n"
+                                        f"Component-Version: payments-app={app}\nComponent-Version: platform-infra=2.1.0\n", f"t{i}")
+    on_pull_request_merged(_event(number=43), ctx)
+    tag = state.tags["deploy-100-rollback-pr43"]  # named after the release it restores
+    assert core.parse_release_trailers(tag.message).rollback_of == "deploy-100"
+    assert core.previous_release_of(tag.message) == "deploy-249"
+    assert forge.calls["list_annotated_tags"] == 2  # the release restored, the release replaced: a listing each
+    assert forge.calls["list_tags"] == 0
+
+
 @pytest.mark.parametrize("saved", [None, _saved_evaluation(head_sha="older-head")])
 def test_approvers_come_from_reviews_and_codeowners_without_an_evaluation_of_the_final_head(saved):
     forge, ctx = _world()

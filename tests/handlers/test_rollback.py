@@ -140,6 +140,21 @@ def test_an_unowned_manifest_needs_write_access():
     assert len(_opened(forge)) == 1
 
 
+def test_releases_tagged_under_an_older_template_are_found_in_one_listing():
+    forge, ctx = _world()
+    state = forge.repos[REPO]
+    state.tags.clear()
+    for i in range(250):  # the template used to be deploy-N: the live release is not where the template says
+        app, infra = ("1.5.3", "2.1.0") if i == 249 else ("1.5.2", "2.0.9") if i == 248 else (f"0.{i}.0", "1.0.0")
+        tag = _tag(f"deploy-{i}", app, infra, previous=f"deploy-{i - 1}" if i else None)
+        state.tags[tag.name] = tag
+    on_rollback_comment(_comment(), ctx)
+    (pull,) = _opened(forge)
+    assert pull.title == "Roll back to deploy-248"
+    assert forge.calls["list_annotated_tags"] == 1
+    assert forge.calls["get_tag"] == 2  # the template's name (absent) and the release restored; not one per tag
+
+
 @pytest.mark.parametrize("body, message", [
     ("/rollback release-9.9.9-9.9.9", "I found no release `release-9.9.9-9.9.9`"),
     ("/rollback v0-hand-made", "I found no release `v0-hand-made`"),
