@@ -8,6 +8,7 @@ from typing import Mapping
 
 DEFAULT_QUEUE_URL = "sqlite:///var/queue.db"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Secret(str):
@@ -78,6 +79,10 @@ class Settings:
         port = get("PORT") or "3000"
         if not port.isdigit():
             raise SettingsError(f"PORT must be a number, got {port!r}")
+        log_level = (get("LOG_LEVEL") or "INFO").upper()
+        if log_level not in LOG_LEVELS:
+            # logging would quietly fall back to INFO (or fail on a name such as BASIC_FORMAT): say so at start-up
+            raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {get('LOG_LEVEL')!r}")
         return cls(
             github_app_id=int(app_id) if app_id else None,
             github_private_key=_private_key(get("GITHUB_PRIVATE_KEY"), get("GITHUB_PRIVATE_KEY_PATH")),
@@ -90,7 +95,7 @@ class Settings:
             queue_url=get("QUEUE_URL") or DEFAULT_QUEUE_URL,
             public_url=(get("PUBLIC_URL") or "").rstrip("/"),
             port=int(port),
-            log_level=(get("LOG_LEVEL") or "INFO").upper(),
+            log_level=log_level,
         )
 
 
