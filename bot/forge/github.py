@@ -152,7 +152,8 @@ class GitHubForge:
     def get_files(self, wanted: Sequence[FileRef]) -> tuple[FileContent | None, ...]:
         """Files at commit shas come from the immutable cache; all the others in ONE GraphQL query, one aliased
         `repository` per repo and one aliased `object(expression: "REF:PATH")` per file, where REF "HEAD" is the
-        default branch. https://docs.github.com/en/graphql/reference/objects#repository (object, Blob)"""
+        default branch (and a second query only when a file could be a symlink, which reads as None).
+        https://docs.github.com/en/graphql/reference/objects#repository (object, Blob)"""
         found: list[FileContent | None] = [None] * len(wanted)
         todo = []
         for i, want in enumerate(wanted):
@@ -168,10 +169,34 @@ class GitHubForge:
                 todo.append(i)
         if not todo:
             return tuple(found)
+        blobs = self._objects(wanted, todo, path=lambda p: p, selection=f"... on Blob {{ {BLOB_FIELDS} }}")
+        for i in todo:
+            found[i] = self._blob(wanted[i], blobs[i])
+        # A Blob does not say whether it is a symlink, whose text is the path it points to (git keeps no newline
+        # after it); its tree entry's mode does. Only a blob that could be one is checked, in one more query.
+        # https://docs.github.com/en/graphql/reference/objects#treeentry
+        maybe_links = [i for i in todo if found[i] is not None and _may_be_link(blobs[i])]
+        if maybe_links:
+            trees = self._objects(wanted, maybe_links, path=posixpath.dirname, selection="... on Tree { entries { name mode } }")
+            for i in maybe_links:
+                modes = {e["name"]: e.get("mode") for e in (trees[i] or {}).get("entries") or () if e}
+                if modes.get(posixpath.basename(wanted[i].path.lstrip("/"))) == SYMLINK_MODE:
+                    found[i] = None  # a symlink is not a file we read: see _file_content
+        for i in todo:
+            want = wanted[i]
+            if want.ref is not None and is_sha(want.ref):
+                self.http.immutable.put(("file", want.repo, want.path, want.ref), found[i])
+            elif want.ref is None:
+                self.http.fresh.put(("file", want.repo, want.path, None), found[i])
+        return tuple(found)
+
+    def _objects(self, wanted: Sequence[FileRef], todo: list[int], *, path: Callable[[str], str],
+                 selection: str) -> dict[int, dict | None]:
+        """ONE GraphQL query: an aliased `repository` per repo, in it an aliased `object(expression: "REF:PATH")`
+        per wanted[i] (PATH made by `path`), each selecting `selection`. None where nothing is there."""
         variables: dict[str, str] = {}
         repos: list[str] = []
         fields: dict[str, list[str]] = {}
-        trees: dict[tuple[str, str], str] = {}  # (repo, "REF:DIR") -> alias of that directory's entries
         for i in todo:
             want = wanted[i]
             if want.repo not in fields:
@@ -179,33 +204,14 @@ class GitHubForge:
                 repos.append(want.repo)
                 variables[f"o{r}"], _, variables[f"n{r}"] = want.repo.partition("/")
                 fields[want.repo] = []
-            variables[f"e{i}"] = f"{want.ref or 'HEAD'}:{want.path.lstrip('/')}"
-            fields[want.repo].append(f"f{i}: object(expression: $e{i}) {{ ... on Blob {{ {BLOB_FIELDS} }} }}")
-            # A Blob does not say whether it is a symlink (whose text is the link's target path); its tree entry's
-            # mode does. https://docs.github.com/en/graphql/reference/objects#treeentry
-            tree = f"{want.ref or 'HEAD'}:{posixpath.dirname(want.path.lstrip('/'))}"
-            if (want.repo, tree) not in trees:
-                trees[want.repo, tree] = alias = f"t{len(trees)}"
-                variables[alias] = tree
-                fields[want.repo].append(f"{alias}: object(expression: ${alias}) {{ ... on Tree {{ entries {{ name mode }} }} }}")
+            variables[f"e{i}"] = f"{want.ref or 'HEAD'}:{path(want.path.lstrip('/'))}"
+            fields[want.repo].append(f"f{i}: object(expression: $e{i}) {{ {selection} }}")
         body = " ".join(f"r{r}: repository(owner: $o{r}, name: $n{r}) {{ {' '.join(fields[repo])} }}"
                         for r, repo in enumerate(repos))
         declared = ", ".join(f"${name}: String!" for name in variables)
         # A repository that does not exist (most orgs have no .github) is a NOT_FOUND error on its alias.
         data, _ = self.http.graphql(f"query({declared}) {{ {body} }}", variables, tolerate=frozenset({"NOT_FOUND"}))
-        for i in todo:
-            want = wanted[i]
-            answer = data.get(f"r{repos.index(want.repo)}") or {}
-            path = want.path.lstrip("/")
-            tree = answer.get(trees[want.repo, f"{want.ref or 'HEAD'}:{posixpath.dirname(path)}"]) or {}
-            modes = {e["name"]: e.get("mode") for e in tree.get("entries") or () if e}
-            # A symlink is not a file we read: see _file_content.
-            found[i] = None if modes.get(posixpath.basename(path)) == SYMLINK_MODE else self._blob(want, answer.get(f"f{i}"))
-            if want.ref is not None and is_sha(want.ref):
-                self.http.immutable.put(("file", want.repo, want.path, want.ref), found[i])
-            elif want.ref is None:
-                self.http.fresh.put(("file", want.repo, want.path, None), found[i])
-        return tuple(found)
+        return {i: (data.get(f"r{repos.index(wanted[i].repo)}") or {}).get(f"f{i}") for i in todo}
 
     def _blob(self, want: FileRef, blob: dict | None) -> FileContent | None:
         if not blob or "oid" not in blob:
@@ -505,6 +511,13 @@ TAGS_QUERY = (
     'refs(refPrefix: "refs/tags/", first: $first, after: $cursor, orderBy: {field: TAG_COMMIT_DATE, direction: DESC}) { '
     f"nodes {{ name target {{ {_TAG_TARGET} }} }} pageInfo {{ hasNextPage endCursor }} }} }} }}"
 )
+
+
+def _may_be_link(blob: dict | None) -> bool:
+    """A blob GraphQL gave as text, short and without a newline, as a symlink's target path is (PATH_MAX 4096).
+    Blobs read over REST instead (binary, truncated) are judged there: the contents API says what a path is."""
+    return bool(blob) and not blob.get("isBinary") and not blob.get("isTruncated") and isinstance(blob.get("text"), str) \
+        and len(blob["text"]) <= 4096 and "\n" not in blob["text"]
 
 
 def _tag_object(d: dict) -> tuple[str | None, str, str]:

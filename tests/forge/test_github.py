@@ -59,7 +59,7 @@ def paths(fg: FakeGitHub) -> list[str]:
 
 
 def seed_pull(fg: FakeGitHub, *, files=(), commits=(), number: int = 7) -> str:
-    base = fg.add_file(REPO, "README.md", "hello")
+    base = fg.add_file(REPO, "README.md", "hello\n")
     fg.add_pull(REPO, number, author="alice", head_sha=HEAD, base_sha=base, files=list(files), commits=list(commits))
     return base
 
@@ -474,15 +474,11 @@ def test_get_files_asks_for_every_file_in_one_aliased_query(fg, forge):
         "o0": "acme", "n0": ".github", "e0": "HEAD:.github/release-coordinator.yml",
         "o1": "acme", "n1": "payments-app", "e1": f"{sha}:.github/release-coordinator.yml",
         "e2": f"{sha}:.github/CODEOWNERS", "e3": f"{sha}:CODEOWNERS", "e4": f"{sha}:docs/CODEOWNERS",
-        # each directory's entries, asked once per directory: their modes tell a symlink from a file
-        "t0": "HEAD:.github", "t1": f"{sha}:.github", "t2": f"{sha}:", "t3": f"{sha}:docs",
     }
     query = call.body["query"]
-    assert ("r0: repository(owner: $o0, name: $n0) { f0: object(expression: $e0) { " + BLOB + " } "
-            "t0: object(expression: $t0) { ... on Tree { entries { name mode } } } }") in query
+    assert "r0: repository(owner: $o0, name: $n0) { f0: object(expression: $e0) { " + BLOB + " } }" in query
     assert "r1: repository(owner: $o1, name: $n1) { f1: object(expression: $e1)" in query
-    assert "t1: object(expression: $t1) { ... on Tree { entries { name mode } } }" in query
-    assert query.startswith("query($o0: String!, $n0: String!, $e0: String!, $t0: String!, $o1: String!")
+    assert query.startswith("query($o0: String!, $n0: String!, $e0: String!, $o1: String!")
 
 
 def test_get_files_at_commit_shas_are_cached_for_good_and_the_default_branch_for_a_minute(fg):
@@ -495,8 +491,7 @@ def test_get_files_at_commit_shas_are_cached_for_good_and_the_default_branch_for
     assert forge.get_file(REPO, "CODEOWNERS", ref=sha).content == b"* @acme/app\n"  # one cache for both
     assert fg.requests() == 1
     forge.get_files([FileRef(REPO, "CODEOWNERS", sha), FileRef(REPO, "CODEOWNERS")])
-    assert fg.calls[-1].body["variables"] == {"o0": "acme", "n0": "payments-app", "e1": "HEAD:CODEOWNERS",
-                                                 "t0": "HEAD:"}  # only the branch
+    assert fg.calls[-1].body["variables"] == {"o0": "acme", "n0": "payments-app", "e1": "HEAD:CODEOWNERS"}  # only the branch
     fg.add_file(REPO, "CODEOWNERS", "* @acme/platform\n")  # pushed to main
     now[0] += 59
     assert forge.get_files([FileRef(REPO, "CODEOWNERS")])[0].content == b"* @acme/app\n"  # fresh for 60 s
@@ -528,9 +523,9 @@ def test_teams_and_permissions_are_reused_for_a_minute_then_asked_again(fg):
 
 
 def test_get_files_of_a_missing_repository_is_none_not_an_error(fg, forge):
-    fg.add_file(REPO, "README.md", "x")
+    fg.add_file(REPO, "README.md", "x\n")
     found = forge.get_files([FileRef("acme/.github", ".github/release-coordinator.yml"), FileRef(REPO, "README.md")])
-    assert [f and f.content for f in found] == [None, b"x"]
+    assert [f and f.content for f in found] == [None, b"x\n"]
     assert fg.requests() == 1
     # GitHub's answer, as the fake sends it: the alias is null and an error of type NOT_FOUND names it.
     answer = fg_answer(fg, forge, [FileRef("acme/.github", "x")])
@@ -727,10 +722,21 @@ def test_a_symlinked_codeowners_reads_as_absent_over_graphql_and_rest(fg, forge)
     found = forge.get_files(wanted)
     # GraphQL would give the link's text ("../owners.txt") as the Blob's text; REST would follow the link
     assert [f and f.content for f in found] == [None, None, b"* @acme/docs\n", b"* @acme/app\n"]
-    assert paths(fg) == ["POST /graphql"]
+    # the two blobs without a newline (a link's text has none) have their directory's entries asked, together
+    assert paths(fg) == ["POST /graphql", "POST /graphql"]
+    assert fg.calls[1].body["variables"] == {"o0": "acme", "n0": "payments-app", "e0": f"{sha}:.github", "e1": f"{sha}:"}
+    assert "f0: object(expression: $e0) { ... on Tree { entries { name mode } } }" in fg.calls[1].body["query"]
     rest = make_forge()  # a fresh forge: nothing cached
     assert [rest.get_file(REPO, w.path, ref="main") for w in wanted[:2]] == [None, None]
     assert rest.get_file(REPO, "docs/CODEOWNERS", ref="main").content == b"* @acme/docs\n"
+
+
+def test_a_file_without_a_newline_is_checked_for_being_a_symlink_once_and_read(fg, forge):
+    sha = fg.add_file(REPO, ".github/CODEOWNERS", "* @acme/app")  # no newline at the end
+    wanted = [FileRef(REPO, ".github/CODEOWNERS", sha), FileRef(REPO, "CODEOWNERS", sha)]
+    assert [f and f.content for f in forge.get_files(wanted)] == [b"* @acme/app", None]
+    assert forge.get_files(wanted)[0].content == b"* @acme/app"  # cached by commit sha, checked once
+    assert paths(fg) == ["POST /graphql", "POST /graphql"]
 
 
 def test_a_symlinked_codeowners_falls_through_to_the_next_location(fg, forge):
@@ -902,7 +908,7 @@ def test_installation_client_on_ghes_knows_our_app_and_keeps_its_token_out_of_lo
     with caplog.at_level(logging.DEBUG):
         forge.create_check(REPO, result())
         assert forge.find_check(REPO, head_sha=HEAD, name=APPROVALS) is not None
-        assert forge.get_files([FileRef(REPO, "README.md")])[0].content == b"hello"
+        assert forge.get_files([FileRef(REPO, "README.md")])[0].content == b"hello\n"
     assert [c.path.split("?")[0] for c in fg.calls] == [
         "/app/installations/77/access_tokens",  # one token, reused for every request after it
         "/repos/acme/payments-app/check-runs",
