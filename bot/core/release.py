@@ -422,7 +422,8 @@ def prepend_entry(existing: bytes | None, *, entry: str, release_id: str) -> byt
     block = entry.rstrip("\n").replace("\n", newline) + newline + newline
     first = re.search(r"^## ", text, re.MULTILINE)
     if first is None:  # only a preamble so far
-        head = text if text.endswith(newline * 2) else text.rstrip("\r\n") + newline * 2
+        # append the blank line(s) the entry needs; never rewrite the preamble's own bytes (a stray CR included)
+        head = text if text.endswith(newline * 2) else text + (newline if text.endswith(newline) else newline * 2)
         return (head + block.rstrip("\r\n") + newline).encode("utf-8", errors="surrogateescape")
     return (text[: first.start()] + block + text[first.start():]).encode("utf-8", errors="surrogateescape")
 

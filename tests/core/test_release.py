@@ -317,3 +317,11 @@ def test_prepending_keeps_every_older_entry_byte_for_byte_and_is_idempotent(prea
     assert once.endswith(older.encode("utf-8", errors="surrogateescape"))
     assert once.count(b"## [new] - 2026-11-29") == 1
     assert r.prepend_entry(once, entry="## [new] - 2026-11-30\n", release_id="new") is None
+
+
+def test_prepending_to_a_title_only_changelog_with_a_stray_cr_keeps_the_title_bytes():
+    # found by the property above: "# Changelog\n\r\n" (CRLF detected) used to come back as "# Changelog\r\n..."
+    once = r.prepend_entry(b"# Changelog\n\r\n", entry="## [new] - 2026-11-29\n\nbody\n", release_id="new")
+    assert once == b"# Changelog\n\r\n\r\n## [new] - 2026-11-29\r\n\r\nbody\r\n"
+    assert r.prepend_entry(b"# Changelog\n", entry="## [new] - 2026-11-29\n", release_id="new") == (
+        b"# Changelog\n\n## [new] - 2026-11-29\n")
