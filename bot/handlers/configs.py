@@ -9,7 +9,9 @@ from pathlib import Path
 from bot.core.config import CONFIG_PATH, ConfigResult, ConfigSource, load_config
 from bot.forge.base import FileContent, FileRef, Forge
 
-DEFAULTS_PATH = Path(__file__).resolve().parents[2] / "config" / "defaults.yml"
+# config/defaults.yml, through the bot/defaults.yml link that package-data copies into every install (a plain
+# `pip install .` has no config/ directory beside the package)
+DEFAULTS_PATH = Path(__file__).resolve().parents[1] / "defaults.yml"
 ORG_CONFIG_REPO = ".github"  # probot's convention: org-wide settings live in the org's .github repository
 CODEOWNERS_PATHS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")  # GitHub's search order
 
