@@ -12,7 +12,9 @@ from bot.forge.base import Forge, PullRequest
 from bot.forge.errors import NotFound, PermissionDenied
 from bot.handlers import Context, KeyValue
 from bot.handlers.configs import fetch_config
-from bot.handlers.manifest import PULL_ACTIONS, config_failure, merge_group_base_sha, pulls_of, touches
+from bot.handlers.manifest import (
+    PULL_ACTIONS, config_failure, merge_group_base_sha, merge_group_details_url, pulls_of, touches,
+)
 from bot.handlers.publish import publish_check
 from bot.routing import Router
 from bot.webhooks.event import Event
@@ -47,8 +49,8 @@ def on_merge_group(event: Event, ctx: Context) -> None:
     if not loaded.config.managed:
         return
     if not loaded.ok:
-        publish_check(ctx.forge, event.repo, config_failure(WINDOW, loaded, head_sha=event.head_sha, details_url=None),
-                      store=ctx.store)
+        failure = config_failure(WINDOW, loaded, head_sha=event.head_sha, details_url=merge_group_details_url(event, ctx))
+        publish_check(ctx.forge, event.repo, failure, store=ctx.store)
         return
     release, windows = loaded.config.release, loaded.config.windows
     if release is None or windows is None:
@@ -58,7 +60,8 @@ def on_merge_group(event: Event, ctx: Context) -> None:
         return
     # the queue's last pull request carries the override label, if any
     labels = frozenset().union(*(ctx.forge.get_pull(event.repo, n).labels for n in event.pull_numbers))
-    result = judge(windows, now=ctx.now, labels=labels, head_sha=event.head_sha, details_url=None)
+    result = judge(windows, now=ctx.now, labels=labels, head_sha=event.head_sha,
+                   details_url=merge_group_details_url(event, ctx))
     publish_check(ctx.forge, event.repo, result, store=ctx.store)
 
 

@@ -113,9 +113,10 @@ def test_merge_group_judges_the_window_with_the_queued_pull_requests_label():
                   repo=RELEASE, head_sha=group_sha, base_ref="main", pull_numbers=(7,),
                   base_sha=BASE_SHA)
     for handler in router.handlers_for("merge_group", "checks_requested"):
-        handler(event, Context(forge=forge, now=IN_FREEZE))
+        handler(event, Context(forge=forge, now=IN_FREEZE, public_url="https://rc.example"))
     check = forge.checks_on(RELEASE, group_sha)[WINDOW]
     assert check.conclusion is Conclusion.SUCCESS and check.title.startswith("Override `emergency-release`")
+    assert check.details_url == f"https://rc.example/pulls/{RELEASE}/7"  # SPEC §4: every check run links its page
 
 
 def test_periodic_stops_polling_a_repo_without_open_pulls():
