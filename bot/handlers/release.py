@@ -45,15 +45,16 @@ def on_pull_request_merged(event: Event, ctx: Context) -> None:
     # An invalid config drops the repo's layer; the default manifest path still tells a release merge apart.
     if not _changes_path(forge, pull, (config.release or ReleaseConfig()).manifest):
         return
+    details_url = ctx.details_url(repo, pull.number)  # the merged pull request's page
     plan, problems = (None, loaded.problems) if loaded.problems else fetch_and_plan(forge, ctx, pull, config)
     if plan is None:
-        _fail(forge, repo, pull.merge_commit_sha, "No release: fix the problems below", problems)
+        _fail(forge, repo, pull.merge_commit_sha, "No release: fix the problems below", problems, details_url=details_url)
         return
     failure = publish_release(forge, repo, plan=plan, config=config, sha=pull.merge_commit_sha, branch=default_branch)
     if failure is not None:
-        _fail(forge, repo, pull.merge_commit_sha, failure, ())
+        _fail(forge, repo, pull.merge_commit_sha, failure, (), details_url=details_url)
         return
-    publish_check(forge, repo, _success(plan, sha=pull.merge_commit_sha))
+    publish_check(forge, repo, _success(plan, sha=pull.merge_commit_sha, details_url=details_url))
 
 
 def _changes_path(forge: Forge, pull: PullRequest, path: str) -> bool:
@@ -318,17 +319,18 @@ def write_changelog(forge: Forge, repo: str, *, path: str, branch: str, plan: co
 # --------------------------------------------------------------------------------------------- check runs
 
 
-def _fail(forge: Forge, repo: str, sha: str, title: str, problems: tuple[Problem, ...]) -> None:
+def _fail(forge: Forge, repo: str, sha: str, title: str, problems: tuple[Problem, ...], *,
+          details_url: str | None = None) -> None:
     summary = "\n".join(f"- {p}" for p in problems) or title
     log.error("release in %s at %s failed: %s", repo, sha, summary)
     publish_check(forge, repo, CheckResult(
         name=core.RELEASE_CHECK, head_sha=sha, conclusion=Conclusion.FAILURE, title=title[:200], summary=summary,
-        annotations=tuple(Annotation.from_problem(p) for p in problems if p.line),
+        annotations=tuple(Annotation.from_problem(p) for p in problems if p.line), details_url=details_url,
     ))
 
 
-def _success(plan: core.ReleasePlan, *, sha: str) -> CheckResult:
+def _success(plan: core.ReleasePlan, *, sha: str, details_url: str | None = None) -> CheckResult:
     return CheckResult(
         name=core.RELEASE_CHECK, head_sha=sha, conclusion=Conclusion.SUCCESS, title=f"Released {plan.release_id}",
-        summary=plan.release_body[:MAX_SUMMARY],
+        summary=plan.release_body[:MAX_SUMMARY], details_url=details_url,
     )
