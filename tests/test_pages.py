@@ -7,9 +7,11 @@ from flask import Flask
 from bot import pages
 from bot.core.approvals import OwnerRule, PullFacts, Rules, evaluate, to_json
 from bot.core.config import ApprovalsConfig
-from bot.forge.base import ChangedFile, Permission, Review, ReviewState
-from bot.handlers.approvals import details_key
-from tests.fakeforge import DictStore
+from bot.forge.base import ChangedFile, Permission, PullRequest, Review, ReviewState
+from bot.handlers import Context
+from bot.handlers.approvals import details_key, on_pull
+from bot.webhooks.event import Event
+from tests.fakeforge import DictStore, FakeForge
 
 HEAD, OLD = "h" * 40, "o" * 40
 RULES = {"infra/": OwnerRule(("@acme/infra",), 3, "/infra/"), "app/": OwnerRule(("@acme/app",), 4, "/app/")}
@@ -90,3 +92,21 @@ def test_create_app_serves_the_page_from_its_store(tmp_path):
     app = create_app(Settings(queue_url=f"sqlite:///{tmp_path}/q.db"), store=store, router=Router())
     response = app.test_client().get("/pulls/acme/pay/7")
     assert response.status_code == 200 and "Approvals: passing." in response.get_data(as_text=True)
+
+
+def test_an_invalid_config_shows_its_errors_on_the_page_the_failing_check_links(client, store):
+    # The failing approvals check links this page; it must not claim the pull request was never evaluated.
+    forge = FakeForge()
+    forge.add_file("acme/pay", ".github/release-coordinator.yml", "approvals:\n  mode: every-team\n", ref="b" * 40)
+    pull = PullRequest("acme/pay", 7, "Bump infra", "paul", HEAD, "feature", "main", "b" * 40, "open",
+                       html_url="https://github.com/acme/pay/pull/7")
+    forge.add_pull(pull, [ChangedFile("infra/main.tf", "modified")])
+    on_pull(Event(forge="github", name="pull_request", action="opened", delivery_id="d", repo="acme/pay", pull=pull),
+            Context(forge=forge, now=dt.datetime(2026, 1, 1), public_url="https://rc.example", store=store))
+    check = forge.checks_on("acme/pay", HEAD)["release-coordinator/approvals"]
+    assert check.details_url == "https://rc.example/pulls/acme/pay/7"
+    response = client.get("/pulls/acme/pay/7")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "not evaluated yet" not in html and "Approvals: not yet." in html
+    assert "<code>.github/release-coordinator.yml</code> line 2" in html and "every-team" in html

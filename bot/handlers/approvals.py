@@ -69,6 +69,11 @@ def check_pull(
     if not loaded.ok:
         publish_check(forge, repo, render_config_failure(loaded.problems, head_sha=check_sha or pull.head_sha,
                                                          details_url=details_url), store=ctx.store)
+        if check_sha is None:  # the check links the details page: let it show the same errors, not "not evaluated"
+            policy = loaded.config.approvals
+            save_details(ctx, pull, Evaluation(
+                head_sha=pull.head_sha, mode=policy.mode, invalidate_on_push=policy.invalidate_on_push,
+                distinct=policy.distinct, groups=(), unowned=(), codeowners_path=None, problems=loaded.problems))
         return None
     files = forge.list_pull_files(repo, pull.number, head_sha=pull.head_sha, base_sha=pull.base_sha)
     base = rules_at(pull, at_base, files=files)
