@@ -73,9 +73,10 @@ class Worker:
                 self._forges[installation_id] = self._forge_for(installation_id)
             return self._forges[installation_id]
 
-    def context(self, installation_id: int) -> Context:
-        return Context(forge=self.forge(installation_id), now=self.clock(), public_url=self.settings.public_url,
-                       store=self.store)
+    def context(self, installation_id: int, *, fresh: bool = False) -> Context:
+        # fresh: a one-off forge with nothing cached (see run_event); the App client and its token are still shared
+        forge = self._forge_for(installation_id) if fresh else self.forge(installation_id)
+        return Context(forge=forge, now=self.clock(), public_url=self.settings.public_url, store=self.store)
 
     def __call__(self, claim: Claim) -> Outcome:
         return self.run_event(parse_delivery(claim.delivery), pending=claim.pending)
@@ -91,7 +92,9 @@ class Worker:
             return Outcome(failed={handler_name(h): "delivery has no installation id (is this webhook set on the "
                                    "GitHub App rather than on a repository?)" for h in handlers})
         try:
-            ctx = self.context(event.installation_id)
+            # SPEC §4: "Re-run" re-evaluates from scratch, so not from the forge's short-lived answers (team
+            # members, permissions, org config: up to 60 s old) that the user may be re-running to refresh.
+            ctx = self.context(event.installation_id, fresh=event.action == "rerequested")
         except TransientError as exc:
             return Outcome(transient={handler_name(h): Retry(str(exc), exc.retry_after) for h in handlers})
         except ForgeError as exc:

@@ -4,11 +4,21 @@ import json
 import sys
 import types
 
+import github
+import responses
+from github import Auth
+
+from bot.core.checks import APPROVALS
 from bot.forge.errors import Conflict, PermissionDenied, RateLimited
+from bot.forge.github import GitHubForge
+from bot.handlers.approvals import router as approvals_router
 from bot.journal import Claim, Delivery
 from bot.routing import Router
 from bot.settings import Secret, Settings
+from bot.webhooks.event import Event
 from bot.worker import Worker, handler_name
+from tests.fakeforge import DictStore
+from tests.forge.fakegithub import FakeGitHub, fake_sha, file_json
 
 NOW = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.timezone.utc)
 PAYLOAD = {"action": "opened", "number": 5, "pull_request": {"number": 5, "head": {"sha": "f" * 40}, "base": {"ref": "main"}},
@@ -164,3 +174,38 @@ def test_the_default_forge_is_github_forge_over_the_app_client():
     forge = worker.forge(9)
     assert isinstance(forge, GitHubForge)
     assert worker.forge(9) is forge  # no network until a handler calls it
+
+
+def test_rerun_re_evaluates_from_scratch_not_from_the_60_second_cache():
+    """A reviewer added to the owning team, then "Re-run" on the approvals check: the re-run must see it at once."""
+    repo = "acme/payments-app"
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        fg = FakeGitHub(our_app_id=4242).register(rsps)
+        base = fg.add_commit(repo, {".github/release-coordinator.yml": "approvals: {}\n",
+                                    ".github/CODEOWNERS": "*  @acme/app\n"}, branch="main")
+        fg.add_team("@acme/app", ["anna"], repos={repo: "write"})
+        head = fake_sha("head")
+        fg.add_pull(repo, 7, author="paul", head_sha=head, base_sha=base, files=[file_json("src/a.py")])
+        fg.add_review(repo, 7, user="newbie", state="APPROVED", commit_id=head)
+        now = [1_800_000_000.0]
+
+        def forge_for(installation_id):  # as Worker.github_forge: a GitHubForge over the installation's client
+            client = github.Github(auth=Auth.Token("t"), seconds_between_requests=None, seconds_between_writes=None)
+            return GitHubForge(client, app_id=4242, clock=lambda: now[0])
+
+        worker = Worker(Settings(), store=DictStore(), router=Router(approvals_router), forge_for=forge_for,
+                        clock=lambda: NOW)
+
+        def conclusion():
+            return max(fg.repo(repo).check_runs.values(), key=lambda run: run["id"])["conclusion"]
+
+        opened = Event(forge="github", name="pull_request", action="synchronize", delivery_id="w-a",
+                       installation_id=77, repo=repo, pull_number=7, head_sha=head)
+        assert worker.run_event(opened).failed == {}
+        assert conclusion() == "failure"  # newbie is not in @acme/app yet
+        fg.add_team("@acme/app", ["anna", "newbie"], repos={repo: "write"})
+        now[0] += 5  # well inside the 60 s that team members are kept
+        rerun = Event(forge="github", name="check_run", action="rerequested", delivery_id="w-b", installation_id=77,
+                      repo=repo, pull_numbers=(7,), pull_number=7, head_sha=head, check_name=APPROVALS)
+        assert worker.run_event(rerun).failed == {}
+        assert conclusion() == "success"
