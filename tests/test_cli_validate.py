@@ -78,6 +78,10 @@ def test_explicit_config_and_usage_errors(tmp_path, monkeypatch, capsys):
     assert main(["validate", "release.yml", "--repo-path", "no-equals-sign"]) == 2
     assert main(["validate"]) == 2  # argparse: MANIFEST is required
     assert "no such file" in capsys.readouterr().err
+    (tmp_path / "releases").mkdir()
+    assert main(["validate", "releases"]) == 2
+    assert main(["validate", "release.yml", "--config", "releases"]) == 2
+    assert capsys.readouterr().err.count("releases: is a directory, not a file") == 2
 
 
 def test_without_config_only_structure_is_checked(tmp_path, monkeypatch, capsys):

@@ -40,10 +40,10 @@ def run(args: argparse.Namespace) -> int:
         checkouts[name] = path
     manifest_path = pathlib.Path(args.manifest)
     if not manifest_path.is_file():
-        return _usage(f"{args.manifest}: no such file")
+        return _usage(f"{args.manifest}: {_not_a_file(manifest_path)}")
     config_path = pathlib.Path(args.config) if args.config else pathlib.Path(CONFIG_PATH)
     if args.config and not config_path.is_file():
-        return _usage(f"{args.config}: no such file")
+        return _usage(f"{args.config}: {_not_a_file(config_path)}")
     loaded = _load(config_path) if config_path.is_file() else ConfigResult(Config())
     problems = list(loaded.problems)
     manifest = None
@@ -59,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
     failing = [p for p in problems if p.level is Level.FAILURE]
     _report(args, manifest, problems, config=str(config_path) if config_path.is_file() else None)
     return EXIT_INVALID if failing else EXIT_VALID
+
+
+def _not_a_file(path: pathlib.Path) -> str:
+    return "is a directory, not a file" if path.is_dir() else "no such file"
 
 
 def _load(path: pathlib.Path) -> ConfigResult:
