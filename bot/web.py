@@ -200,7 +200,9 @@ def _landing(settings: Settings, router: Router) -> str:
         "<p><strong>GitHub is not configured yet.</strong> Set: "
         + ", ".join(f"<code>{html.escape(m)}</code>" for m in missing) + ".</p>"
     )
-    gitlab = ("configured" if settings.gitlab_webhook_secret else
+    # SPEC §8 is not built yet: a set secret only means hooks are verified (and queue nothing); say so
+    gitlab = ("webhook secret set, but merge requests are not handled yet: hooks are verified and queue nothing"
+              if settings.gitlab_webhook_secret else
               "not configured (set <code>GITLAB_WEBHOOK_SECRET</code>, <code>GITLAB_URL</code>, <code>GITLAB_TOKEN</code>)")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>release-coordinator</title></head>

@@ -211,6 +211,13 @@ def test_landing_page_never_shows_secret_values(client):
     assert "GITHUB_APP_ID" in status and "GITHUB_WEBHOOK_SECRET" not in status  # only what is still missing
 
 
+def test_landing_page_does_not_claim_gitlab_works_when_only_its_secret_is_set(tmp_path, router):
+    settings = Settings(queue_url=f"sqlite:///{tmp_path}/q.db", gitlab_webhook_secret=Secret("gl-secret"))
+    page = create_app(settings, router=router).test_client().get("/").get_data(as_text=True)
+    assert "GitLab: configured" not in page
+    assert "GitLab: webhook secret set, but merge requests are not handled yet" in page
+
+
 def test_gitlab_unconfigured_is_503_with_the_variable_to_set(client):
     response = client.post("/webhooks/gitlab", data=b"{}", headers={"X-Gitlab-Token": "x"})
     assert response.status_code == 503
