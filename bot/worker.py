@@ -49,6 +49,7 @@ class Worker:
         self._forge_for = forge_for or self.github_forge
         self._forges: dict[int, object] = {}
         self._lock = threading.Lock()
+        self._repo_locks: dict[str, threading.Lock] = {}
         self._app = None
         self.clock = clock
 
@@ -91,15 +92,24 @@ class Worker:
         if event.installation_id is None:
             return Outcome(failed={handler_name(h): "delivery has no installation id (is this webhook set on the "
                                    "GitHub App rather than on a repository?)" for h in handlers})
-        try:
-            # SPEC §4: "Re-run" re-evaluates from scratch, so not from the forge's short-lived answers (team
-            # members, permissions, org config: up to 60 s old) that the user may be re-running to refresh.
-            ctx = self.context(event.installation_id, fresh=event.action == "rerequested")
-        except TransientError as exc:
-            return Outcome(transient={handler_name(h): Retry(str(exc), exc.retry_after) for h in handlers})
-        except ForgeError as exc:
-            return Outcome(failed={handler_name(h): f"{type(exc).__name__}: {exc}" for h in handlers})
-        return run_handlers(handlers, event, ctx)
+        # One delivery per repository at a time in this process: GitHub sends several deliveries for one change
+        # (a review, then another; synchronize and check_suite.requested for one push). Run side by side, a
+        # slower evaluation that read the older state could publish after the newer one and leave the check
+        # wrong until the next event. In turn, the evaluation that runs last reads the latest state.
+        with self._serial(event.repo):
+            try:
+                # SPEC §4: "Re-run" re-evaluates from scratch, so not from the forge's short-lived answers (team
+                # members, permissions, org config: up to 60 s old) that the user may be re-running to refresh.
+                ctx = self.context(event.installation_id, fresh=event.action == "rerequested")
+            except TransientError as exc:
+                return Outcome(transient={handler_name(h): Retry(str(exc), exc.retry_after) for h in handlers})
+            except ForgeError as exc:
+                return Outcome(failed={handler_name(h): f"{type(exc).__name__}: {exc}" for h in handlers})
+            return run_handlers(handlers, event, ctx)
+
+    def _serial(self, repo: str | None) -> threading.Lock:
+        with self._lock:
+            return self._repo_locks.setdefault((repo or "").lower(), threading.Lock())
 
     def periodic(self) -> None:
         """Every five minutes: the window engineer's bot.handlers.window.periodic(contexts, store, now)."""

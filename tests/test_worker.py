@@ -2,6 +2,7 @@
 import datetime as dt
 import json
 import sys
+import threading
 import types
 
 import github
@@ -9,6 +10,7 @@ import responses
 from github import Auth
 
 from bot.core.checks import APPROVALS
+from bot.forge.base import ChangedFile, Permission, PullRequest, Review, ReviewState
 from bot.forge.errors import Conflict, PermissionDenied, RateLimited
 from bot.forge.github import GitHubForge
 from bot.handlers.approvals import router as approvals_router
@@ -17,7 +19,7 @@ from bot.routing import Router
 from bot.settings import Secret, Settings
 from bot.webhooks.event import Event
 from bot.worker import Worker, handler_name
-from tests.fakeforge import DictStore
+from tests.fakeforge import DictStore, FakeForge
 from tests.forge.fakegithub import FakeGitHub, fake_sha, file_json
 
 NOW = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.timezone.utc)
@@ -209,3 +211,45 @@ def test_rerun_re_evaluates_from_scratch_not_from_the_60_second_cache():
                       repo=repo, pull_numbers=(7,), pull_number=7, head_sha=head, check_name=APPROVALS)
         assert worker.run_event(rerun).failed == {}
         assert conclusion() == "success"
+
+
+def test_two_deliveries_for_one_pull_request_never_publish_out_of_order():
+    """Review 1 is being evaluated (it read no approval yet) when anna approves and review 2 arrives: the check
+    must end green, not be overwritten by the slower evaluation of the older state."""
+    repo, head, base = "acme/app", "h" * 40, "b" * 40
+    forge = FakeForge()
+    forge.add_file(repo, ".github/release-coordinator.yml", "approvals: {}\n", ref=base)
+    forge.add_file(repo, ".github/CODEOWNERS", "* @acme/a\n", ref=base)
+    pull = PullRequest(repo, 1, "t", "paul", head, "f", "main", base, "open")
+    forge.add_pull(pull, [ChangedFile("x.py", "modified")])
+    forge.teams["@acme/a"] = frozenset({"anna"})
+    forge.repos[repo].permissions["anna"] = Permission.WRITE
+    first_read, release = threading.Event(), threading.Event()
+    list_reviews = forge.list_reviews
+
+    def stalls_on_first_read(repo_, number):
+        reviews = list_reviews(repo_, number)
+        if not first_read.is_set():
+            first_read.set()
+            release.wait(timeout=5)  # the first evaluation holds the old answer while the world moves on
+        return reviews
+
+    forge.list_reviews = stalls_on_first_read
+    worker = Worker(Settings(), store=DictStore(), router=Router(approvals_router), forge_for=lambda i: forge,
+                    clock=lambda: NOW)
+
+    def review_event(delivery_id):
+        return Event(forge="github", name="pull_request_review", action="submitted", delivery_id=delivery_id,
+                     installation_id=1, repo=repo, pull_number=1, head_sha=head, pull=pull)
+
+    older = threading.Thread(target=worker.run_event, args=(review_event("r-1"),))
+    older.start()
+    assert first_read.wait(timeout=5)
+    forge.add_review(repo, 1, Review(1, "anna", ReviewState.APPROVED, head, dt.datetime(2026, 11, 29)))
+    newer = threading.Thread(target=worker.run_event, args=(review_event("r-2"),))
+    newer.start()
+    newer.join(timeout=0.3)  # unserialized, the newer evaluation would finish here, before the older one
+    release.set()
+    older.join(timeout=5)
+    newer.join(timeout=5)
+    assert forge.checks_on(repo, head)[APPROVALS].conclusion.value == "success"
