@@ -19,7 +19,7 @@ from bot.forge.errors import ForgeError, NotFound, PermissionDenied, TransientEr
 from bot.handlers import Context
 from bot.handlers.configs import CODEOWNERS_PATHS, RuleFiles, fetch_rule_files
 from bot.handlers.manifest import PULL_ACTIONS, merge_group_base_sha, pulls_of
-from bot.handlers.publish import publish_check
+from bot.handlers.publish import publish_check, rerequested
 from bot.routing import Router
 from bot.webhooks.event import Event
 
@@ -39,7 +39,7 @@ DETAILS_TTL = REQUESTED_TTL = 90 * 24 * 3600
 @router.register("check_suite", "requested", "rerequested")
 def on_pull(event: Event, ctx: Context) -> None:
     for pull in pulls_of(event, ctx, check_name=APPROVALS):
-        checked = check_pull(ctx, pull, base_sha=pull.base_sha)
+        checked = check_pull(ctx, pull, base_sha=pull.base_sha, force=rerequested(event))
         if checked is not None:
             evaluation, policy = checked
             save_details(ctx, pull, evaluation)
@@ -57,9 +57,10 @@ def on_merge_group(event: Event, ctx: Context) -> None:
 
 
 def check_pull(
-    ctx: Context, pull: PullRequest, *, base_sha: str, check_sha: str | None = None
+    ctx: Context, pull: PullRequest, *, base_sha: str, check_sha: str | None = None, force: bool = False
 ) -> tuple[Evaluation, ApprovalsConfig] | None:
-    """Fetch -> evaluate -> publish one pull request; None when the repository is not managed or config is bad."""
+    """Fetch -> evaluate -> publish one pull request; None when the repository is not managed or config is bad.
+    force: write the check run even when unchanged (a Re-run, see publish.rerequested)."""
     forge, repo = ctx.forge, pull.repo
     details_url = ctx.details_url(repo, pull.number)
     at_base = fetch_rule_files(forge, repo, ref=base_sha)  # config and CODEOWNERS: one request
@@ -68,7 +69,7 @@ def check_pull(
         return None  # SPEC §3: safe to install on a whole org
     if not loaded.ok:
         publish_check(forge, repo, render_config_failure(loaded.problems, head_sha=check_sha or pull.head_sha,
-                                                         details_url=details_url), store=ctx.store)
+                                                         details_url=details_url), store=ctx.store, force=force)
         if check_sha is None:  # the check links the details page: let it show the same errors, not "not evaluated"
             policy = loaded.config.approvals
             save_details(ctx, pull, Evaluation(
@@ -87,7 +88,7 @@ def check_pull(
     evaluation = evaluate(look_up(forge, pull, facts, rules=[base, head]), base, head)
     if check_sha is not None:
         evaluation = replace(evaluation, head_sha=check_sha)
-    publish_check(forge, repo, render_check(evaluation, details_url=details_url), store=ctx.store)
+    publish_check(forge, repo, render_check(evaluation, details_url=details_url), store=ctx.store, force=force)
     return evaluation, base.approvals
 
 

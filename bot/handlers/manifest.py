@@ -14,7 +14,7 @@ from bot.forge.base import ChangedFile, Forge, PullRequest
 from bot.forge.errors import NotFound
 from bot.handlers import Context
 from bot.handlers.configs import fetch_config
-from bot.handlers.publish import publish_check
+from bot.handlers.publish import publish_check, rerequested
 from bot.routing import Router
 from bot.webhooks.event import Event
 
@@ -75,7 +75,7 @@ def on_pull(event: Event, ctx: Context) -> None:
     for pull in pulls_of(event, ctx, check_name=MANIFEST):
         result = evaluate_pull(ctx.forge, pull, details_url=ctx.details_url(pull.repo, pull.number))
         if result is not None:
-            publish_check(ctx.forge, pull.repo, result, store=ctx.store)
+            publish_check(ctx.forge, pull.repo, result, store=ctx.store, force=rerequested(event))
 
 
 @router.register("merge_group", "checks_requested")

@@ -8,14 +8,27 @@ from bot.forge.base import ExistingCheck, Forge
 
 if TYPE_CHECKING:
     from bot.handlers import KeyValue
+    from bot.webhooks.event import Event
 
 # A head sha is rarely judged again weeks after its push; one per (repo, head sha, check) would otherwise
 # accumulate forever on a busy org.
 CHECK_RECORD_TTL = 30 * 24 * 3600
 
 
-def publish_check(forge: Forge, repo: str, result: CheckResult, *, store: KeyValue | None = None) -> bool:
+def rerequested(event: Event) -> bool:
+    """A "Re-run" (check_run or check_suite rerequested): GitHub resets the check suite to queued and clears its
+    conclusion, and leaves it to the app to write its check runs again, so an unchanged result must be written too.
+    https://docs.github.com/en/rest/checks/suites#rerequest-a-check-suite
+    https://docs.github.com/en/rest/checks/runs#rerequest-a-check-run"""
+    return event.name in ("check_run", "check_suite") and event.action == "rerequested"
+
+
+def publish_check(forge: Forge, repo: str, result: CheckResult, *, store: KeyValue | None = None,
+                  force: bool = False) -> bool:
     """Create or update the check run keyed by (name, head_sha). Returns True when it wrote.
+
+    force (a Re-run, see rerequested()): create a fresh check run even when the digest is unchanged; it replaces
+    the old one on the pull request, as every later run with the same name and head sha does.
 
     With a store, what we wrote is remembered per (repo, head sha, name), so a re-evaluation needs no GET of
     the check runs. No record means we never wrote there: create directly. A record marked pending means a
@@ -25,6 +38,8 @@ def publish_check(forge: Forge, repo: str, result: CheckResult, *, store: KeyVal
     CHECK_RECORD_TTL after their last write, so a head sha judged again after that gets such a run too.)
     Without a store, ask GitHub every time."""
     digest = result_digest(result)
+    if force:
+        return _fresh(forge, repo, result, store=store, digest=digest)
     if store is None:
         return _write(forge, repo, result, forge.find_check(repo, head_sha=result.head_sha, name=result.name), digest)
     key = check_key(repo, head_sha=result.head_sha, name=result.name)
@@ -47,6 +62,18 @@ def publish_check(forge: Forge, repo: str, result: CheckResult, *, store: KeyVal
 
 def check_key(repo: str, *, head_sha: str, name: str) -> str:
     return f"check:{repo}@{head_sha}:{name}"
+
+
+def _fresh(forge: Forge, repo: str, result: CheckResult, *, store: KeyValue | None, digest: str) -> bool:
+    if store is None:
+        forge.create_check(repo, result)
+        return True
+    key = check_key(repo, head_sha=result.head_sha, name=result.name)
+    # pending as in publish_check: a job that dies after the create leaves the next evaluation to find_check
+    store.set_json(key, {**(store.get_json(key) or {"id": None, "digest": None}), "pending": True}, ttl=CHECK_RECORD_TTL)
+    check_id = forge.create_check(repo, result)
+    store.set_json(key, {"id": check_id, "digest": digest}, ttl=CHECK_RECORD_TTL)
+    return True
 
 
 def _write(forge: Forge, repo: str, result: CheckResult, existing: ExistingCheck | None, digest: str) -> bool:

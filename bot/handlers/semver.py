@@ -9,7 +9,7 @@ from bot.forge.base import Forge, PullRequest
 from bot.handlers import Context
 from bot.handlers.configs import fetch_config
 from bot.handlers.manifest import PULL_ACTIONS, config_failure, merge_group_base_sha, pulls_of
-from bot.handlers.publish import publish_check
+from bot.handlers.publish import publish_check, rerequested
 from bot.routing import Router
 from bot.webhooks.event import Event
 
@@ -24,7 +24,7 @@ def on_pull(event: Event, ctx: Context) -> None:
     for pull in pulls_of(event, ctx, check_name=SEMVER):
         result = evaluate_pull(ctx.forge, pull, details_url=ctx.details_url(pull.repo, pull.number))
         if result is not None:
-            publish_check(ctx.forge, pull.repo, result, store=ctx.store)
+            publish_check(ctx.forge, pull.repo, result, store=ctx.store, force=rerequested(event))
 
 
 @router.register("merge_group", "checks_requested")

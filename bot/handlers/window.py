@@ -15,7 +15,7 @@ from bot.handlers.configs import fetch_config
 from bot.handlers.manifest import (
     PULL_ACTIONS, config_failure, merge_group_base_sha, merge_group_details_url, pulls_of, touches,
 )
-from bot.handlers.publish import publish_check
+from bot.handlers.publish import publish_check, rerequested
 from bot.routing import Router
 from bot.webhooks.event import Event
 
@@ -39,7 +39,7 @@ def on_pull(event: Event, ctx: Context) -> None:
         result = evaluate_pull(ctx.forge, pull, now=ctx.now, store=ctx.store, installation_id=event.installation_id,
                                details_url=ctx.details_url(pull.repo, pull.number))
         if result is not None:
-            publish_check(ctx.forge, pull.repo, result, store=ctx.store)
+            publish_check(ctx.forge, pull.repo, result, store=ctx.store, force=rerequested(event))
 
 
 @router.register("merge_group", "checks_requested")

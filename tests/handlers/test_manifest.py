@@ -184,13 +184,16 @@ def test_pull_request_cannot_change_the_config_that_judges_it():
     assert "needs `release.allow_prerelease: true`" in check.annotations[0].message
 
 
-def test_rerun_writes_nothing_when_nothing_changed():
+def test_rerun_writes_a_fresh_run_and_a_repeated_event_writes_nothing():
     forge = world("release:\n  application_version: 1.5.3\n  infrastructure_version: 2.1.0\n")
     store = DictStore()
     run(forge, store=store)
+    run(forge, store=store)
+    assert (forge.calls["create_check"], forge.calls["update_check"]) == (1, 0)
+    # GitHub resets a re-requested suite to queued and expects the app to write its run again (publish.rerequested)
     run(forge, Event(forge="github", name="check_run", action="rerequested", delivery_id="d-2", installation_id=42,
                      repo=RELEASE, head_sha=HEAD_SHA, pull_numbers=(7,), check_name=MANIFEST), store=store)
-    assert (forge.calls["create_check"], forge.calls["update_check"]) == (1, 0)
+    assert (forge.calls["create_check"], forge.calls["update_check"]) == (2, 0)
     assert forge.calls["find_check"] == 0  # the store remembers what we wrote
 
 

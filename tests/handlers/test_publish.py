@@ -68,3 +68,22 @@ def test_a_record_lapses_after_30_days_and_costs_one_fresh_run_not_a_lookup():
     assert publish_check(forge, REPO, result(), store=store) is True  # the record is gone: write as if new
     assert (forge.calls["create_check"], forge.calls["find_check"]) == (2, 0)
     assert publish_check(forge, REPO, result(), store=store) is False  # remembered again for 30 days
+
+
+def test_force_creates_a_fresh_run_for_an_unchanged_result_and_remembers_it():
+    forge, store = FakeForge(), DictStore()
+    publish_check(forge, REPO, result(), store=store)
+    assert publish_check(forge, REPO, result(), store=store, force=True) is True
+    assert dict(forge.calls) == {"create_check": 2}
+    newest = max(forge.repos[REPO].checks)
+    assert store.get_json(check_key(REPO, head_sha=HEAD, name=APPROVALS))["id"] == newest
+    assert publish_check(forge, REPO, result(), store=store) is False  # later no-ops still write nothing
+    publish_check(forge, REPO, result("all approved", Conclusion.SUCCESS), store=store)
+    assert forge.calls["update_check"] == 1 and forge.repos[REPO].checks[newest][1].conclusion is Conclusion.SUCCESS
+
+
+def test_force_without_a_store_creates_without_asking():
+    forge = FakeForge()
+    publish_check(forge, REPO, result())
+    assert publish_check(forge, REPO, result(), force=True) is True
+    assert (forge.calls["create_check"], forge.calls["find_check"]) == (2, 1)
