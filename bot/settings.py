@@ -1,6 +1,8 @@
 """The one reader of the environment: Settings are built once at start-up and passed in; secrets never print."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import pathlib
 from dataclasses import dataclass, field
@@ -9,6 +11,9 @@ from typing import Mapping
 DEFAULT_QUEUE_URL = "sqlite:///var/queue.db"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Derivation label: the details-link key never equals a secret used elsewhere (a leaked link key must not sign
+# webhooks), and changing it (v2) would rotate every link at once.
+DETAILS_LINK_LABEL = b"release-coordinator details links v1"
 
 
 class Secret(str):
@@ -45,6 +50,17 @@ class Settings:
     public_url: str = ""
     port: int = 3000
     log_level: str = "INFO"
+    details_link_secret: Secret | None = field(default=None, repr=False)  # DETAILS_LINK_SECRET
+
+    @property
+    def details_link_key(self) -> Secret | None:
+        """The key that signs details-page links (bot.links): from DETAILS_LINK_SECRET, else from
+        GITHUB_WEBHOOK_SECRET; None when neither is set (then no details page opens). Changing the secret it
+        comes from invalidates every link already posted, until each check run is written again."""
+        base = self.details_link_secret or self.github_webhook_secret
+        if base is None:
+            return None
+        return Secret(hmac.new(base.encode(), DETAILS_LINK_LABEL, hashlib.sha256).hexdigest())
 
     @property
     def github_app_configured(self) -> bool:
@@ -96,6 +112,7 @@ class Settings:
             public_url=(get("PUBLIC_URL") or "").rstrip("/"),
             port=int(port),
             log_level=log_level,
+            details_link_secret=secret("DETAILS_LINK_SECRET"),
         )
 
 

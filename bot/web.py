@@ -40,10 +40,12 @@ def create_app(settings: Settings, *, queue: Queue | None = None, store: Any = N
         router = all_handlers()
     app.config["SETTINGS"] = settings
     app.config["STORE"] = store if store is not None else open_store(settings.queue_url)
+    app.config["DETAILS_LINK_KEY"] = settings.details_link_key  # bot.pages: opens only signed links
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions["queue"] = queue
     logs.register_secrets([settings.github_webhook_secret, settings.github_private_key,
-                           settings.gitlab_token, settings.gitlab_webhook_secret])
+                           settings.gitlab_token, settings.gitlab_webhook_secret, settings.details_link_secret,
+                           settings.details_link_key])
 
     def count(event: str, outcome: str) -> None:
         try:

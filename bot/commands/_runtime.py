@@ -20,7 +20,8 @@ def load_settings() -> Settings:
         raise StartupError(str(exc)) from None
     logs.configure(settings.log_level)
     logs.register_secrets([settings.github_webhook_secret, settings.github_private_key,
-                           settings.gitlab_token, settings.gitlab_webhook_secret])
+                           settings.gitlab_token, settings.gitlab_webhook_secret, settings.details_link_secret,
+                           settings.details_link_key])
     return settings
 
 

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot import links
 from bot.forge.base import Forge
 from bot.routing import Router
 
@@ -27,9 +28,12 @@ class Context:
     now: dt.datetime  # UTC, aware; handlers never read the clock themselves
     public_url: str = ""  # PUBLIC_URL, for details_url links
     store: KeyValue | None = None
+    # Settings.details_link_key: signs details_url, since the page shows private repositories' pull requests to
+    # whoever holds the link (those who can see the check run). Without it the link is unsigned and answers 404.
+    details_link_key: str | None = field(default=None, repr=False)
 
     def details_url(self, repo: str, number: int) -> str | None:
-        return f"{self.public_url.rstrip('/')}/pulls/{repo}/{number}" if self.public_url else None
+        return links.details_url(self.public_url, key=self.details_link_key, repo=repo, number=number)
 
 
 def all_handlers() -> Router:
