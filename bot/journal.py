@@ -86,6 +86,9 @@ class SqliteJournal:
                   seen_at real not null, primary key (namespace, owner));
                 create table if not exists rc_counters (namespace text not null, name text not null,
                   labels text not null, value integer not null, primary key (namespace, name, labels));
+                -- One lease per repository: deliveries for it run one at a time across every process on this file.
+                create table if not exists rc_leases (namespace text not null, name text not null,
+                  token text not null, expires_at real not null, primary key (namespace, name));
                 """
             )
 
@@ -190,6 +193,39 @@ class SqliteJournal:
             "on conflict (namespace, owner) do update set seen_at = excluded.seen_at",
             (self._ns, owner, now),
         )
+
+    def defer(self, delivery_id: str, *, owner: str, due_at: float) -> None:
+        """Back to queued as it was claimed (same attempt, same pending handlers): it has not run."""
+        self._db.write(
+            "update rc_deliveries set state = 'queued', owner = null, due_at = ? "
+            "where namespace = ? and id = ? and state = 'running' and owner = ?",
+            (due_at, self._ns, delivery_id, owner),
+        )
+
+    def acquire_lease(self, name: str, *, token: str, now: float, lease_seconds: float) -> bool:
+        """Take the lease on name unless another token holds it unexpired (one transaction: insert, or take
+        over an expired row)."""
+        cur = self._db.write(
+            "insert into rc_leases (namespace, name, token, expires_at) values (?, ?, ?, ?) "
+            "on conflict (namespace, name) do update set token = excluded.token, expires_at = excluded.expires_at "
+            "where rc_leases.expires_at <= ? or rc_leases.token = excluded.token",
+            (self._ns, name, token, now + lease_seconds, now),
+        )
+        return cur.rowcount == 1
+
+    def renew_lease(self, name: str, *, token: str, now: float, lease_seconds: float) -> bool:
+        """False when the lease is no longer this token's (it expired and another took it)."""
+        cur = self._db.write(
+            "update rc_leases set expires_at = ? where namespace = ? and name = ? and token = ?",
+            (now + lease_seconds, self._ns, name, token),
+        )
+        return cur.rowcount == 1
+
+    def release_lease(self, name: str, *, token: str) -> bool:
+        """Only the holder's token releases: a lease that expired and was taken over stays with its new holder."""
+        cur = self._db.write("delete from rc_leases where namespace = ? and name = ? and token = ?",
+                             (self._ns, name, token))
+        return cur.rowcount == 1
 
     def orphans(self, *, now: float, stale_before: float, lost_before: float, stuck_before: float) -> list[str]:
         """Deliveries to enqueue again: running under a consumer that stopped beating (crashed) or since

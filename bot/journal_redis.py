@@ -32,6 +32,18 @@ redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 return 1
 """
 
+# Leases (one per repository): SET NX PX takes one; renew and release compare the token first, so a process
+# whose lease expired and was taken over never extends or deletes its successor's.
+# https://redis.io/docs/latest/develop/use/patterns/distributed-locks/ (the single-instance pattern)
+_RENEW = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+"""
+
 
 class RedisJournal:
     def __init__(self, url: str, *, namespace: str = DEFAULT_NAMESPACE):
@@ -40,6 +52,8 @@ class RedisJournal:
         self._record = self._redis.register_script(_RECORD)
         self._claim = self._redis.register_script(_CLAIM)
         self._move = self._redis.register_script(_MOVE)
+        self._renew = self._redis.register_script(_RENEW)
+        self._release = self._redis.register_script(_RELEASE)
 
     def _key(self, delivery_id: str) -> str:
         return f"{self._p}:d:{delivery_id}"
@@ -137,6 +151,26 @@ class RedisJournal:
 
     def heartbeat(self, owner: str, *, now: float) -> None:
         self._redis.zadd(self._set("consumers"), {owner: now})
+
+    def defer(self, delivery_id: str, *, owner: str, due_at: float) -> None:
+        """Back to queued as it was claimed (same attempt, same pending handlers): it has not run."""
+        self._move(
+            keys=[self._key(delivery_id), self._set("running"), self._set("queued")],
+            args=[delivery_id, "running", "queued", due_at, "owner", "", "due_at", due_at],
+        )
+
+    def _lease(self, name: str) -> str:
+        return f"{self._p}:lease:{name}"
+
+    # now is unused: Redis expires leases by its own clock, the one clock every machine shares.
+    def acquire_lease(self, name: str, *, token: str, now: float, lease_seconds: float) -> bool:
+        return bool(self._redis.set(self._lease(name), token, nx=True, px=max(1, int(lease_seconds * 1000))))
+
+    def renew_lease(self, name: str, *, token: str, now: float, lease_seconds: float) -> bool:
+        return self._renew(keys=[self._lease(name)], args=[token, max(1, int(lease_seconds * 1000))]) == 1
+
+    def release_lease(self, name: str, *, token: str) -> bool:
+        return self._release(keys=[self._lease(name)], args=[token]) == 1
 
     def orphans(self, *, now: float, stale_before: float, lost_before: float, stuck_before: float) -> list[str]:
         live = {o.decode() for o in self._redis.zrangebyscore(self._set("consumers"), stale_before, "+inf")}

@@ -3,6 +3,9 @@
 huey removes a message when a worker takes it, so a consumer killed mid-job would lose it. The
 journal (bot/journal.py) closes that gap: each consumer beats a heartbeat, and a sweep re-enqueues
 deliveries left `running` by a consumer whose heartbeat stopped, or `queued` long past their due time.
+
+Deliveries for one repository run one at a time across every process and machine: each takes the
+repository's lease in the journal's backend first (see _repo_lease).
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
 
 from huey import RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
@@ -70,7 +73,12 @@ class Queue:
         heartbeat_seconds: float = 5.0,
         lost_after_seconds: float = 600.0,
         stuck_after_seconds: float = 1800.0,
+        lease_seconds: float = 30.0,
+        lease_wait_seconds: float = 1.0,
+        lease_retry_seconds: float = 2.0,
     ):
+        if lease_seconds <= 2 * heartbeat_seconds:
+            raise ValueError("lease_seconds must outlast a few heartbeats, which renew the leases held")
         kind, target = backend_of(url)
         self.url = url
         self.journal = open_journal(url, namespace=namespace)  # SqliteJournal or RedisJournal
@@ -84,6 +92,13 @@ class Queue:
         self.heartbeat_seconds = heartbeat_seconds
         self.lost_after_seconds = lost_after_seconds
         self.stuck_after_seconds = stuck_after_seconds  # no job runs this long; its consumer lost track of it
+        # A repository's lease: how long a crashed holder can block it (renewed every heartbeat while held), how
+        # long a delivery waits for it in its consumer thread, then in about how long it is tried again.
+        self.lease_seconds = lease_seconds
+        self.lease_wait_seconds = lease_wait_seconds
+        self.lease_retry_seconds = lease_retry_seconds
+        self._leases: dict[str, tuple[str, float]] = {}  # token -> (lease name, monotonic time taken)
+        self._leases_lock = threading.Lock()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._periodic: list[Callable[[], None]] = []
         self._deliver = self.huey.task(name="deliver")(self._execute)
@@ -132,7 +147,72 @@ class Queue:
         claim = self.journal.claim(delivery_id, owner=self.owner, now=time.time())
         if claim is None:
             return  # done already, or another consumer holds it: a duplicate message is harmless
+        with self._repo_lease(claim.delivery) as held:
+            if held:
+                self._run(claim)
+            else:
+                self._defer(claim.delivery)
+
+    @contextlib.contextmanager
+    def _repo_lease(self, delivery: Delivery) -> Iterator[bool]:
+        """Yields True while this delivery holds its repository's lease, False when another holds it still
+        after lease_wait_seconds.
+
+        GitHub sends several deliveries for one change (a review, then another; synchronize and
+        check_suite.requested for one push). Run side by side, in two threads or on two machines, a slower
+        evaluation that read the older state could publish last and leave a check wrong. One at a time, the
+        evaluation that runs last reads the latest state, whatever order they run in.
+        """
+        if not delivery.repo:
+            yield True  # nothing repository-wide to race on
+            return
+        name = f"{delivery.forge}:{delivery.repo.lower()}"  # GitHub repository names are case-insensitive
+        token = f"{self.owner}:{uuid.uuid4().hex[:12]}"  # one per acquisition: two threads of one process differ
+        deadline = time.monotonic() + self.lease_wait_seconds
+        pause = 0.02
+        while not self.journal.acquire_lease(name, token=token, now=time.time(), lease_seconds=self.lease_seconds):
+            if time.monotonic() + pause > deadline:
+                yield False
+                return
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
+        with self._leases_lock:
+            self._leases[token] = (name, time.monotonic())
+        try:
+            yield True
+        finally:
+            with self._leases_lock:
+                self._leases.pop(token, None)
+            try:
+                self.journal.release_lease(name, token=token)
+            except Exception:  # the backend blinked: the lease expires by itself within lease_seconds
+                log.exception("could not release lease %s", name)
+
+    def _defer(self, delivery: Delivery) -> None:
+        """Another delivery for this repository is running: try again shortly, in a message of its own, rather
+        than hold this consumer thread (deliveries for other repositories would wait behind it). Not a run:
+        the attempt, the handlers owed and the retry/failure counters stay as they were."""
+        delay = self.lease_retry_seconds * random.uniform(0.5, 1.5)  # waiting deliveries spread out
+        self.journal.defer(delivery.delivery_id, owner=self.owner, due_at=time.time() + delay)
+        self._deliver.schedule(args=(delivery.delivery_id,), delay=delay)
+        logs.event(log, "job", delivery_id=delivery.delivery_id, event=delivery.event, action=delivery.action,
+                   repo=delivery.repo, outcome="deferred", retry_in_s=round(delay, 1))
+
+    def renew_leases(self) -> None:
+        """Extend the leases this process holds (from the heartbeat), so a long job keeps its repository."""
+        with self._leases_lock:
+            held = list(self._leases.items())
+        for token, (name, since) in held:
+            if time.monotonic() - since > self.stuck_after_seconds:
+                continue  # the sweep has given up on a job this old; its lease lapses with it
+            if not self.journal.renew_lease(name, token=token, now=time.time(), lease_seconds=self.lease_seconds):
+                logs.event(log, "lease lost", level=logging.WARNING, lease=name)
+                with self._leases_lock:
+                    self._leases.pop(token, None)
+
+    def _run(self, claim: Claim) -> None:
         delivery = claim.delivery
+        delivery_id = delivery.delivery_id
         started = time.monotonic()
         try:
             if self.runner is None:
@@ -197,6 +277,7 @@ class Queue:
             while not stop.is_set():
                 try:
                     self.journal.heartbeat(self.owner, now=time.time())
+                    self.renew_leases()
                     self.sweep()
                 except Exception:  # the backend blinked; the next beat tries again
                     log.exception("heartbeat failed")

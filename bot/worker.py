@@ -96,6 +96,8 @@ class Worker:
         # (a review, then another; synchronize and check_suite.requested for one push). Run side by side, a
         # slower evaluation that read the older state could publish after the newer one and leave the check
         # wrong until the next event. In turn, the evaluation that runs last reads the latest state.
+        # Across processes and machines the queue's repository lease does this (Queue._repo_lease); this lock
+        # still covers run_event's callers outside the queue (replay, tests) and costs nothing under the lease.
         with self._serial(event.repo):
             try:
                 # SPEC §4: "Re-run" re-evaluates from scratch, so not from the forge's short-lived answers (team

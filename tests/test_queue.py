@@ -6,6 +6,7 @@ import os
 import pathlib
 import signal
 import subprocess
+import threading
 import sys
 import time
 import uuid
@@ -70,10 +71,10 @@ def markers(path: pathlib.Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-def start_consumer(url, namespace, marker_file, block_file) -> subprocess.Popen:
+def start_consumer(url, namespace, marker_file, block_file, *hold: float, stderr=subprocess.DEVNULL) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.queue_child", url, namespace, str(marker_file), str(block_file)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "tests.queue_child", url, namespace, str(marker_file), str(block_file), *map(str, hold)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr,
     )
 
 
@@ -324,3 +325,141 @@ def test_one_json_log_line_per_job(tmp_path, caplog):
         "delivery_id": "logged", "event": "pull_request", "action": "opened", "repo": "acme/app",
         "outcome": "done", "attempt": 1}
     assert line["duration_ms"] >= 0
+
+
+# --- one delivery per repository at a time, across processes and machines (the repository lease)
+
+
+def delivery_for(repo: str, delivery_id: str) -> Delivery:
+    return Delivery(delivery_id, "github", "pull_request", "opened", repo, BODY, time.time())
+
+
+def stamped(path: pathlib.Path) -> dict[str, list[float]]:
+    """{delivery id: [start, done]} from a HOLD child's markers; every id must appear once of each."""
+    spans: dict[str, list[float]] = {}
+    for line in markers(path):
+        what, delivery_id, at = line.split()
+        spans.setdefault(delivery_id, []).append(float(at))
+        assert what == ("start" if len(spans[delivery_id]) == 1 else "done"), f"{delivery_id} ran twice: {line}"
+    return spans
+
+
+def test_two_consumer_processes_run_one_repositorys_deliveries_one_at_a_time(backend, tmp_path):
+    url, namespace = backend
+    marker_file = tmp_path / "markers"
+    queue = Queue(url, namespace=namespace)
+    ids = [f"same-repo-{n}" for n in range(3)]
+    for delivery_id in ids:
+        assert queue.submit(delivery_for("acme/app", delivery_id))
+    # one job at a time per process: any overlap would have to be across the two processes
+    logs = [tmp_path / f"consumer-{n}.log" for n in range(2)]
+    children = [start_consumer(url, namespace, marker_file, tmp_path / "no-block", 0.3, stderr=log.open("w"))
+                for log in logs]
+    try:
+        assert wait_for(lambda: all(queue.journal.state(i) is State.DONE for i in ids)
+                        or all(child.poll() is not None for child in children), timeout=20)
+        assert all(queue.journal.state(i) is State.DONE for i in ids), (
+            [queue.journal.state(i) for i in ids], markers(marker_file), [log.read_text()[-2000:] for log in logs])
+    finally:
+        for child in children:
+            child.send_signal(signal.SIGINT)
+        for child in children:
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    spans = sorted(stamped(marker_file).values())
+    assert len(spans) == 3 and all(len(span) == 2 for span in spans)
+    for (_, done), (next_start, _) in zip(spans, spans[1:]):
+        assert done <= next_start, f"two deliveries for acme/app overlapped: {spans}"
+    counters = queue.journal.counters()
+    assert counters[("jobs_done_total", '{"event":"pull_request"}')] == 3
+    assert ("jobs_retried_total", '{"event":"pull_request"}') not in counters  # waiting for the lease is no retry
+    assert queue.journal.dead_letters() == []
+
+
+def run_until(queue: Queue, done, timeout: float = 5.0) -> None:
+    """Run queue's messages as its consumer would, each once it is due, until done()."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        task = queue.huey.dequeue()
+        if task is None:
+            time.sleep(0.02)
+            continue
+        if task.eta is not None:
+            now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+            time.sleep(max(0.0, (task.eta - now).total_seconds()))
+        queue.huey.execute(task, timestamp=task.eta)
+
+
+def test_deliveries_for_different_repositories_run_side_by_side(backend):
+    url, namespace = backend
+    both_running = threading.Barrier(2, timeout=3)  # broken if one job had to wait for the other to end
+    ran = []
+
+    def runner(claim):
+        both_running.wait()
+        ran.append(claim.delivery.repo)
+        return Outcome()
+
+    consumers = [Queue(url, namespace=namespace, runner=runner) for _ in range(2)]  # two owners, two journals
+    assert consumers[0].submit(delivery_for("acme/app", "repo-a"))
+    assert consumers[0].submit(delivery_for("acme/lib", "repo-b"))
+    threads = [threading.Thread(target=run_next, args=(queue,)) for queue in consumers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert sorted(ran) == ["acme/app", "acme/lib"]
+    assert [consumers[0].journal.state(i) for i in ("repo-a", "repo-b")] == [State.DONE, State.DONE]
+
+
+def test_a_holder_that_died_blocks_its_repository_no_longer_than_its_lease(backend):
+    url, namespace = backend
+    dead = Queue(url, namespace=namespace, heartbeat_seconds=0.1, lease_seconds=0.5)
+    lease = dead._repo_lease(delivery_for("acme/app", "killed"))
+    assert lease.__enter__()  # taken, then never renewed nor released, as by a process killed mid-job
+    taken_at = time.monotonic()
+    runs = []
+    queue = Queue(url, namespace=namespace, heartbeat_seconds=0.1, lease_seconds=0.5, lease_wait_seconds=0.05,
+                  lease_retry_seconds=0.2, runner=lambda claim: runs.append((time.monotonic(), claim.attempt)) or Outcome())
+    assert queue.submit(delivery_for("ACME/App", "waits"))  # the same repository, as GitHub may spell it
+    run_next(queue)
+    assert runs == [] and queue.journal.state("waits") is State.QUEUED  # deferred, not failed
+    run_until(queue, lambda: queue.journal.state("waits") is State.DONE)
+    ((started, attempt),) = runs
+    assert 0.5 <= started - taken_at < 1.5
+    assert attempt == 0  # waiting for the lease used none of the delivery's 8 attempts
+    counters = queue.journal.counters()
+    assert ("jobs_retried_total", '{"event":"pull_request"}') not in counters
+    assert counters[("jobs_done_total", '{"event":"pull_request"}')] == 1
+
+
+def test_a_long_job_keeps_its_repository_past_the_lease_while_its_process_beats(backend):
+    url, namespace = backend
+    holder = Queue(url, namespace=namespace, heartbeat_seconds=0.1, lease_seconds=0.3)
+    other = Queue(url, namespace=namespace, heartbeat_seconds=0.1, lease_seconds=0.3, lease_wait_seconds=0)
+    with holder._repo_lease(delivery_for("acme/app", "long")) as held:
+        assert held
+        for _ in range(5):  # 0.5 s in all, renewed as the heartbeat would
+            time.sleep(0.1)
+            holder.renew_leases()
+        with other._repo_lease(delivery_for("acme/app", "next")) as other_held:
+            assert not other_held
+    with other._repo_lease(delivery_for("acme/app", "next")) as other_held:
+        assert other_held  # released at once when the job ended
+
+
+def test_an_expired_lease_taken_over_is_never_released_or_renewed_by_its_old_holder(backend):
+    url, namespace = backend
+    journal = Queue(url, namespace=namespace).journal
+    assert journal.acquire_lease("github:acme/app", token="old", now=time.time(), lease_seconds=0.2)
+    assert not journal.acquire_lease("github:acme/app", token="new", now=time.time(), lease_seconds=5)
+    time.sleep(0.25)
+    assert journal.acquire_lease("github:acme/app", token="new", now=time.time(), lease_seconds=5)
+    assert not journal.renew_lease("github:acme/app", token="old", now=time.time(), lease_seconds=5)
+    assert not journal.release_lease("github:acme/app", token="old")
+    assert not journal.acquire_lease("github:acme/app", token="third", now=time.time(), lease_seconds=5)
+    assert journal.release_lease("github:acme/app", token="new")
+    assert journal.acquire_lease("github:acme/app", token="third", now=time.time(), lease_seconds=5)
