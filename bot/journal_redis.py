@@ -31,6 +31,16 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 return 1
 """
+_DEFER = """
+-- only the consumer that claimed it: the sweep may have handed it to another since
+if redis.call('HGET', KEYS[1], 'state') ~= 'running' or redis.call('HGET', KEYS[1], 'owner') ~= ARGV[2] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'state', 'queued', 'owner', '', 'due_at', ARGV[3])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+return 1
+"""
 
 # Leases (one per repository): SET NX PX takes one; renew and release compare the token first, so a process
 # whose lease expired and was taken over never extends or deletes its successor's.
@@ -52,6 +62,7 @@ class RedisJournal:
         self._record = self._redis.register_script(_RECORD)
         self._claim = self._redis.register_script(_CLAIM)
         self._move = self._redis.register_script(_MOVE)
+        self._defer = self._redis.register_script(_DEFER)
         self._renew = self._redis.register_script(_RENEW)
         self._release = self._redis.register_script(_RELEASE)
 
@@ -154,10 +165,8 @@ class RedisJournal:
 
     def defer(self, delivery_id: str, *, owner: str, due_at: float) -> None:
         """Back to queued as it was claimed (same attempt, same pending handlers): it has not run."""
-        self._move(
-            keys=[self._key(delivery_id), self._set("running"), self._set("queued")],
-            args=[delivery_id, "running", "queued", due_at, "owner", "", "due_at", due_at],
-        )
+        self._defer(keys=[self._key(delivery_id), self._set("running"), self._set("queued")],
+                    args=[delivery_id, owner, due_at])
 
     def _lease(self, name: str) -> str:
         return f"{self._p}:lease:{name}"

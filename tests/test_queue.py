@@ -463,3 +463,18 @@ def test_an_expired_lease_taken_over_is_never_released_or_renewed_by_its_old_hol
     assert not journal.acquire_lease("github:acme/app", token="third", now=time.time(), lease_seconds=5)
     assert journal.release_lease("github:acme/app", token="new")
     assert journal.acquire_lease("github:acme/app", token="third", now=time.time(), lease_seconds=5)
+
+
+def test_a_deferral_never_takes_back_a_delivery_another_consumer_has_claimed_since(backend):
+    url, namespace = backend
+    queue = Queue(url, namespace=namespace)
+    queue.submit(delivery_for("acme/app", "handed-over"))
+    assert queue.journal.claim("handed-over", owner="slow", now=time.time()) is not None
+    # slow's heartbeat lapsed: the sweep queued the delivery again and another consumer claimed it
+    assert queue.journal.orphans(now=time.time(), stale_before=time.time() + 1, lost_before=0, stuck_before=0) == [
+        "handed-over"]
+    assert queue.journal.claim("handed-over", owner="fast", now=time.time()) is not None
+    queue.journal.defer("handed-over", owner="slow", due_at=time.time() + 2)
+    assert queue.journal.state("handed-over") is State.RUNNING  # still fast's
+    queue.journal.defer("handed-over", owner="fast", due_at=time.time() + 2)
+    assert queue.journal.state("handed-over") is State.QUEUED
