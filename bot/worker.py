@@ -77,7 +77,8 @@ class Worker:
     def context(self, installation_id: int, *, fresh: bool = False) -> Context:
         # fresh: a one-off forge with nothing cached (see run_event); the App client and its token are still shared
         forge = self._forge_for(installation_id) if fresh else self.forge(installation_id)
-        return Context(forge=forge, now=self.clock(), public_url=self.settings.public_url, store=self.store)
+        return Context(forge=forge, now=self.clock(), public_url=self.settings.public_url, store=self.store,
+                       details_link_key=self.settings.details_link_key)
 
     def __call__(self, claim: Claim) -> Outcome:
         return self.run_event(parse_delivery(claim.delivery), pending=claim.pending)
