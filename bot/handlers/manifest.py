@@ -80,24 +80,33 @@ def on_pull(event: Event, ctx: Context) -> None:
 
 @router.register("merge_group", "checks_requested")
 def on_merge_group(event: Event, ctx: Context) -> None:
+    found = release_merge_group(event, ctx, check_name=MANIFEST)
+    if found is None:
+        return
+    config, base_sha = found
+    result = judge(ctx.forge, event.repo, config, base_sha=base_sha, head_sha=event.head_sha,
+                   details_url=merge_group_details_url(event, ctx))
+    publish_check(ctx.forge, event.repo, result, store=ctx.store)
+
+
+def release_merge_group(event: Event, ctx: Context, *, check_name: str) -> tuple[Config, str] | None:
+    """(config, base sha) of a release repo's merge group that changes the manifest; None when nothing of
+    ours is to be judged there. An invalid config fails `check_name` on the group's commit (SPEC §3)."""
     base_sha = merge_group_base_sha(event, ctx)
     loaded = fetch_config(ctx.forge, event.repo, ref=base_sha)
     if not loaded.config.managed:
-        return
+        return None
     if not loaded.ok:
-        failure = config_failure(MANIFEST, loaded, head_sha=event.head_sha, details_url=merge_group_details_url(event, ctx))
+        failure = config_failure(check_name, loaded, head_sha=event.head_sha, details_url=merge_group_details_url(event, ctx))
         publish_check(ctx.forge, event.repo, failure, store=ctx.store)
-        return
+        return None
     release = loaded.config.release
     if release is None:
-        return
-    base = ctx.forge.get_file(event.repo, release.manifest, ref=base_sha)
-    head = ctx.forge.get_file(event.repo, release.manifest, ref=event.head_sha)
+        return None
+    base, head = (ctx.forge.get_file(event.repo, release.manifest, ref=ref) for ref in (base_sha, event.head_sha))
     if (base and base.content) == (head and head.content):
-        return  # the group does not change the manifest: nothing of ours to judge
-    result = judge(ctx.forge, event.repo, loaded.config, base_sha=base_sha, head_sha=event.head_sha,
-                   details_url=merge_group_details_url(event, ctx))
-    publish_check(ctx.forge, event.repo, result, store=ctx.store)
+        return None  # the group does not change the manifest
+    return loaded.config, base_sha
 
 
 def evaluate_pull(forge: Forge, pull: PullRequest, *, details_url: str | None) -> CheckResult | None:

@@ -13,7 +13,7 @@ from bot.forge.errors import NotFound, PermissionDenied
 from bot.handlers import Context, KeyValue
 from bot.handlers.configs import fetch_config
 from bot.handlers.manifest import (
-    PULL_ACTIONS, config_failure, merge_group_base_sha, merge_group_details_url, pulls_of, touches,
+    PULL_ACTIONS, config_failure, merge_group_details_url, pulls_of, release_merge_group, touches,
 )
 from bot.handlers.publish import publish_check, rerequested
 from bot.routing import Router
@@ -44,19 +44,9 @@ def on_pull(event: Event, ctx: Context) -> None:
 
 @router.register("merge_group", "checks_requested")
 def on_merge_group(event: Event, ctx: Context) -> None:
-    base_sha = merge_group_base_sha(event, ctx)
-    loaded = fetch_config(ctx.forge, event.repo, ref=base_sha)
-    if not loaded.config.managed:
-        return
-    if not loaded.ok:
-        failure = config_failure(WINDOW, loaded, head_sha=event.head_sha, details_url=merge_group_details_url(event, ctx))
-        publish_check(ctx.forge, event.repo, failure, store=ctx.store)
-        return
-    release, windows = loaded.config.release, loaded.config.windows
-    if release is None or windows is None:
-        return
-    base, head = (ctx.forge.get_file(event.repo, release.manifest, ref=ref) for ref in (base_sha, event.head_sha))
-    if (base and base.content) == (head and head.content):
+    found = release_merge_group(event, ctx, check_name=WINDOW)
+    windows = found[0].windows if found is not None else None
+    if windows is None:
         return
     # the queue's last pull request carries the override label, if any
     labels = frozenset().union(*(ctx.forge.get_pull(event.repo, n).labels for n in event.pull_numbers))
