@@ -6,6 +6,12 @@ from typing import Any
 
 import yaml
 
+# How deeply collections may nest. Our files nest four or five levels; PyYAML composes and we construct
+# recursively, so a pull request writing `[[[[...` 5,000 deep would end the reader in RecursionError. The limit is
+# checked as each collection starts, before any node below it is composed.
+MAX_DEPTH = 64
+
+
 class YamlError(ValueError):
     """A file that cannot be used; carries the 1-based line when YAML knows it."""
 
@@ -39,18 +45,47 @@ def load(text: bytes | str, *, max_bytes: int) -> Loaded:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise YamlError(f"not valid UTF-8 at byte {exc.start}") from None
+    loader = None
     try:
-        node = yaml.compose(decoded, Loader=yaml.SafeLoader)
+        loader = _DepthLimitedLoader(decoded)  # its reader already refuses control characters
+        node = loader.get_single_node()
+    except yaml.reader.ReaderError as exc:
+        line = decoded.count("\n", 0, exc.position) + 1
+        raise YamlError(f"character U+{exc.character:04X} is not allowed in YAML", line) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise YamlError(f"YAML syntax error: {exc.problem or exc.context}", mark.line + 1 if mark else None) from None
     except yaml.YAMLError as exc:
         raise YamlError(f"YAML error: {exc}") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     if node is None:
         return Loaded(None, {(): 1})
     lines: dict[tuple, int] = {(): node.start_mark.line + 1}
     data = _construct(node, (), lines)
     return Loaded(data, lines)
+
+
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """SafeLoader whose composer refuses collections nested deeper than MAX_DEPTH, before composing them."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        if not self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent):
+            return super().compose_node(parent, index)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise YamlError(f"YAML nests deeper than {MAX_DEPTH} levels here; flatten the structure",
+                                mark.line + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
@@ -82,3 +117,17 @@ def _construct(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> Any:
         return yaml.SafeLoader(" ").construct_object(node, deep=True)
     except yaml.constructor.ConstructorError as exc:
         raise YamlError(f"cannot read value: {exc.problem}", node.start_mark.line + 1) from None
+    except (ValueError, TypeError, AttributeError, OverflowError, IndexError, KeyError):
+        # SafeConstructor converts without checking first: `!!int abc`, `!!timestamp x` or the date 2026-13-45
+        # raise from int(), a failed regex match or datetime(); an empty `!!int` indexes past its end.
+        shown = node.value if len(node.value) <= 40 else node.value[:40] + "..."
+        kind = _KINDS.get(node.tag, node.tag)
+        raise YamlError(f"cannot read {shown!r} as {kind}", node.start_mark.line + 1) from None
+
+
+_KINDS = {
+    "tag:yaml.org,2002:int": "an integer",
+    "tag:yaml.org,2002:float": "a number",
+    "tag:yaml.org,2002:timestamp": "a date (YYYY-MM-DD, a real day)",
+    "tag:yaml.org,2002:bool": "a boolean",
+}
