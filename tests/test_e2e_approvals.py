@@ -65,10 +65,10 @@ def approvals_check(forge):
     return forge.checks_on(REPO, HEAD).get(APPROVALS)
 
 
-def test_opened_pull_request_gets_a_failing_approvals_check_and_a_review_request(app, forge):
+def test_opened_pull_request_gets_a_pending_approvals_check_and_a_review_request(app, forge):
     deliver(app, "pull_request/opened.json", event="pull_request", delivery="d-open")
     check = approvals_check(forge)
-    assert check.conclusion is Conclusion.FAILURE
+    assert check.conclusion is Conclusion.PENDING  # waiting for a review is not a failure
     assert check.title == "Waiting for 1 of 1 group: @codertocat/reviewers (1 more)"
     assert "| @codertocat/reviewers | 1 | — | 1 |" in check.summary
     assert "Required by CODEOWNERS line 1 `/src/` for `src/app.py`" in check.summary

@@ -17,7 +17,9 @@ TEAM_PERMISSION_HINT = (
 )
 
 
-def render_check(evaluation: Evaluation, *, details_url: str | None = None) -> CheckResult:
+def render_check(evaluation: Evaluation, *, details_url: str | None = None, queued: bool = False) -> CheckResult:
+    """queued: judged on a merge queue's commit, where waiting is failure: a later review is judged on the pull
+    request's head, never on this commit, so a pending check here would only hold the queue until it times out."""
     passed = evaluation.passed
     sections = [_truncated_note(evaluation), _table(evaluation.groups, evaluation.distinct), _override_note(evaluation),
                 _unowned_note(evaluation)]
@@ -37,12 +39,40 @@ def render_check(evaluation: Evaluation, *, details_url: str | None = None) -> C
     return CheckResult(
         name=APPROVALS,
         head_sha=evaluation.head_sha,
-        conclusion=Conclusion.SUCCESS if passed else Conclusion.FAILURE,
+        conclusion=Conclusion.FAILURE if queued and not passed else conclusion(evaluation),
         title=_title(evaluation),
         summary=_limit("\n\n".join(s for s in sections if s), details_url),
         annotations=tuple(annotations[:50]),  # GitHub takes 50 annotations per request
         details_url=details_url,
     )
+
+
+def conclusion(evaluation: Evaluation) -> Conclusion:
+    """SPEC §4: success when passed; pending while more approvals alone can still meet the requirement;
+    failure only when something must change first (a change request, a too-large pull request, a failing config
+    problem, a team the app cannot see, or a group with fewer possible approvers than it still needs)."""
+    if evaluation.passed:
+        return Conclusion.SUCCESS
+    return Conclusion.FAILURE if blockers(evaluation) else Conclusion.PENDING
+
+
+def blockers(evaluation: Evaluation) -> list[str]:
+    """Why more approvals alone cannot make the check pass, one reason each; empty when waiting is enough."""
+    reasons = []
+    if evaluation.files_truncated:
+        reasons.append(f"more files than GitHub lists ({MAX_PULL_FILES:,}): split the pull request")
+    reasons += [f"{p.file}{f' line {p.line}' if p.line else ''}: {p.message}"
+                for p in evaluation.problems if p.level is Level.FAILURE]
+    for g in evaluation.groups:
+        if g.error:
+            reasons.append(f"{_group_name(g)}: {g.error}")
+        elif g.blocked_by:
+            reasons.append(f"{_group_name(g)}: changes requested by {', '.join(_at(u) for u in g.blocked_by)}")
+        elif g.missing > len(g.can_unblock):
+            reasons.append(f"{_group_name(g)}: needs {_count(g.missing, 'more approval')} but "
+                           + (f"only {_listed([_at(u) for u in g.can_unblock])} can still approve" if g.can_unblock
+                              else "nobody else can approve"))
+    return reasons
 
 
 def render_config_failure(problems: Sequence[Problem], *, head_sha: str, details_url: str | None = None) -> CheckResult:

@@ -15,10 +15,19 @@ WINDOW = "release-coordinator/window"
 class Conclusion(enum.Enum):
     # https://docs.github.com/en/rest/checks/runs#create-a-check-run (conclusion)
     SUCCESS = "success"
+    # Not concluded: can still pass by more approvals or by time (SPEC §4). Not one of GitHub's conclusions:
+    # GitHub adapters write it as status "in_progress" with no conclusion (yellow), GitLab as commit status
+    # "pending". FAILURE is kept for "something must change first".
+    PENDING = "pending"
     FAILURE = "failure"
     NEUTRAL = "neutral"
     ACTION_REQUIRED = "action_required"
     SKIPPED = "skipped"
+
+
+    @property
+    def concluded(self) -> bool:
+        return self is not Conclusion.PENDING
 
 
 class Level(enum.Enum):

@@ -12,14 +12,15 @@ from urllib.parse import quote
 import github
 from urllib3.util import Retry
 
-from bot.core.checks import CheckResult, result_digest
-from bot.forge.base import (
-    ChangedFile, Commit, Comparison, ExistingCheck, FileContent, FileRef, Permission, PullRequest, Release, Review,
-    ReviewState, Tag, TeamInfo,
-)
+from bot.core.checks import CheckResult, Conclusion, result_digest
 from bot.forge.errors import NotFound, TeamNotFound
+from bot.forge.layout import github_layout, github_links
 from bot.forge.github_json import login as _login, pull_request as _pull
 from bot.forge.http import RETRY, GitHubHttp, bounded_requester
+from bot.model import (
+    ChangedFile, Commit, Comparison, ExistingCheck, FileContent, FileRef, Note, Permission, PullFiles, PullRequest,
+    Release, Review, ReviewState, Tag, TeamInfo,
+)
 
 # https://docs.github.com/en/rest/pulls/pulls#list-pull-requests-files: "Responses include a maximum of 3000 files."
 MAX_PULL_FILES = 3000
@@ -56,6 +57,9 @@ class GitHubForge:
     """One per installation. `gh` is a PyGithub client authenticated as the installation (bot/forge/auth.py);
     `app_id` identifies our own check runs (default: the app id of gh's AppInstallationAuth)."""
 
+    kind = "github"
+    summary_note = False  # a check run carries its own summary, text and annotations
+
     def __init__(self, gh: github.Github, *, app_id: int | None = None, retry: Retry | int | None = RETRY,
                  seconds_between_reads: float | None = None, cache_size: int = 2048,
                  clock: Callable[[], float] = time.time, fresh_for: float = FRESH_FOR) -> None:
@@ -63,19 +67,23 @@ class GitHubForge:
         auth = requester.auth
         self.app_id = app_id if app_id is not None else (int(auth.app_id) if isinstance(auth, github.Auth.AppInstallationAuth) else None)
         self.http = GitHubHttp(requester, cache_size=cache_size, clock=clock, fresh_for=fresh_for)
+        self.layout = github_layout()
+        self.links = github_links(getattr(requester, "base_url", None) or "https://api.github.com")
 
     # --- pull requests
     def get_pull(self, repo: str, number: int) -> PullRequest:
         return self.http.get(f"/repos/{repo}/pulls/{number}", parse=lambda d: _pull(repo, d))
 
     def list_pull_files(self, repo: str, number: int, *, head_sha: str | None = None,
-                        base_sha: str | None = None) -> tuple[ChangedFile, ...]:
+                        base_sha: str | None = None) -> PullFiles:
         # The files are the diff between the two commits, so for a known (head sha, base sha) they never change.
         pinned = head_sha is not None and base_sha is not None and is_sha(head_sha) and is_sha(base_sha)
-        return tuple(self.http.get_pages(
+        files = self.http.get_pages(
             f"/repos/{repo}/pulls/{number}/files", parse=lambda d: [_file(f) for f in d], limit=MAX_PULL_FILES,
             immutable=("pull-files", repo, number, head_sha, base_sha) if pinned else None,
-        ))
+        )
+        # GitHub stops at 3,000 and says nothing more: a full list is all we can tell from its length.
+        return PullFiles(files, truncated=len(files) >= MAX_PULL_FILES)
 
     def list_reviews(self, repo: str, number: int) -> tuple[Review, ...]:
         # Chronological, per https://docs.github.com/en/rest/pulls/reviews#list-reviews-for-a-pull-request
@@ -100,6 +108,24 @@ class GitHubForge:
         body = {"reviewers": sorted(users), "team_reviewers": sorted(_team(t)[1] for t in teams)}
         self.http.request("POST", f"/repos/{repo}/pulls/{number}/requested_reviewers", body=body)
 
+    def changed_since(self, pull: PullRequest, sha: str) -> frozenset[str] | None:
+        try:
+            comparison = self.compare(pull.repo, sha, pull.head_sha)
+        except NotFound:
+            return None  # the reviewed commit is gone (force-push, and GitHub collected it)
+        # GitHub keeps a force-pushed commit reachable by sha for a while; compare then answers "diverged" (or
+        # "behind" after a reset), and the reviewed commit is just as gone from the branch.
+        # https://docs.github.com/en/rest/commits/commits#compare-two-commits
+        if comparison.status in ("diverged", "behind"):
+            return None
+        paths = {p for f in comparison.files for p in (f.path, f.previous_path) if p}
+        if comparison.files_truncated:
+            # even the commits' own lists were cut (a commit of over 3,000 files): the pull request's files
+            # hold every path a later commit can have changed in net
+            files = self.list_pull_files(pull.repo, pull.number, head_sha=pull.head_sha, base_sha=pull.base_sha)
+            paths |= {p for f in files for p in (f.path, f.previous_path) if p}
+        return frozenset(paths)
+
     # --- git data
     def compare(self, repo: str, base: str, head: str) -> Comparison:
         # https://docs.github.com/en/rest/commits/commits#compare-two-commits: commits are paginated; "the list
@@ -113,23 +139,28 @@ class GitHubForge:
             d["status"], tuple(_commit(c) for c in d.get("commits") or ()), tuple(_file(f) for f in d.get("files") or ()),
         )])
         commits = tuple(c for _, page_commits, _ in pages for c in page_commits)
-        files = pages[0][2]
+        files, truncated = pages[0][2], False
         if len(files) >= COMPARE_FILES_LIMIT:
-            files = self._files_of_commits(repo, commits)
-        comparison = Comparison(base=base, head=head, status=pages[0][0], commits=commits, files=files)
+            files, truncated = self._files_of_commits(repo, commits)
+        comparison = Comparison(base=base, head=head, status=pages[0][0], commits=commits, files=files,
+                                files_truncated=truncated)
         if key is not None:
             self.http.immutable.put(key, comparison)
         return comparison
 
-    def _files_of_commits(self, repo: str, commits: tuple[Commit, ...]) -> tuple[ChangedFile, ...]:
+    def _files_of_commits(self, repo: str, commits: tuple[Commit, ...]) -> tuple[tuple[ChangedFile, ...], bool]:
         """Past the comparison's 300 files, the union of each commit's files (a commit lists up to 3,000, in
-        pages): a superset of the net change, which errs on the safe side when it decides staleness."""
+        pages): a superset of the net change, which errs on the safe side when it decides staleness. True as
+        well when a commit's own list reached 3,000 (then even the union may miss paths)."""
         seen: dict[tuple[str, str | None], ChangedFile] = {}
+        cut = False
         for commit in commits:
-            for changed in self.http.get_pages(f"/repos/{repo}/commits/{commit.sha}", immutable=("commit-files", repo, commit.sha),
-                                               parse=lambda d: [_file(f) for f in d.get("files") or ()]):
+            listed = self.http.get_pages(f"/repos/{repo}/commits/{commit.sha}", immutable=("commit-files", repo, commit.sha),
+                                         parse=lambda d: [_file(f) for f in d.get("files") or ()])
+            cut = cut or len(listed) >= MAX_PULL_FILES
+            for changed in listed:
                 seen.setdefault((changed.path, changed.previous_path), changed)
-        return tuple(seen.values())
+        return tuple(seen.values()), cut
 
     def get_file(self, repo: str, path: str, *, ref: str) -> FileContent | None:
         url = f"/repos/{repo}/contents/{_path(path)}"
@@ -423,6 +454,9 @@ class GitHubForge:
         return found
 
     # --- checks
+    def check_digest(self, result: CheckResult) -> str:
+        return result_digest(result)  # everything shows in a check run; stored in its external_id
+
     def find_check(self, repo: str, *, head_sha: str, name: str) -> ExistingCheck | None:
         # https://docs.github.com/en/rest/checks/runs#list-check-runs-for-a-git-reference
         params: dict[str, Any] = {"check_name": name, "filter": "latest"}
@@ -440,14 +474,14 @@ class GitHubForge:
     def create_check(self, repo: str, result: CheckResult) -> int:
         annotations = [_annotation(a) for a in result.annotations]
         body = {
-            "name": result.name, "head_sha": result.head_sha, "status": "completed",
-            "conclusion": result.conclusion.value, "external_id": result_digest(result),
+            "name": result.name, "head_sha": result.head_sha, **_state(result), "external_id": result_digest(result),
             "output": _output(result, annotations[:ANNOTATIONS_PER_REQUEST]),
         }
         if result.details_url:
             body["details_url"] = result.details_url
         check_id = self.http.request("POST", f"/repos/{repo}/check-runs", body=body).data["id"]
         self._append_annotations(repo, check_id, result, annotations[ANNOTATIONS_PER_REQUEST:])
+        self.http.immutable.put(("check run concluded", repo, check_id), result.conclusion.concluded)
         return check_id
 
     def update_check(self, repo: str, check_id: int, result: CheckResult) -> None:
@@ -455,7 +489,19 @@ class GitHubForge:
         # already exist" (https://docs.github.com/en/rest/checks/runs#update-a-check-run): a PATCH cannot
         # take back an annotation the user already fixed. A changed result is therefore written as a fresh
         # run under the same name and head sha, which GitHub shows in place of the old one (filter=latest).
-        self.create_check(repo, result)
+        new_id = self.create_check(repo, result)
+        # A replaced pending run (status in_progress) left so would keep the check suite "in progress" until
+        # GitHub marks it stale after 14 days: conclude it as neutral, pointing at its successor (a PATCH
+        # replaces status, conclusion and output; only annotations append). Runs this process wrote as
+        # completed need nothing; one it does not remember (written before a restart) may be pending: close it.
+        # https://docs.github.com/en/rest/checks/runs#update-a-check-run
+        if self.http.immutable.get(("check run concluded", repo, check_id)):
+            return
+        self.http.request("PATCH", f"/repos/{repo}/check-runs/{check_id}", body={
+            "status": "completed", "conclusion": "neutral",
+            "output": {"title": "Superseded by a newer evaluation",
+                       "summary": f"A newer run of `{result.name}` on this commit replaced this one (check run {new_id})."},
+        })
 
     def _append_annotations(self, repo: str, check_id: int, result: CheckResult, rest: list[dict]) -> None:
         for start in range(0, len(rest), ANNOTATIONS_PER_REQUEST):
@@ -496,6 +542,26 @@ class GitHubForge:
 
     def comment(self, repo: str, number: int, body: str) -> None:
         self.http.request("POST", f"/repos/{repo}/issues/{number}/comments", body={"body": body})
+
+    def ensure_note(self, repo: str, number: int, *, topic: str, body: str) -> Note:
+        """Our one comment for topic on the pull request, found by its marker among the issue comments.
+        https://docs.github.com/en/rest/issues/comments#list-issue-comments"""
+        marker = note_marker(topic)
+        text = f"{marker}\n{body}"
+        comments = self.http.get_pages(f"/repos/{repo}/issues/{number}/comments",
+                                       parse=lambda d: [(c["id"], c.get("body") or "") for c in d])
+        for note_id, existing in comments:
+            if existing.startswith(marker):
+                if existing != text:
+                    self.http.request("PATCH", f"/repos/{repo}/issues/comments/{note_id}", body={"body": text})
+                return Note(note_id, body)
+        data = self.http.request("POST", f"/repos/{repo}/issues/{number}/comments", body={"body": text}).data
+        return Note(data["id"], body)
+
+
+def note_marker(topic: str) -> str:
+    """The hidden first line that makes a comment ours for topic (invisible in rendered Markdown)."""
+    return f"<!-- release-coordinator:{topic} -->"
 
 
 # --- parsing: raw JSON stops here
@@ -577,3 +643,11 @@ def _output(result: CheckResult, annotations: list[dict]) -> dict:
     if result.text:
         output["text"] = result.text[:65535]
     return output
+
+
+def _state(result: CheckResult) -> dict:
+    # https://docs.github.com/en/rest/checks/runs#create-a-check-run: a run that may still pass (more approvals,
+    # the window opening) stays "in_progress" with no conclusion, which GitHub shows yellow, not red.
+    if result.conclusion is Conclusion.PENDING:
+        return {"status": "in_progress"}
+    return {"status": "completed", "conclusion": result.conclusion.value}

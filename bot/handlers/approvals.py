@@ -88,7 +88,8 @@ def check_pull(
     evaluation = evaluate(look_up(forge, pull, facts, rules=[base, head]), base, head)
     if check_sha is not None:
         evaluation = replace(evaluation, head_sha=check_sha)
-    publish_check(forge, repo, render_check(evaluation, details_url=details_url), store=ctx.store, force=force)
+    publish_check(forge, repo, render_check(evaluation, details_url=details_url, queued=check_sha is not None),
+                  store=ctx.store, force=force)
     return evaluation, base.approvals
 
 

@@ -407,7 +407,7 @@ def test_summary_table_and_missing_team_details():
     evaluation = judge(["infra/a", "app/b"], [review("ivan"), review("anna", commit=OLD)],
                        changed_since={OLD: frozenset({"app/b"})}, config=ApprovalsConfig(teams={INFRA: 2}))
     check = summary(evaluation)
-    assert check.name == APPROVALS and check.head_sha == HEAD and check.conclusion is Conclusion.FAILURE
+    assert check.name == APPROVALS and check.head_sha == HEAD and check.conclusion is Conclusion.PENDING
     assert check.details_url == "https://rc.example/pulls/acme/x/1"
     assert check.title == f"Waiting for 2 of 2 groups: {APP} (1 more), {INFRA} (1 more)"
     assert "| team | required | approved by | missing |" in check.summary

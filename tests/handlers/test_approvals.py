@@ -86,7 +86,7 @@ def test_missing_team_fails_then_approvals_pass():
     store = DictStore()  # the worker's one durable store
     run(forge, store=store)
     result = check(forge)
-    assert result.conclusion is Conclusion.FAILURE
+    assert result.conclusion is Conclusion.PENDING
     assert result.title == "Waiting for 1 of 2 groups: @acme/app (1 more)"
     assert "| @acme/infra | 1 | @ivan | ✓ |" in result.summary
     assert result.details_url == f"https://rc.example/pulls/{REPO}/7"
@@ -181,7 +181,7 @@ def test_force_push_removed_reviewed_commit_makes_approval_stale():
     approve(forge, "ivan", commit=OLD)  # no comparison OLD...HEAD: GitHub answers 404
     run(forge)
     result = check(forge)
-    assert result.conclusion is Conclusion.FAILURE
+    assert result.conclusion is Conclusion.PENDING
     assert f"Stale: @ivan approved {OLD[:7]}, which is no longer in the branch (force-push)" in result.summary
 
 
@@ -222,7 +222,7 @@ def test_reviewer_who_left_the_org():
     approve(forge, "ivan")
     run(forge)
     result = check(forge)
-    assert result.conclusion is Conclusion.FAILURE
+    assert result.conclusion is Conclusion.PENDING
     assert "@ivan is not a member of any team" in result.summary
     assert forge.calls["permission"] == 0  # no lookups for people who cannot count
 
@@ -307,7 +307,7 @@ def test_the_pull_request_in_the_delivery_is_not_fetched_again():
     forge = make_forge()
     approve(forge, "ivan")
     run(forge, event(pull=forge.repos[REPO].pulls[7]))
-    assert forge.calls["get_pull"] == 0 and check(forge).conclusion is Conclusion.FAILURE
+    assert forge.calls["get_pull"] == 0 and check(forge).conclusion is Conclusion.PENDING
 
 
 def test_a_delivery_for_a_closed_pull_request_posts_nothing():
@@ -377,7 +377,7 @@ def test_window_override_label_needs_one_more_approval_per_team():
     approve(forge, "anna")
     run(forge, event("pull_request", "labeled", label="Emergency-Release"))
     result = check(forge)
-    assert result.conclusion is Conclusion.FAILURE
+    assert result.conclusion is Conclusion.PENDING
     assert "| @acme/infra | 2 | @ivan | 1 |" in result.summary and "| @acme/app | 2 | @anna | 1 |" in result.summary
 
 
@@ -430,7 +430,7 @@ def test_a_team_grant_below_write_does_not_count_a_reader():
     approve(forge, "ivan")
     run(forge)
     result = check(forge)
-    assert result.conclusion is Conclusion.FAILURE and "has read access, not write" in result.summary
+    assert result.conclusion is Conclusion.PENDING and "has read access, not write" in result.summary
 
 
 def test_the_details_page_lasts_90_days_from_its_last_write_and_the_next_evaluation_restores_it():
