@@ -363,7 +363,15 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def _component_section(change: ComponentChange, *, web_url: str) -> list[str]:
+def component_notes(change: ComponentChange, *, web_url: str,
+                    authors: Mapping[str, str] = MappingProxyType({})) -> list[str]:
+    """One component's changelog section (heading, Breaking / Features / Fixes / Other), as Markdown lines;
+    `authors` (commit sha -> login) adds "by @login" to each line. The release plan (bot.core.plan) reuses it."""
+    return _component_section(change, web_url=web_url, authors=authors)
+
+
+def _component_section(change: ComponentChange, *, web_url: str,
+                       authors: Mapping[str, str] = MappingProxyType({})) -> list[str]:
     withdrawn = change.direction == "rolled back"
     heading = f"### {change.name} [{change.old} → {change.new}]({change.compare_url(web_url)})"
     out = [heading + (" (rollback)" if withdrawn else ""), ""]
@@ -375,7 +383,8 @@ def _component_section(change: ComponentChange, *, web_url: str) -> list[str]:
     shown = [c for c in change.commits if not _MERGE_HEADER.match(c.message)]
     for commit in shown[:_MAX_COMMITS_SHOWN]:
         parsed = conventional.parse(commit.message)
-        groups[parsed.group].append(_commit_line(commit, parsed, repo=change.repo, web_url=web_url))
+        groups[parsed.group].append(_commit_line(commit, parsed, repo=change.repo, web_url=web_url,
+                                                 author=authors.get(commit.sha)))
     if not shown:
         out += ["_No commits between these versions._", ""]
     for group in _GROUPS:
@@ -387,7 +396,8 @@ def _component_section(change: ComponentChange, *, web_url: str) -> list[str]:
     return out
 
 
-def _commit_line(commit: CommitInfo, parsed: conventional.ConventionalCommit, *, repo: str, web_url: str) -> str:
+def _commit_line(commit: CommitInfo, parsed: conventional.ConventionalCommit, *, repo: str, web_url: str,
+                 author: str | None = None) -> str:
     description = parsed.description
     if parsed.pull_number is not None:
         description = re.sub(r"\s*\(#\d+\)\s*$", "", description)
@@ -397,7 +407,8 @@ def _commit_line(commit: CommitInfo, parsed: conventional.ConventionalCommit, *,
     line = f"- {scope}{description}"
     if parsed.pull_number is not None:
         line += f" ([#{parsed.pull_number}]({web_url}/{repo}/pull/{parsed.pull_number}))"
-    return line + f" ([`{commit.sha[:7]}`]({web_url}/{repo}/commit/{commit.sha}))"
+    line += f" ([`{commit.sha[:7]}`]({web_url}/{repo}/commit/{commit.sha}))"
+    return line + (f" by @{author}" if author else "")
 
 
 DEFAULT_CHANGELOG_HEADER = (

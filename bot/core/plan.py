@@ -1,0 +1,212 @@
+"""The release plan (issue 14): what a release pull request ships, who must still approve, and when it can ship.
+
+Pure values over what the handlers fetched: the component changes (bot.core.release.ComponentChange, whose
+changelog grouping is reused as is), the approvals evaluation and the window state. Also the pull requests a
+release carries, for the shipped-in comments and the GitHub Release body.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping
+
+from bot.core import conventional
+from bot.core.approvals import Evaluation
+from bot.core.config import WindowsConfig
+from bot.core.release import ComponentChange, component_notes
+from bot.core.windows import WindowState, local
+
+PLAN_HEADING = "### Release plan"
+# "Merge pull request #12 from acme/branch": GitHub's merge-commit header (the merge method "merge").
+_MERGE_PULL = re.compile(r"^Merge pull request #(?P<number>\d+) from \S+")
+# GitLab's merge commit: "Merge branch 'x' into 'main'" ... "See merge request group/project!12" in the body.
+_MERGE_REQUEST = re.compile(r"^See merge request (?:\S+)?!(?P<number>\d+)\s*$", re.MULTILINE)
+
+
+class When(enum.Enum):
+    """When the release can merge, as far as time and approvals say."""
+
+    NOW = "now"
+    AFTER_APPROVALS = "after approvals"  # the window allows it; approvals are missing
+    WINDOW_OPENS = "window opens"  # outside the allowed windows: the next opening
+    FREEZE_ENDS = "freeze ends"  # inside a freeze: when it ends (and a window is open)
+    NOT_SOON = "not soon"  # no window opens within the horizon
+    OVERRIDE = "override"  # the override label allows it outside the window
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A group that still owes approvals, and who can give them."""
+
+    group: str
+    missing: int
+    can_unblock: tuple[str, ...] = ()
+    blocked_by: tuple[str, ...] = ()  # members whose latest review requests changes
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ShipTime:
+    when: When
+    at: dt.datetime | None  # UTC; when time alone is what waits (WINDOW_OPENS, FREEZE_ENDS)
+    reason: str  # one sentence a reviewer reads
+
+
+@dataclass(frozen=True)
+class ReleasePlanView:
+    release_id: str | None  # None when the tag template cannot be filled (the manifest check says why)
+    changes: tuple[ComponentChange, ...]
+    authors: Mapping[str, str]  # commit sha -> login, when the forge knows it
+    approvals_known: bool  # an evaluation of this head exists
+    pending: tuple[Pending, ...]
+    ship: ShipTime
+
+
+def pending_approvals(evaluation: Evaluation) -> tuple[Pending, ...]:
+    return tuple(
+        Pending(group=g.key, missing=g.missing, can_unblock=g.can_unblock, blocked_by=g.blocked_by, error=g.error)
+        for g in evaluation.groups if not g.satisfied
+    )
+
+
+def ship_time(*, approvals_passed: bool | None, window: WindowState | None,
+              waits: tuple[tuple[str, dt.datetime], ...] = ()) -> ShipTime:
+    """Time first (window, freeze, and `waits` such as a promotion's soak end), then approvals."""
+    later = max(waits, key=lambda w: w[1], default=None)
+    if window is not None and not window.allowed:
+        if window.next_open is None:
+            return ShipTime(When.NOT_SOON, None, "no release window opens in the next two years")
+        at = max(window.next_open, later[1]) if later else window.next_open
+        kind = When.FREEZE_ENDS if window.freeze is not None else When.WINDOW_OPENS
+        what = (f"the release freeze {window.freeze.start}–{window.freeze.end} ends" if window.freeze is not None
+                else "the next release window opens")
+        return ShipTime(kind, at, what)
+    if later is not None and (window is None or window.now < later[1]):
+        return ShipTime(When.WINDOW_OPENS, later[1], later[0])
+    if approvals_passed is False:
+        return ShipTime(When.AFTER_APPROVALS, None, "as soon as the missing approvals are given")
+    if approvals_passed is None:
+        return ShipTime(When.AFTER_APPROVALS, None, "once the approvals check passes (not evaluated for this head yet)")
+    if window is not None and window.override and not (window.in_window and window.freeze is None):
+        return ShipTime(When.OVERRIDE, None, "now, under the override label")
+    return ShipTime(When.NOW, None, "now")
+
+
+def build_plan(*, release_id: str | None, changes: tuple[ComponentChange, ...], evaluation: Evaluation | None,
+               window: WindowState | None, authors: Mapping[str, str] = MappingProxyType({}),
+               waits: tuple[tuple[str, dt.datetime], ...] = ()) -> ReleasePlanView:
+    passed = None if evaluation is None else evaluation.passed
+    return ReleasePlanView(
+        release_id=release_id, changes=changes, authors=MappingProxyType(dict(authors)),
+        approvals_known=evaluation is not None,
+        pending=pending_approvals(evaluation) if evaluation is not None else (),
+        ship=ship_time(approvals_passed=passed, window=window, waits=waits),
+    )
+
+
+# --------------------------------------------------------------------------------------------- rendering
+
+
+def render_plan(plan: ReleasePlanView, *, web_url: str, windows: WindowsConfig | None = None) -> str:
+    """Markdown for the manifest check's summary (and so the details page) and for `release-coordinator plan`."""
+    tz = windows.timezone if windows is not None else "UTC"
+    out = [PLAN_HEADING, ""]
+    if plan.release_id:
+        out += [f"Merging tags **`{plan.release_id}`**.", ""]
+    out += [f"**Can ship:** {_ship_text(plan.ship, tz)}", ""]
+    out += ["| Component | Version | Change |", "| --- | --- | --- |"]
+    for change in plan.changes:
+        version = change.new if change.old in (None, change.new) else f"{change.old} → {change.new}"
+        out.append(f"| {change.name.replace('|', chr(92) + '|')} | {version} | {change.direction} |")
+    out.append("")
+    if not plan.approvals_known:
+        out += ["**Approvals:** not evaluated for this head yet; the approvals check will say who must approve.", ""]
+    elif plan.pending:
+        out += ["**Still to approve:**", ""]
+        for pending in plan.pending:
+            out.append(f"- `{pending.group}`: {_pending_text(pending)}")
+        out.append("")
+    else:
+        out += ["**Approvals:** complete.", ""]
+    for change in plan.changes:
+        if change.direction in ("upgraded", "rolled back"):
+            out += [line.replace("### ", "#### ", 1) if line.startswith("### ") else
+                    line.replace("#### ", "##### ", 1) if line.startswith("#### ") else line
+                    for line in component_notes(change, web_url=web_url, authors=plan.authors)]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _ship_text(ship: ShipTime, tz: str) -> str:
+    if ship.at is not None:
+        return f"{local(ship.at, tz)}, when {ship.reason}"
+    return ship.reason
+
+
+def _pending_text(pending: Pending) -> str:
+    if pending.error:
+        return pending.error
+    parts = []
+    if pending.missing:
+        parts.append(f"{pending.missing} more approval{'s' if pending.missing != 1 else ''}")
+    if pending.blocked_by:
+        parts.append("changes requested by " + ", ".join(f"@{u}" for u in pending.blocked_by))
+    text = "; ".join(parts) or "not satisfied"
+    if pending.can_unblock:
+        shown = ", ".join(f"@{u}" for u in pending.can_unblock[:10])
+        more = f" and {len(pending.can_unblock) - 10} more" if len(pending.can_unblock) > 10 else ""
+        text += f" (can approve: {shown}{more})"
+    return text
+
+
+# --------------------------------------------------------------------------------------------- carried pulls
+
+
+@dataclass(frozen=True, order=True)
+class CarriedPull:
+    """A component pull request whose merge is among the commits a release ships."""
+
+    repo: str
+    number: int
+    component: str
+
+
+def pull_number_of(message: str) -> int | None:
+    """The pull request a commit on the default branch came from: squash "(#N)", a merge commit's header, or
+    GitLab's "See merge request path!N" trailer line. None for a commit pushed directly (or rebased)."""
+    header = message.strip().partition("\n")[0]
+    merged = _MERGE_PULL.match(header) or _MERGE_REQUEST.search(message)
+    if merged:
+        return int(merged["number"])
+    return conventional.parse(message).pull_number
+
+
+def carried_pulls(changes: tuple[ComponentChange, ...]) -> tuple[CarriedPull, ...]:
+    """Every pull request between the old and new tag of each upgraded component, once, sorted. A rollback
+    carries nothing: its commits are withdrawn, not shipped."""
+    found = set()
+    for change in changes:
+        if change.direction != "upgraded" or not change.commits:
+            continue
+        for commit in change.commits:
+            number = pull_number_of(commit.message)
+            if number is not None:
+                found.add(CarriedPull(change.repo, number, change.name))
+    return tuple(sorted(found))
+
+
+def shipped_comment(*, release_id: str, environment: str, date: dt.date, release_url: str | None) -> str:
+    """The one comment a carried pull request gets per environment."""
+    text = f"Shipped in {release_id} to {environment} on {date.isoformat()}"
+    return text + (f"\n\n[Release notes]({release_url})" if release_url else "") + "\n"
+
+
+def shipped_section(carried: tuple[CarriedPull, ...], *, pull_url) -> str:
+    """The Release body's list of the pull requests it ships; pull_url(repo, number) -> web URL."""
+    if not carried:
+        return ""
+    lines = ["### Pull requests shipped", ""]
+    lines += [f"- [{p.repo}#{p.number}]({pull_url(p.repo, p.number)}) ({p.component})" for p in carried]
+    return "\n".join(lines) + "\n"
