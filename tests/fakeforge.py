@@ -1,5 +1,9 @@
 """The one in-memory Forge for handler tests. Kept honest by tests/forge/test_contract.py, which runs the
-same behaviours against it and against GitHubForge over `responses`."""
+same behaviours against it and against GitHubForge and GitLabForge over `responses`.
+
+FakeForge(kind="github") behaves like GitHub (check runs: every field is compared; 3,000 files at most);
+FakeForge(kind="gitlab") like GitLab (commit statuses: only state, description and link are shown, and a
+pending -> pending write is refused as GitLab's state machine refuses it; the summary lives in one note)."""
 from __future__ import annotations
 
 import hashlib
@@ -8,11 +12,16 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 
 from bot.core.checks import CheckResult, result_digest
-from bot.forge.base import (
-    ChangedFile, Commit, Comparison, ExistingCheck, FileContent, Permission, PullRequest, Release, Review, Tag,
-    TeamInfo,
+from bot.forge.errors import AlreadyExists, Conflict, ForgeError, NotFound, TeamNotFound
+from bot.forge.github import note_marker
+from bot.forge.layout import github_layout, github_links, gitlab_layout, gitlab_links
+from bot.forge.statuses import WAITING_STATES, commit_status, status_digest
+from bot.model import (
+    ChangedFile, Commit, Comparison, ExistingCheck, FileContent, Note, Permission, PullFiles, PullRequest, Release,
+    Review, Tag, TeamInfo,
 )
-from bot.forge.errors import AlreadyExists, Conflict, NotFound, TeamNotFound
+
+MAX_PULL_FILES = {"github": 3000, "gitlab": 3000}  # GitHub's list cap; GitLab's diffs `overflow` past its limits
 
 
 def _blob_sha(content: bytes) -> str:
@@ -42,7 +51,12 @@ class FakeRepo:
 class FakeForge:
     """Plain data in, plain data out. `calls` counts every method call, like requests on the wire."""
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str = "github", *, config_project: str | None = None) -> None:
+        assert kind in ("github", "gitlab"), kind
+        self.kind = kind
+        self.summary_note = kind == "gitlab"
+        self.layout = github_layout() if kind == "github" else gitlab_layout(config_project)
+        self.links = github_links() if kind == "github" else gitlab_links()
         self.repos: dict[str, FakeRepo] = defaultdict(FakeRepo)
         self.teams: dict[str, frozenset[str]] = {}
         self.team_permissions: dict[tuple[str, str], Permission] = {}  # ("@org/team" lower-case, repo) -> grant
@@ -81,7 +95,20 @@ class FakeForge:
 
     def list_pull_files(self, repo, number, *, head_sha=None, base_sha=None):
         self._call("list_pull_files")
-        return self.repos[repo].pull_files.get(number, ())
+        files = self.repos[repo].pull_files.get(number, ())[:MAX_PULL_FILES[self.kind]]
+        return PullFiles(files, truncated=len(files) >= MAX_PULL_FILES[self.kind])
+
+    def changed_since(self, pull, sha):
+        """As both adapters answer: the seeded comparison sha...head; None when there is none (the commit is
+        gone) or it says diverged/behind; a comparison marked files_truncated adds the pull's files."""
+        self._call("changed_since")
+        comparison = self.repos[pull.repo].comparisons.get((sha, pull.head_sha))
+        if comparison is None or comparison.status in ("diverged", "behind"):
+            return None
+        paths = {p for f in comparison.files for p in (f.path, f.previous_path) if p}
+        if comparison.files_truncated:
+            paths |= {p for f in self.repos[pull.repo].pull_files.get(pull.number, ()) for p in (f.path, f.previous_path) if p}
+        return frozenset(paths)
 
     def list_reviews(self, repo, number):
         self._call("list_reviews")
@@ -174,22 +201,59 @@ class FakeForge:
         return self.repos[repo].permissions.get(user, Permission.NONE)
 
     # --- checks
+    def check_digest(self, result):
+        return result_digest(result) if self.kind == "github" else status_digest(commit_status(result))
+
     def find_check(self, repo, *, head_sha, name):
         self._call("find_check")
         for check_id, (sha, result) in sorted(self.repos[repo].checks.items(), reverse=True):
             if sha == head_sha and result.name == name:
-                return ExistingCheck(check_id, result_digest(result))
+                return ExistingCheck(check_id, self.check_digest(result))
         return None
 
     def create_check(self, repo, result):
         self._call("create_check")
+        self._refuse_same_waiting_state(repo, result)
         check_id = next(self._ids)
         self.repos[repo].checks[check_id] = (result.head_sha, result)
         return check_id
 
     def update_check(self, repo, check_id, result):
         self._call("update_check")
+        self._refuse_same_waiting_state(repo, result)
         self.repos[repo].checks[check_id] = (result.head_sha, result)
+
+    def _refuse_same_waiting_state(self, repo, result):
+        # GitLab's 400 "Cannot transition status via :enqueue from :pending": a status of that name on that sha
+        # that is pending (or running) cannot be written pending (running) again.
+        if self.kind != "gitlab":
+            return
+        state = commit_status(result).state
+        current = [r for sha, r in self.repos[repo].checks.values() if sha == result.head_sha and r.name == result.name]
+        if current and state in WAITING_STATES and commit_status(current[-1]).state == state:
+            raise ForgeError(f"400 Cannot transition status via :{'enqueue' if state == 'pending' else 'run'} from :{state}")
+
+    def statuses_on(self, repo, head_sha):
+        """GitLab's view: name -> (state, description, target_url) of the latest status per name."""
+        return {name: commit_status(result) for name, result in self.checks_on(repo, head_sha).items()}
+
+    def ensure_note(self, repo, number, *, topic, body):
+        self._call("ensure_note")
+        marker = note_marker(topic)
+        thread = self.repos[repo].comments[number]
+        for i, existing in enumerate(thread):
+            if existing.startswith(marker):
+                if existing != f"{marker}\n{body}":
+                    self.calls["note_edits"] += 1
+                    thread[i] = f"{marker}\n{body}"
+                return Note(i + 1, body)
+        thread.append(f"{marker}\n{body}")
+        return Note(len(thread), body)
+
+    def notes(self, repo, number, *, topic):
+        """Bodies (marker line removed) of our notes for topic: one at most, if ensure_note keeps its word."""
+        marker = note_marker(topic)
+        return [c[len(marker) + 1:] for c in self.repos[repo].comments[number] if c.startswith(marker)]
 
     # --- writes
     def create_tag(self, repo, *, name, message, sha):
@@ -229,7 +293,7 @@ class FakeForge:
         self._call("create_release")
         if tag in self.repos[repo].releases:
             raise AlreadyExists(f"release for {tag} already exists")
-        release = Release(tag=tag, name=name, body=body, html_url=f"https://github.com/{repo}/releases/tag/{tag}")
+        release = Release(tag=tag, name=name, body=body, html_url=self.links.release(repo, tag))
         self.repos[repo].releases[tag] = release
         return release
 
@@ -242,7 +306,7 @@ class FakeForge:
         pull = PullRequest(
             repo=repo, number=number, title=title, author="release-coordinator[bot]", head_sha=state.branches.get(head, ""),
             head_ref=head, base_ref=base, base_sha=state.branches.get(base, ""), state="open", body=body,
-            html_url=f"https://github.com/{repo}/pull/{number}",
+            html_url=self.links.pull(repo, number),
         )
         state.pulls[number] = pull
         return pull

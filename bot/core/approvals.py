@@ -6,7 +6,7 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from bot.core.checks import Level, Problem
 from bot.core.config import ApprovalMode, ApprovalsConfig, Invalidate
-from bot.forge.base import ChangedFile, Permission, Review, ReviewState, TeamInfo
+from bot.model import ChangedFile, Permission, Review, ReviewState, TeamInfo
 
 TEAM, USERS, OWNERS = "team", "users", "owners"  # GroupResult.kind: a team, a line's individuals, a whole line
 
