@@ -60,8 +60,21 @@ _encode_str = json.encoder.encode_basestring  # the C function when available: w
 
 
 def _indented(value, newline: str) -> str:
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         return _encode_str(value)
+    if kind is dict:
+        if not value:
+            return "{}"
+        inner = newline + "  "
+        keys = _keys
+        items = [f"{keys.get(key) or _key(key)}: {_indented(item, inner)}" for key, item in value.items()]
+        return "{" + inner + ("," + inner).join(items) + newline + "}"
+    if kind is list or kind is tuple:
+        if not value:
+            return "[]"
+        inner = newline + "  "
+        return "[" + inner + ("," + inner).join([_indented(item, inner) for item in value]) + newline + "]"
     if value is None:
         return "null"
     if value is True:
@@ -70,23 +83,22 @@ def _indented(value, newline: str) -> str:
         return "false"
     if isinstance(value, int):
         return int.__repr__(value)
+    if isinstance(value, str):
+        return _encode_str(value)
     if isinstance(value, dict):
-        if not value:
-            return "{}"
-        inner = newline + "  "
-        items = [f"{_key(key)}: {_indented(item, inner)}" for key, item in value.items()]
-        return "{" + inner + ("," + inner).join(items) + newline + "}"
+        return _indented(dict(value), newline)
     if isinstance(value, (list, tuple)):
-        if not value:
-            return "[]"
-        inner = newline + "  "
-        return "[" + inner + ("," + inner).join([_indented(item, inner) for item in value]) + newline + "]"
+        return _indented(list(value), newline)
     return json.dumps(value, ensure_ascii=False)  # floats and anything else: json's own spelling
+
+
+_keys: dict[str, str] = {}  # the same few keys on every row: encode each once
 
 
 def _key(key) -> str:
     if isinstance(key, str):
-        return _encode_str(key)
+        encoded = _keys[key] = _encode_str(key)
+        return encoded
     return json.dumps({key: 0}, ensure_ascii=False)[1:-4]  # json's own spelling of a non-str key, e.g. 1 -> "1"
 
 
