@@ -166,8 +166,10 @@ def local(instant: dt.datetime, timezone: str) -> str:
 
 
 def window_check(state: WindowState, windows: WindowsConfig, *, head_sha: str,
-                 details_url: str | None = None) -> CheckResult:
-    """The `release-coordinator/window` check run for one pull request head."""
+                 details_url: str | None = None, queued: bool = False) -> CheckResult:
+    """The `release-coordinator/window` check run for one pull request head. Closed is pending while a window
+    will open (time alone passes it, SPEC §4), failure when none opens within the horizon; on a merge queue's
+    commit (queued) closed is failure, so the queue does not hold the group until it times out."""
     tzname = windows.timezone
     if state.in_window and state.freeze is None:
         title = "Inside a release window"
@@ -199,6 +201,12 @@ def window_check(state: WindowState, windows: WindowsConfig, *, head_sha: str,
     summary = lead + "\n\n" + "\n".join(rows)
     return CheckResult(
         name=WINDOW, head_sha=head_sha,
-        conclusion=Conclusion.SUCCESS if state.allowed else Conclusion.FAILURE,
+        conclusion=window_conclusion(state, queued=queued),
         title=title, summary=summary, details_url=details_url,
     )
+
+
+def window_conclusion(state: WindowState, *, queued: bool = False) -> Conclusion:
+    if state.allowed:
+        return Conclusion.SUCCESS
+    return Conclusion.PENDING if state.next_open is not None and not queued else Conclusion.FAILURE

@@ -51,7 +51,7 @@ def on_merge_group(event: Event, ctx: Context) -> None:
     # the queue's last pull request carries the override label, if any
     labels = frozenset().union(*(ctx.forge.get_pull(event.repo, n).labels for n in event.pull_numbers))
     result = judge(windows, now=ctx.now, labels=labels, head_sha=event.head_sha,
-                   details_url=merge_group_details_url(event, ctx))
+                   details_url=merge_group_details_url(event, ctx), queued=True)
     publish_check(ctx.forge, event.repo, result, store=ctx.store)
 
 
@@ -73,12 +73,13 @@ def evaluate_pull(forge: Forge, pull: PullRequest, *, now: dt.datetime, store: K
 
 
 def judge(windows: WindowsConfig, *, now: dt.datetime, labels: frozenset[str], head_sha: str,
-          details_url: str | None) -> CheckResult:
+          details_url: str | None, queued: bool = False) -> CheckResult:
     zone = zone_problem(windows.timezone)
     if zone:  # fetch_config cannot list this machine's zones; an unknown one is still the user's mistake
         return problems_check(WINDOW, head_sha=head_sha, title="Invalid release-coordinator config",
                               problems=(Problem(CONFIG_PATH, None, zone),), details_url=details_url)
-    return window_check(evaluate(windows, now=now, labels=labels), windows, head_sha=head_sha, details_url=details_url)
+    return window_check(evaluate(windows, now=now, labels=labels), windows, head_sha=head_sha, details_url=details_url,
+                        queued=queued)
 
 
 def periodic(contexts: Callable[[int], Context], store: KeyValue, now: dt.datetime) -> int:

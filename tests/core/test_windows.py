@@ -1,6 +1,7 @@
 """Release windows: wall-clock windows in a zone, DST transitions, freezes and their edges, the override."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from zoneinfo import ZoneInfo
 
@@ -124,7 +125,8 @@ def test_naive_now_is_a_bug():
 def test_check_run_says_when_the_next_window_opens():
     state = evaluate(OFFICE, now=berlin(2026, 12, 18, 17, 0))
     result = window_check(state, OFFICE, head_sha="abc")
-    assert (result.name, result.conclusion) == (WINDOW, Conclusion.FAILURE)
+    assert (result.name, result.conclusion) == (WINDOW, Conclusion.PENDING)  # time alone will pass it
+    assert window_check(state, OFFICE, head_sha="abc", queued=True).conclusion is Conclusion.FAILURE  # merge queue
     assert result.title == "Outside the release windows; next window opens Tue 2027-01-05 09:00 CET"
     assert "add the label `emergency-release`" in result.summary
     overridden = window_check(evaluate(OFFICE, now=berlin(2026, 12, 18, 17, 0), labels={"emergency-release"}),
@@ -160,3 +162,11 @@ def test_next_open_is_allowed_and_the_minute_before_is_not(moment, zone):
     at_open = evaluate(windows, now=state.next_open)
     assert at_open.allowed
     assert not evaluate(windows, now=max(now, state.next_open - dt.timedelta(minutes=1))).allowed
+
+
+def test_closed_with_no_window_ahead_fails_waiting_would_never_pass():
+    never = WindowsConfig(timezone="Europe/Berlin", allow=())
+    state = dataclasses.replace(evaluate(OFFICE, now=berlin(2026, 12, 18, 17, 0)), next_open=None)
+    assert window_check(state, OFFICE, head_sha="abc").conclusion is Conclusion.FAILURE
+    assert window_check(evaluate(never, now=berlin(2026, 12, 18, 17, 0)), never, head_sha="abc").conclusion \
+        is Conclusion.SUCCESS  # no allow windows: any time

@@ -33,15 +33,15 @@ def test_inside_window_passes_and_says_when_it_closes():
     assert "The window closes Tue 2026-12-01 16:00 CET (15:00 UTC)." in check.summary
 
 
-def test_outside_window_fails_and_says_when_the_next_opens():
+def test_outside_window_is_pending_and_says_when_the_next_opens():
     check = run(world(MANIFEST), TUESDAY_EVENING)
-    assert check.conclusion is Conclusion.FAILURE
+    assert check.conclusion is Conclusion.PENDING  # waiting for time, not something to fix
     assert check.title == "Outside the release windows; next window opens Wed 2026-12-02 09:00 CET"
 
 
 def test_freeze_names_its_reason_and_the_override_label_passes():
     check = run(world(MANIFEST), IN_FREEZE)
-    assert check.conclusion is Conclusion.FAILURE
+    assert check.conclusion is Conclusion.PENDING
     assert check.title.startswith("Release freeze 2026-12-20–2027-01-04 (Holiday freeze)")
     overridden = run(world(MANIFEST, labels={"emergency-release"}), IN_FREEZE)
     assert overridden.conclusion is Conclusion.SUCCESS and "one more approval" in overridden.summary
@@ -49,7 +49,7 @@ def test_freeze_names_its_reason_and_the_override_label_passes():
 
 def test_label_added_rechecks():
     forge = world(MANIFEST)
-    assert run(forge, IN_FREEZE).conclusion is Conclusion.FAILURE
+    assert run(forge, IN_FREEZE).conclusion is Conclusion.PENDING
     pull = forge.repos[RELEASE].pulls[7]
     forge.repos[RELEASE].pulls[7] = PullRequest(**{**pull.__dict__, "labels": frozenset({"emergency-release"})})
     assert run(forge, IN_FREEZE, action="labeled").conclusion is Conclusion.SUCCESS
@@ -67,7 +67,7 @@ def test_periodic_flips_the_check_when_the_window_closes_and_writes_nothing_othe
     assert periodic(contexts, store, TUESDAY_MORNING + dt.timedelta(minutes=5)) == 0
     files_listed = forge.calls["list_pull_files"]
     assert periodic(contexts, store, TUESDAY_EVENING) == 1
-    assert forge.checks_on(RELEASE, HEAD_SHA)[WINDOW].conclusion is Conclusion.FAILURE
+    assert forge.checks_on(RELEASE, HEAD_SHA)[WINDOW].conclusion is Conclusion.PENDING
     assert periodic(contexts, store, TUESDAY_EVENING + dt.timedelta(minutes=5)) == 0
     assert forge.calls["list_pull_files"] == files_listed  # remembered per head sha
     assert forge.calls["update_check"] == 1
