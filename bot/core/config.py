@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Collection, Mapping, Sequence
 
 from bot.core import yamlsafe
+from bot.core import access_policy as _access
 from bot.core.checks import Problem
 from bot.core.yamlsafe import Loaded, YamlError
 
@@ -118,6 +119,7 @@ class Config:
     approvals: ApprovalsConfig = field(default_factory=ApprovalsConfig)
     versioning: VersioningConfig | None = None  # present only in component repos
     windows: WindowsConfig | None = None
+    access: _access.AccessPolicy = field(default_factory=_access.AccessPolicy)  # SPEC §3 `access:` (audit)
 
 
 @dataclass(frozen=True)
@@ -366,6 +368,15 @@ SCHEMA = _Map(fields={
         "freeze": _List(_Map(fields={"from": _DATE, "to": _DATE, "reason": _STR})),
         "override_label": _STR,
     }),
+    "access": _Map(fields={  # bot/core/access_policy.py says what each key means
+        **{kind: _Map(fields={
+            "writers": _Scalar((str, list), '"owning teams" or a list of teams', _access.writers_error),
+            "min_approvals": _Scalar((int,), "a whole number", _access.approvals_error),
+            "code_owner_review": _BOOL,
+        }) for kind in ("infrastructure", "application", "release")},
+        "require_checks": _BOOL, "enforce": _BOOL, "enforce_permissions": _BOOL,
+        "bypass": _List(_Scalar((str,), "a bypass actor", _access.bypass_error)),
+    }),
 })
 _REQUIRED = {("components", "*"): ("repo", "kind"), ("windows", "allow", "*"): ("days",), ("windows", "freeze", "*"): ("from", "to")}
 
@@ -480,6 +491,7 @@ def _build(data: dict, *, managed: bool) -> Config:
         ),
         versioning=_build_versioning(data["versioning"]) if isinstance(data.get("versioning"), dict) else None,
         windows=_build_windows(data["windows"]) if isinstance(data.get("windows"), dict) else None,
+        access=_access.build(data.get("access")),
     )
 
 
