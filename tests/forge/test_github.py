@@ -399,6 +399,34 @@ def test_update_check_writes_a_fresh_run_so_fixed_annotations_disappear(fg, forg
     assert fg.repo(REPO).check_runs[found.id]["output"]["annotations_count"] == 0
 
 
+
+def test_a_pending_check_is_in_progress_without_a_conclusion_and_closed_when_it_completes(fg, forge):
+    # https://docs.github.com/en/rest/checks/runs#create-a-check-run: no conclusion while status is in_progress
+    waiting_id = forge.create_check(REPO, result(conclusion=Conclusion.PENDING))
+    body = fg.calls[-1].body
+    assert body["status"] == "in_progress" and "conclusion" not in body
+    forge.update_check(REPO, waiting_id, result(conclusion=Conclusion.SUCCESS, summary="approved"))
+    assert [(c.method, c.path) for c in fg.calls[-2:]] == [
+        ("POST", f"/repos/{REPO}/check-runs"), ("PATCH", f"/repos/{REPO}/check-runs/{waiting_id}")]
+    assert (fg.calls[-2].body["status"], fg.calls[-2].body["conclusion"]) == ("completed", "success")
+    replaced = fg.repo(REPO).check_runs[waiting_id]
+    assert (replaced["status"], replaced["conclusion"]) == ("completed", "neutral")
+    assert replaced["output"]["title"] == "Superseded by a newer evaluation"
+
+
+def test_replacing_a_run_this_process_wrote_completed_costs_no_patch(fg, forge):
+    failed_id = forge.create_check(REPO, result(conclusion=Conclusion.FAILURE))
+    forge.update_check(REPO, failed_id, result(conclusion=Conclusion.SUCCESS, summary="approved"))
+    assert [c.method for c in fg.calls[-2:]] == ["POST", "POST"]
+    assert fg.repo(REPO).check_runs[failed_id]["conclusion"] == "failure"
+
+
+def test_replacing_a_run_from_before_a_restart_closes_it_it_may_be_pending(fg, forge):
+    old_id = forge.create_check(REPO, result(conclusion=Conclusion.PENDING))
+    restarted = make_forge()
+    restarted.update_check(REPO, old_id, result(conclusion=Conclusion.FAILURE, summary="changes requested"))
+    assert fg.repo(REPO).check_runs[old_id]["status"] == "completed"
+
 # --- writes
 def test_create_tag_makes_the_tag_object_then_the_ref(fg, forge):
     commit = fg.add_file(REPO, "release.yml", "x")
