@@ -12,6 +12,7 @@ _HELP = {
     "jobs_done_total": ("counter", "Deliveries whose handlers all completed."),
     "jobs_failed_total": ("counter", "Deliveries kept as dead letters (a handler failed for good)."),
     "jobs_retried_total": ("counter", "Job runs that hit a transient forge error and were scheduled again."),
+    "announcements_total": ("counter", "Release announcements (notify:) by target kind and outcome: sent, retry, failed."),
 }
 
 

@@ -48,6 +48,9 @@ class Outcome:
 
 Runner = Callable[[Claim], Outcome]
 RUN_ALL = "*"  # a pending entry meaning "every handler" (the runner itself failed)
+# Deliveries the app makes for itself (e.g. one announcement to one receiver): recorded, retried and dead-lettered
+# like webhooks, but run by the job runner registered for their kind (Delivery.event), not the webhook runner.
+JOB_FORGE = "job"
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ class Queue:
         self._leases_lock = threading.Lock()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._periodic: list[Callable[[], None]] = []
+        self.jobs: dict[str, Runner] = {}  # job kind -> runner (register_job)
         self._deliver = self.huey.task(name="deliver")(self._execute)
         self.huey.periodic_task(crontab(minute="*/5"), name="every_five_minutes")(self._every_five_minutes)
         self.huey.periodic_task(crontab(minute="17", hour="3"), name="prune")(self._prune)
@@ -123,6 +127,17 @@ class Queue:
             raise
         self.journal.incr(*count)
         return True
+
+    def register_job(self, kind: str, runner: Runner) -> None:
+        self.jobs[kind] = runner
+
+    def submit_job(self, kind: str, job_id: str, payload: Mapping) -> bool:
+        """Queue a job of `kind` (the JSON payload is its body). The id dedupes like a delivery id: False when
+        this job was submitted before, so a replayed handler submits nothing twice."""
+        import json
+
+        body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+        return self.submit(Delivery(f"{kind}:{job_id}", JOB_FORGE, kind, None, None, body, time.time()))
 
     def ping(self) -> None:
         """Raises when the backend cannot be reached (for /readyz)."""
@@ -215,9 +230,11 @@ class Queue:
         delivery_id = delivery.delivery_id
         started = time.monotonic()
         try:
-            if self.runner is None:
-                raise RuntimeError("this process has no runner; start `release-coordinator worker`")
-            outcome = self.runner(claim)
+            runner = self.jobs.get(delivery.event) if delivery.forge == JOB_FORGE else self.runner
+            if runner is None:
+                raise RuntimeError(f"this process has no runner for {delivery.forge} {delivery.event}; "
+                                   "start `release-coordinator worker`")
+            outcome = runner(claim)
         except Exception as exc:  # the runner itself broke: keep the delivery as a dead letter, never lose it
             log.exception("runner failed", extra={"fields": {"delivery_id": delivery_id}})
             outcome = Outcome(failed={RUN_ALL: f"{type(exc).__name__}: {exc}"})

@@ -51,6 +51,13 @@ class Settings:
     port: int = 3000
     log_level: str = "INFO"
     details_link_secret: Secret | None = field(default=None, repr=False)  # DETAILS_LINK_SECRET
+    # Variables a repository's `notify:` config may name (url_env, secret_env): the environment minus the app's
+    # own settings, so a config file can never send a GitHub key or the queue URL anywhere (bot.notify).
+    announce_env: Mapping[str, Secret] = field(default_factory=dict, repr=False)
+
+    def announce_variable(self, name: str) -> Secret | None:
+        """The value of a `notify:` target's url_env / secret_env; None when unset or one of the app's own."""
+        return None if _own_variable(name) else self.announce_env.get(name)
 
     @property
     def details_link_key(self) -> Secret | None:
@@ -113,7 +120,19 @@ class Settings:
             port=int(port),
             log_level=log_level,
             details_link_secret=secret("DETAILS_LINK_SECRET"),
+            announce_env={name: Secret(value.strip()) for name, value in env.items()
+                          if value.strip() and not _own_variable(name)},
         )
+
+
+# The app's own configuration (SPEC §9 env), never readable through a repository's `notify:` target.
+_OWN_PREFIXES = ("GITHUB_", "GITLAB_")
+_OWN_NAMES = frozenset({"QUEUE_URL", "PUBLIC_URL", "PORT", "WEB_CONCURRENCY", "LOG_LEVEL", "LOG_FORMAT",
+                        "DETAILS_LINK_SECRET"})
+
+
+def _own_variable(name: str) -> bool:
+    return name.startswith(_OWN_PREFIXES) or name in _OWN_NAMES
 
 
 def _private_key(inline: str | None, path: str | None) -> Secret | None:

@@ -52,6 +52,7 @@ class Worker:
         self._repo_locks: dict[str, threading.Lock] = {}
         self._app = None
         self.clock = clock
+        self.jobs = None  # the queue (Queue.submit_job) once built: handlers queue announcements through it
 
     def github_forge(self, installation_id: int):
         if not self.settings.github_app_configured:
@@ -78,7 +79,7 @@ class Worker:
         # fresh: a one-off forge with nothing cached (see run_event); the App client and its token are still shared
         forge = self._forge_for(installation_id) if fresh else self.forge(installation_id)
         return Context(forge=forge, now=self.clock(), public_url=self.settings.public_url, store=self.store,
-                       details_link_key=self.settings.details_link_key)
+                       details_link_key=self.settings.details_link_key, jobs=self.jobs)
 
     def __call__(self, claim: Claim) -> Outcome:
         return self.run_event(parse_delivery(claim.delivery), pending=claim.pending)

@@ -37,6 +37,10 @@ def build(settings: Settings, *, with_worker: bool = True):
         raise StartupError(str(exc)) from None
     if worker is not None:
         queue.on_every_five_minutes(worker.periodic)
+        from bot.notify.deliver import install
+
+        worker.jobs = queue
+        install(queue, settings)  # announcements (SPEC §3 notify:) run as the queue's own jobs
     return queue, store, worker
 
 

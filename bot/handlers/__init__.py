@@ -31,6 +31,9 @@ class Context:
     # Settings.details_link_key: signs details_url, since the page shows private repositories' pull requests to
     # whoever holds the link (those who can see the check run). Without it the link is unsigned and answers 404.
     details_link_key: str | None = field(default=None, repr=False)
+    # The queue's submit_job (bot.notify.deliver.Jobs): handlers queue announcements as jobs of their own. None
+    # outside a queue (CLI replay without one, tests): nothing is announced then.
+    jobs: Any = field(default=None, repr=False)
 
     def details_url(self, repo: str, number: int) -> str | None:
         return links.details_url(self.public_url, key=self.details_link_key, repo=repo, number=number)
