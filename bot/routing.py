@@ -1,10 +1,53 @@
-"""(event, action) -> handler functions, registered by decorator; routers compose (gidgethub-style)."""
+"""(event, action) or neutral kind -> handler functions, registered by decorator; routers compose (gidgethub-style).
+
+Handlers register on a neutral kind (`@router.register("pull.changed")`, see bot.webhooks.event.KINDS) to run
+on every forge, or on a raw GitHub event and actions (`@router.register("merge_group", "checks_requested")`)
+for GitHub-only behaviour. EVENT_KINDS maps each forge's (event, action) onto the kinds, so the intakes can
+tell which deliveries someone handles before parsing them.
+"""
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
+
+if TYPE_CHECKING:
+    from bot.webhooks.event import Event
 
 Handler = Callable[..., None]
+
+_GITHUB_PULL_CHANGED = ("opened", "synchronize", "reopened", "edited", "ready_for_review", "labeled", "unlabeled")
+# (forge's event name, action) -> the kinds it can be. One entry can be two kinds where the payload decides
+# (a closed pull request merged or not): kind_of picks, intake acceptance looks at both.
+EVENT_KINDS: dict[tuple[str, str | None], tuple[str, ...]] = {
+    # GitHub: https://docs.github.com/en/webhooks/webhook-events-and-payloads
+    **{("pull_request", action): ("pull.changed",) for action in _GITHUB_PULL_CHANGED},
+    ("pull_request", "closed"): ("pull.merged", "pull.closed"),
+    **{("pull_request_review", action): ("pull.reviewed",) for action in ("submitted", "edited", "dismissed")},
+    ("check_run", "rerequested"): ("pull.recheck",),
+    ("check_suite", "rerequested"): ("pull.recheck",),
+    ("check_suite", "requested"): ("pull.changed",),  # a push to a PR's head: its pull requests, by head sha
+    ("issue_comment", "created"): ("comment",),
+    ("push", None): ("push",),
+    # GitLab: https://docs.gitlab.com/ee/user/project/integrations/webhook_events.html (X-Gitlab-Event,
+    # object_attributes.action). "update" is both new commits (oldrev set) and edits of title, labels or target.
+    **{("Merge Request Hook", action): ("pull.changed",) for action in ("open", "reopen", "update")},
+    **{("Merge Request Hook", action): ("pull.reviewed",) for action in ("approval", "approved", "unapproval", "unapproved")},
+    ("Merge Request Hook", "merge"): ("pull.merged",),
+    ("Merge Request Hook", "close"): ("pull.closed",),
+    ("Note Hook", None): ("comment", "pull.recheck"),  # the note's text decides: /recheck is a recheck
+    ("Push Hook", None): ("push",),
+}
+
+
+def kinds_of(name: str, action: str | None) -> tuple[str, ...]:
+    return EVENT_KINDS.get((name, action), ())
+
+
+def kind_of(name: str, action: str | None, *, merged: bool = False) -> str | None:
+    kinds = kinds_of(name, action)
+    if kinds == ("pull.merged", "pull.closed"):
+        return "pull.merged" if merged else "pull.closed"
+    return kinds[0] if kinds else None
 
 
 class Router:
@@ -18,7 +61,8 @@ class Router:
             self._routes[key].extend(h for h in handlers if h not in self._routes[key])
 
     def register(self, event: str, *actions: str | None) -> Callable[[Handler], Handler]:
-        """@router.register("pull_request", "opened", "synchronize"); no actions = every action."""
+        """@router.register("pull.changed") for a neutral kind (every forge);
+        @router.register("pull_request", "opened", "synchronize") for raw GitHub events; no actions = every action."""
 
         def decorate(handler: Handler) -> Handler:
             for action in actions or (None,):
@@ -28,10 +72,23 @@ class Router:
 
         return decorate
 
-    def handlers_for(self, event: str, action: str | None) -> list[Handler]:
+    def _raw(self, event: str, action: str | None) -> list[Handler]:
         specific = self._routes.get((event, action), []) if action is not None else []
         catch_all = self._routes.get((event, None), [])
         return specific + [h for h in catch_all if h not in specific]
+
+    def handlers_for(self, event: "str | Event", action: str | None = None) -> list[Handler]:
+        """Handlers for an Event (its raw name and action, then its kind), or for a raw (event, action) pair
+        together with the kinds EVENT_KINDS maps it onto; each handler once, in registration order."""
+        if not isinstance(event, str):
+            kinds: Iterable[str] = (event.kind,) if event.kind else ()
+            event, action = event.name, event.action
+        else:
+            kinds = kinds_of(event, action)
+        found = self._raw(event, action)
+        for kind in kinds:
+            found += [h for h in self._routes.get((kind, None), []) if h not in found]
+        return found
 
     def routes(self) -> Iterable[tuple[str, str | None]]:
         return [key for key, handlers in self._routes.items() if handlers]

@@ -49,7 +49,9 @@ class Settings:
     queue_url: str = DEFAULT_QUEUE_URL
     public_url: str = ""
     port: int = 3000
+    web_concurrency: int | None = None  # WEB_CONCURRENCY: web processes (serve, web); None: bot.serving's default
     log_level: str = "INFO"
+    log_format: str = "json"  # LOG_FORMAT: json (one object per line) or text (for a terminal)
     details_link_secret: Secret | None = field(default=None, repr=False)  # DETAILS_LINK_SECRET
     # Variables a repository's `notify:` config may name (url_env, secret_env): the environment minus the app's
     # own settings, so a config file can never send a GitHub key or the queue URL anywhere (bot.notify).
@@ -62,9 +64,9 @@ class Settings:
     @property
     def details_link_key(self) -> Secret | None:
         """The key that signs details-page links (bot.links): from DETAILS_LINK_SECRET, else from
-        GITHUB_WEBHOOK_SECRET; None when neither is set (then no details page opens). Changing the secret it
+        GITHUB_WEBHOOK_SECRET, else GITLAB_WEBHOOK_SECRET; None when none is set (then no details page opens). Changing the secret it
         comes from invalidates every link already posted, until each check run is written again."""
-        base = self.details_link_secret or self.github_webhook_secret
+        base = self.details_link_secret or self.github_webhook_secret or self.gitlab_webhook_secret
         if base is None:
             return None
         return Secret(hmac.new(base.encode(), DETAILS_LINK_LABEL, hashlib.sha256).hexdigest())
@@ -83,6 +85,23 @@ class Settings:
         if self.github_webhook_secret is None:
             missing.append("GITHUB_WEBHOOK_SECRET")
         return tuple(missing)
+
+    def missing_gitlab_api(self) -> tuple[str, ...]:
+        """What the worker still needs to act on GitLab (the API): GITLAB_URL and GITLAB_TOKEN."""
+        return tuple(name for name, value in (("GITLAB_URL", self.gitlab_url), ("GITLAB_TOKEN", self.gitlab_token))
+                     if value is None)
+
+    def missing_gitlab(self) -> tuple[str, ...]:
+        """Names of the GitLab variables still unset (SPEC §8/§9), for the landing page and the 503 message.
+        GITLAB_CONFIG_PROJECT is optional: without it there are no org-wide defaults."""
+        missing = list(self.missing_gitlab_api())
+        if self.gitlab_webhook_secret is None:
+            missing.append("GITLAB_WEBHOOK_SECRET")
+        return tuple(missing)
+
+    @property
+    def gitlab_configured(self) -> bool:
+        return not self.missing_gitlab()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -106,19 +125,27 @@ class Settings:
         if log_level not in LOG_LEVELS:
             # logging would quietly fall back to INFO (or fail on a name such as BASIC_FORMAT): say so at start-up
             raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {get('LOG_LEVEL')!r}")
+        concurrency = get("WEB_CONCURRENCY")
+        if concurrency is not None and not (concurrency.isdigit() and int(concurrency) > 0):
+            raise SettingsError(f"WEB_CONCURRENCY must be a number of processes (1 or more), got {concurrency!r}")
+        log_format = (get("LOG_FORMAT") or "json").lower()
+        if log_format not in ("json", "text"):
+            raise SettingsError(f"LOG_FORMAT must be json or text, got {get('LOG_FORMAT')!r}")
         return cls(
             github_app_id=int(app_id) if app_id else None,
             github_private_key=_private_key(get("GITHUB_PRIVATE_KEY"), get("GITHUB_PRIVATE_KEY_PATH")),
             github_webhook_secret=secret("GITHUB_WEBHOOK_SECRET"),
             github_api_url=(get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL).rstrip("/"),
-            gitlab_url=get("GITLAB_URL"),
+            gitlab_url=_gitlab_url(get("GITLAB_URL")),
             gitlab_token=secret("GITLAB_TOKEN"),
             gitlab_webhook_secret=secret("GITLAB_WEBHOOK_SECRET"),
             gitlab_config_project=get("GITLAB_CONFIG_PROJECT"),
             queue_url=get("QUEUE_URL") or DEFAULT_QUEUE_URL,
             public_url=(get("PUBLIC_URL") or "").rstrip("/"),
             port=int(port),
+            web_concurrency=int(concurrency) if concurrency else None,
             log_level=log_level,
+            log_format=log_format,
             details_link_secret=secret("DETAILS_LINK_SECRET"),
             announce_env={name: Secret(value.strip()) for name, value in env.items()
                           if value.strip() and not _own_variable(name)},
@@ -145,3 +172,14 @@ def _private_key(inline: str | None, path: str | None) -> Secret | None:
         except OSError as exc:
             raise SettingsError(f"GITHUB_PRIVATE_KEY_PATH={path}: cannot read the key ({exc.strerror})") from None
     return None
+
+
+def _gitlab_url(value: str | None) -> str | None:
+    """GITLAB_URL is the instance's root (https://gitlab.com, or https://example.com/gitlab with a path prefix);
+    an API URL pasted instead (.../api/v4) is taken back to the root, which python-gitlab wants."""
+    if value is None:
+        return None
+    url = value.rstrip("/").removesuffix("/api/v4")
+    if not url.startswith(("https://", "http://")):
+        raise SettingsError(f"GITLAB_URL must be the GitLab root URL (https://gitlab.example.com[/prefix]), got {value!r}")
+    return url

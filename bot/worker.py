@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import inspect
 import logging
 import threading
 from typing import Callable
@@ -10,27 +11,33 @@ from typing import Callable
 from bot import logs
 from bot.forge.errors import ForgeError, TransientError
 from bot.handlers import Context, KeyValue, all_handlers
+from bot.handlers.publish import flush_notes, rerequested
 from bot.journal import Claim, Delivery
 from bot.queue import RUN_ALL, Outcome, Retry
 from bot.routing import Handler, Router
 from bot.settings import Settings
 from bot.webhooks import github as github_webhooks
+from bot.webhooks import gitlab as gitlab_webhooks
 from bot.webhooks.event import Event
 
 log = logging.getLogger("bot.worker")
 
 
 class NotConfigured(ForgeError):
-    """The GitHub App credentials are missing; the delivery waits as a dead letter until they are set."""
+    """A forge's credentials are missing; the delivery waits as a dead letter until they are set."""
 
 
 def handler_name(handler: Handler) -> str:
     return f"{handler.__module__}.{handler.__qualname__}"
 
 
+INTAKES = {"github": github_webhooks, "gitlab": gitlab_webhooks}  # delivery.forge -> its sans-I/O parser
+
+
 def parse_delivery(delivery: Delivery) -> Event:
-    payload = github_webhooks.load_payload(delivery.body)
-    return github_webhooks.parse(event=delivery.event, delivery_id=delivery.delivery_id, payload=payload)
+    intake = INTAKES.get(delivery.forge, github_webhooks)
+    payload = intake.load_payload(delivery.body)
+    return intake.parse(event=delivery.event, delivery_id=delivery.delivery_id, payload=payload)
 
 
 class Worker:
@@ -41,13 +48,18 @@ class Worker:
         store: KeyValue | None,
         router: Router | None = None,
         forge_for: Callable[[int], object] | None = None,
+        gitlab_forge_for: Callable[[None], object] | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
     ):
         self.settings = settings
         self.store = store
         self.router = router if router is not None else all_handlers()
         self._forge_for = forge_for or self.github_forge
-        self._forges: dict[int, object] = {}
+        # (forge, account) -> adapter: GitHub's account is the installation id, GitLab's None (one token)
+        self.forge_factories: dict[str, Callable[[int | None], object]] = {
+            "github": self._forge_for, "gitlab": gitlab_forge_for or self.gitlab_forge,
+        }
+        self._forges: dict[tuple[str, int | None], object] = {}
         self._lock = threading.Lock()
         self._repo_locks: dict[str, threading.Lock] = {}
         self._app = None
@@ -68,16 +80,28 @@ class Worker:
             )
         return GitHubForge(self._app.client(installation_id))
 
-    def forge(self, installation_id: int):
-        """One forge per installation, kept across jobs (its client keeps the installation token)."""
-        with self._lock:
-            if installation_id not in self._forges:
-                self._forges[installation_id] = self._forge_for(installation_id)
-            return self._forges[installation_id]
+    def gitlab_forge(self, account: None = None):
+        missing = self.settings.missing_gitlab_api()
+        if missing:
+            raise NotConfigured(f"GitLab is not configured: set {', '.join(missing)}")
+        import gitlab  # python-gitlab; imported lazily so intake never needs it
 
-    def context(self, installation_id: int, *, fresh: bool = False) -> Context:
+        from bot.forge.gitlab import GitLabForge
+
+        client = gitlab.Gitlab(self.settings.gitlab_url, private_token=self.settings.gitlab_token.reveal())
+        return GitLabForge(client, config_project=self.settings.gitlab_config_project)
+
+    def forge(self, installation_id: int | None, *, kind: str = "github"):
+        """One forge per (forge, account), kept across jobs (its client keeps tokens and caches)."""
+        key = (kind, installation_id)
+        with self._lock:
+            if key not in self._forges:
+                self._forges[key] = self.forge_factories[kind](installation_id)
+            return self._forges[key]
+
+    def context(self, installation_id: int | None, *, fresh: bool = False, kind: str = "github") -> Context:
         # fresh: a one-off forge with nothing cached (see run_event); the App client and its token are still shared
-        forge = self._forge_for(installation_id) if fresh else self.forge(installation_id)
+        forge = self.forge_factories[kind](installation_id) if fresh else self.forge(installation_id, kind=kind)
         return Context(forge=forge, now=self.clock(), public_url=self.settings.public_url, store=self.store,
                        details_link_key=self.settings.details_link_key, jobs=self.jobs)
 
@@ -86,12 +110,12 @@ class Worker:
 
     def run_event(self, event: Event, *, pending: tuple[str, ...] | None = None) -> Outcome:
         """Run the handlers routed for event (only those named in pending, when given)."""
-        handlers = self.router.handlers_for(event.name, event.action)
+        handlers = self.router.handlers_for(event)
         if pending is not None and RUN_ALL not in pending:
             handlers = [h for h in handlers if handler_name(h) in pending]
         if not handlers:
             return Outcome()
-        if event.installation_id is None:
+        if event.forge == "github" and event.account is None:
             return Outcome(failed={handler_name(h): "delivery has no installation id (is this webhook set on the "
                                    "GitHub App rather than on a repository?)" for h in handlers})
         # One delivery per repository at a time in this process: GitHub sends several deliveries for one change
@@ -104,12 +128,14 @@ class Worker:
             try:
                 # SPEC §4: "Re-run" re-evaluates from scratch, so not from the forge's short-lived answers (team
                 # members, permissions, org config: up to 60 s old) that the user may be re-running to refresh.
-                ctx = self.context(event.installation_id, fresh=event.action == "rerequested")
+                # GitLab's /recheck is its Re-run (it has none for external statuses): the same.
+                ctx = self.context(event.account, fresh=rerequested(event), kind=event.forge)
             except TransientError as exc:
                 return Outcome(transient={handler_name(h): Retry(str(exc), exc.retry_after) for h in handlers})
             except ForgeError as exc:
                 return Outcome(failed={handler_name(h): f"{type(exc).__name__}: {exc}" for h in handlers})
-            return run_handlers(handlers, event, ctx)
+            outcome = run_handlers(handlers, event, ctx)
+            return _flush_notes(outcome, ctx)
 
     def _serial(self, repo: str | None) -> threading.Lock:
         with self._lock:
@@ -124,8 +150,27 @@ class Worker:
                 raise
             return
         periodic = getattr(window, "periodic", None)
-        if periodic is not None and self.settings.github_app_configured:
+        if periodic is None:
+            return
+        if self.settings.github_app_configured:
             periodic(self.context, self.store, self.clock())
+        if not self.settings.missing_gitlab_api() and "forge" in inspect.signature(periodic).parameters:
+            periodic(lambda account: self.context(account, kind="gitlab"), self.store, self.clock(), forge="gitlab")
+
+
+def _flush_notes(outcome: Outcome, ctx: Context) -> Outcome:
+    """Write the summary notes this delivery's checks made due (GitLab: one note per MR, once per delivery).
+    A failure here retries the delivery's handlers: they find their checks written and write nothing again,
+    and the note is written then."""
+    try:
+        flush_notes(ctx)
+    except TransientError as exc:
+        retry = Retry(f"summary note: {type(exc).__name__}: {exc}", exc.retry_after)
+        return Outcome(failed=outcome.failed, transient={**outcome.transient, **dict.fromkeys(outcome.done, retry)})
+    except ForgeError as exc:
+        failed = dict.fromkeys(outcome.done, f"summary note: {type(exc).__name__}: {exc}")
+        return Outcome(transient=outcome.transient, failed={**outcome.failed, **failed})
+    return outcome
 
 
 def run_handlers(handlers: list[Handler], event: Event, ctx: Context) -> Outcome:

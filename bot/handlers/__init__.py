@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot import links
-from bot.forge.base import Forge
+from bot.forge.protocol import Forge
 from bot.routing import Router
 
 
@@ -31,12 +31,24 @@ class Context:
     # Settings.details_link_key: signs details_url, since the page shows private repositories' pull requests to
     # whoever holds the link (those who can see the check run). Without it the link is unsigned and answers 404.
     details_link_key: str | None = field(default=None, repr=False)
+    # bot.handlers.publish: this delivery's results records as updated so far (key -> record), and the pull
+    # requests whose summary note (Forge.summary_note) is due at the end of the delivery (flush_notes).
+    results: dict[str, Any] = field(default_factory=dict, repr=False)
+    notes_due: dict[str, Any] = field(default_factory=dict, repr=False)
     # The queue's submit_job (bot.notify.deliver.Jobs): handlers queue announcements as jobs of their own. None
     # outside a queue (CLI replay without one, tests): nothing is announced then.
     jobs: Any = field(default=None, repr=False)
 
-    def details_url(self, repo: str, number: int) -> str | None:
-        return links.details_url(self.public_url, key=self.details_link_key, repo=repo, number=number)
+    def details_url(self, repo: str, number: int, **kwargs: Any) -> str | None:
+        """The signed details link of a pull request on this context's forge (`forge` taken from ctx.forge.kind
+        when bot.links takes it; INTERFACES.md §4); kwargs (e.g. check=NAME) pass through."""
+        import inspect
+
+        params = inspect.signature(links.details_url).parameters
+        if "forge" in params:
+            kwargs.setdefault("forge", getattr(self.forge, "kind", "github"))
+        return links.details_url(self.public_url, key=self.details_link_key, repo=repo, number=number,
+                                 **{k: v for k, v in kwargs.items() if k in params})
 
 
 def all_handlers() -> Router:
@@ -55,4 +67,4 @@ def all_handlers() -> Router:
     return router
 
 
-HANDLER_MODULES = ("approvals", "manifest", "semver", "window", "release", "rollback")
+HANDLER_MODULES = ("approvals", "manifest", "semver", "window", "release", "rollback", "push")

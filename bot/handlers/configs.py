@@ -1,4 +1,9 @@
-"""Fetch config and CODEOWNERS from a pinned base sha: the pull request never supplies its own rules."""
+"""Fetch config and CODEOWNERS from a pinned base sha: the pull request never supplies its own rules.
+
+Where they live is the forge's RepoLayout (forge.layout): GitHub `.github/release-coordinator.yml`, CODEOWNERS
+in .github/, root, docs/, org defaults from OWNER/.github; GitLab `.gitlab/release-coordinator.yml`, CODEOWNERS
+in root, docs/, .gitlab/ (with sections), org defaults from the project GITLAB_CONFIG_PROJECT names.
+"""
 from __future__ import annotations
 
 import functools
@@ -6,22 +11,29 @@ import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.core import codeowners as codeowners_parser
 from bot.core.config import CONFIG_PATH, ConfigResult, ConfigSource, load_config
-from bot.forge.base import FileContent, FileRef, Forge
+from bot.forge.layout import github_layout
+from bot.forge.protocol import Forge
+from bot.model import FileContent, FileRef, RepoLayout
 
 # config/defaults.yml, through the bot/defaults.yml link that package-data copies into every install (a plain
 # `pip install .` has no config/ directory beside the package)
 DEFAULTS_PATH = Path(__file__).resolve().parents[1] / "defaults.yml"
 ORG_CONFIG_REPO = ".github"  # probot's convention: org-wide settings live in the org's .github repository
-CODEOWNERS_PATHS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")  # GitHub's search order
+CODEOWNERS_PATHS = github_layout().codeowners_paths  # GitHub's search order (kept for older importers)
 
 
 @dataclass(frozen=True)
 class RuleFiles:
-    """The rules at one ref: the merged config and the CODEOWNERS GitHub would use, as (path, bytes) or None."""
+    """The rules at one ref: the merged config and the CODEOWNERS the forge would use, as (path, bytes) or None."""
 
     config: ConfigResult
     codeowners: tuple[str, bytes] | None
+
+
+def layout_of(forge: Forge) -> RepoLayout:
+    return getattr(forge, "layout", None) or github_layout()
 
 
 def builtin_defaults() -> ConfigSource:
@@ -30,39 +42,57 @@ def builtin_defaults() -> ConfigSource:
 
 def fetch_rule_files(forge: Forge, repo: str, *, ref: str) -> RuleFiles:
     """Config (org + repo) and CODEOWNERS at ref, all in one get_files: one request on GitHub, none when cached."""
-    wanted = _config_refs(repo, ref=ref) + tuple(FileRef(repo, path, ref) for path in CODEOWNERS_PATHS)
+    layout = layout_of(forge)
+    config_refs = _config_refs(layout, repo, ref=ref)
+    wanted = config_refs + tuple(FileRef(repo, path, ref) for path in layout.codeowners_paths)
     found = forge.get_files(wanted)
-    config = _load(repo, found[:2])
-    codeowners = next(((path, file.content) for path, file in zip(CODEOWNERS_PATHS, found[2:]) if file is not None), None)
+    config = _load(layout, repo, found[:len(config_refs)], has_org=len(config_refs) == 2)
+    codeowners = next(((path, file.content) for path, file in zip(layout.codeowners_paths, found[len(config_refs):])
+                       if file is not None), None)
     return RuleFiles(config, codeowners)
 
 
 def fetch_config(forge: Forge, repo: str, *, ref: str) -> ConfigResult:
-    """Defaults < org `.github` repo (its default branch) < the repo's file at ref (a base sha)."""
-    return _load(repo, forge.get_files(_config_refs(repo, ref=ref)))
+    """Defaults < org defaults (their default branch) < the repo's file at ref (a base sha)."""
+    layout = layout_of(forge)
+    refs = _config_refs(layout, repo, ref=ref)
+    return _load(layout, repo, forge.get_files(refs), has_org=len(refs) == 2)
 
 
 def fetch_codeowners(forge: Forge, repo: str, *, ref: str) -> tuple[str, bytes] | None:
-    """The first CODEOWNERS GitHub would use at ref, as (path, bytes); None when the repo has none."""
-    found = forge.get_files(tuple(FileRef(repo, path, ref) for path in CODEOWNERS_PATHS))
-    return next(((path, file.content) for path, file in zip(CODEOWNERS_PATHS, found) if file is not None), None)
+    """The first CODEOWNERS the forge would use at ref, as (path, bytes); None when the repo has none."""
+    paths = layout_of(forge).codeowners_paths
+    found = forge.get_files(tuple(FileRef(repo, path, ref) for path in paths))
+    return next(((path, file.content) for path, file in zip(paths, found) if file is not None), None)
 
 
-def _config_refs(repo: str, *, ref: str) -> tuple[FileRef, FileRef]:
-    # Most orgs have no .github repository: get_files answers None for it. The org's own .github repository
-    # has no org layer above itself.
-    org_repo = f"{repo.split('/', 1)[0]}/{ORG_CONFIG_REPO}"
-    return FileRef(org_repo, CONFIG_PATH, None if org_repo != repo else ref), FileRef(repo, CONFIG_PATH, ref)
+def parse_codeowners(forge: Forge, text: bytes | str) -> codeowners_parser.Codeowners:
+    """CODEOWNERS in the forge's dialect: GitLab's has sections ([Section], [Section][N], ^[Optional])."""
+    return codeowners_parser.parse(text, platform=layout_of(forge).codeowners_dialect)
 
 
-def _load(repo: str, found: tuple[FileContent | None, ...]) -> ConfigResult:
-    org_repo = f"{repo.split('/', 1)[0]}/{ORG_CONFIG_REPO}"
-    org_file = found[0] if org_repo != repo else None
-    layers = [
-        builtin_defaults(),
-        ConfigSource(f"{org_repo}:{CONFIG_PATH}", org_file.content if org_file else None),
-        ConfigSource(CONFIG_PATH, found[1].content if found[1] else None),
-    ]
+def config_path(forge: Forge) -> str:
+    return layout_of(forge).config_path
+
+
+def _config_refs(layout: RepoLayout, repo: str, *, ref: str) -> tuple[FileRef, ...]:
+    # Most orgs have no .github repository (GitLab: no GITLAB_CONFIG_PROJECT): get_files answers None for it. The
+    # org defaults' own repository has no org layer above itself.
+    org_repo = layout.org_config_repo(repo)
+    own = FileRef(repo, layout.config_path, ref)
+    if org_repo is None or org_repo.lower() == repo.lower():
+        return (own,)
+    return FileRef(org_repo, layout.config_path, None), own
+
+
+def _load(layout: RepoLayout, repo: str, found: tuple[FileContent | None, ...], *, has_org: bool) -> ConfigResult:
+    org_repo = layout.org_config_repo(repo)
+    org_file = found[0] if has_org else None
+    own_file = found[-1]
+    layers = [builtin_defaults()]
+    if org_repo is not None:
+        layers.append(ConfigSource(f"{org_repo}:{layout.config_path}", org_file.content if org_file else None))
+    layers.append(ConfigSource(layout.config_path, own_file.content if own_file else None))
     return load_config(layers, repo=repo, timezones=_timezones())
 
 
@@ -70,3 +100,7 @@ def _load(repo: str, found: tuple[FileContent | None, ...]) -> ConfigResult:
 def _timezones() -> frozenset[str]:
     """The tz database names, read once per process (the core cannot read files)."""
     return frozenset(zoneinfo.available_timezones())
+
+
+__all__ = ["CONFIG_PATH", "CODEOWNERS_PATHS", "RuleFiles", "builtin_defaults", "config_path", "fetch_codeowners",
+           "fetch_config", "fetch_rule_files", "layout_of", "parse_codeowners"]
