@@ -1,4 +1,6 @@
-"""JSON log lines (one per delivery, one per job) with secrets redacted before anything is written."""
+"""Log lines with secrets redacted before anything is written: one JSON object per line (LOG_FORMAT=json, the
+default: one per delivery, one per job, and every other line, gunicorn's included), or LOG_FORMAT=text for a
+person reading a terminal."""
 from __future__ import annotations
 
 import json
@@ -62,12 +64,45 @@ class JsonFormatter(logging.Formatter):
         return redact(json.dumps(line, default=str))
 
 
-def configure(level: str = "INFO", stream=None) -> None:
+class TextFormatter(logging.Formatter):
+    """`HH:MM:SS level logger: msg key=value ...`, for a terminal; the same fields and redaction as JSON."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = " ".join(f"{key}={_text_value(value)}" for key, value in getattr(record, "fields", {}).items()
+                          if value is not None)
+        line = (time.strftime("%H:%M:%S", time.localtime(record.created)) +
+                f" {record.levelname.lower():<7} {record.name}: {record.getMessage()}" + (f"  {fields}" if fields else ""))
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return redact(line)
+
+
+def _text_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return json.dumps(text) if (" " in text or not text) else text
+
+
+FORMATS = ("json", "text")
+_format = "json"
+
+
+def formatter() -> logging.Formatter:
+    """The formatter LOG_FORMAT chose (for handlers other libraries set up, such as gunicorn's)."""
+    return TextFormatter() if _format == "text" else JsonFormatter()
+
+
+def configure(level: str = "INFO", stream=None, *, fmt: str | None = None) -> None:
+    global _format
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise ValueError(f"log format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        _format = fmt
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(formatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    logging.captureWarnings(True)  # a library's warning is a log line too, not a bare line on stderr
     # Our own lines cover each delivery and job; huey's per-task lines and werkzeug's access lines would
     # double them. Their warnings and errors still come through.
     for noisy in ("huey", "werkzeug"):

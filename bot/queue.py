@@ -25,7 +25,8 @@ from huey.consumer import Consumer
 from huey.storage import SqliteStorage
 
 from bot import logs
-from bot.journal import Claim, Delivery, SqliteJournal, open_journal
+from bot.journal import Claim, Delivery, open_journal
+from bot.journal.sqlite import SqliteJournal
 from bot.store import DEFAULT_NAMESPACE, SqliteConnections, backend_of, sqlite_synchronous
 
 log = logging.getLogger("bot.queue")
@@ -47,6 +48,7 @@ class Outcome:
 
 
 Runner = Callable[[Claim], Outcome]
+_UNCHECKED = object()
 RUN_ALL = "*"  # a pending entry meaning "every handler" (the runner itself failed)
 # Deliveries the app makes for itself (e.g. one announcement to one receiver): recorded, retried and dead-lettered
 # like webhooks, but run by the job runner registered for their kind (Delivery.event), not the webhook runner.
@@ -104,6 +106,7 @@ class Queue:
         self._leases_lock = threading.Lock()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._periodic: list[Callable[[], None]] = []
+        self._durability: object = _UNCHECKED
         self.jobs: dict[str, Runner] = {}  # job kind -> runner (register_job)
         self._deliver = self.huey.task(name="deliver")(self._execute)
         self.huey.periodic_task(crontab(minute="*/5"), name="every_five_minutes")(self._every_five_minutes)
@@ -143,6 +146,13 @@ class Queue:
         """Raises when the backend cannot be reached (for /readyz)."""
         self.journal.ping()
         self.huey.pending_count()
+
+    def durability(self) -> str | None:
+        """durability_warning for this queue (why accepted deliveries could be lost, or None), asked of the backend
+        once per process; for /readyz's body and the landing page. Raises while the backend is unreachable."""
+        if self._durability is _UNCHECKED:
+            self._durability = durability_warning(self.url, redis=getattr(self.journal, "_redis", None))
+        return self._durability
 
     def depth(self) -> dict[str, int]:
         return {"queued": self.huey.pending_count(), "scheduled": self.huey.scheduled_count()}
@@ -304,8 +314,96 @@ class Queue:
         thread.start()
         return thread
 
-    def consumer(self, *, workers: int = 2, embedded: bool = False) -> "ManagedConsumer":
-        return ManagedConsumer(self, workers=workers, embedded=embedded)
+    def consumer(self, *, workers: int = 2, embedded: bool = False, shutdown_seconds: float = 25.0) -> "ManagedConsumer":
+        return ManagedConsumer(self, workers=workers, embedded=embedded, shutdown_seconds=shutdown_seconds)
+
+    def hand_back(self) -> None:
+        """This consumer is stopping: whatever it still runs goes back at once, not after its heartbeat lapses and
+        its leases expire. Its heartbeat row goes (the next sweep re-queues the deliveries it left running) and its
+        leases are released (the re-run does not wait out lease_seconds behind a holder that is gone)."""
+        with self._leases_lock:
+            held, self._leases = dict(self._leases), {}
+        try:
+            for token, (name, _) in held.items():
+                self.journal.release_lease(name, token=token)
+            self.journal.forget_consumer(self.owner)
+        except Exception:  # the backend is gone too: the sweep and lease expiry recover it, later
+            log.exception("could not hand back the jobs in hand")
+        if held:
+            logs.event(log, "handed back", level=logging.WARNING, jobs=len(held))
+
+
+_TEMPORARY_DIRS = ("/tmp", "/var/tmp/systemd-private", "/dev/shm", "/run")
+_MEMORY_FILESYSTEMS = ("tmpfs", "ramfs")
+
+
+def durability_warning(url: str, *, redis=None, mounts: str = "/proc/mounts") -> str | None:
+    """Why deliveries accepted on this queue could be lost when its backend restarts, or None when it keeps them.
+
+    Redis: `CONFIG GET appendonly` and `save` (nothing persists when AOF is off and no snapshot schedule is set);
+    managed Redis often disables CONFIG, and then INFO persistence's aof_enabled is what can be told. SQLite: a
+    file in a temporary directory or on a memory filesystem (tmpfs) is gone after a reboot."""
+    kind, target = backend_of(url)
+    if kind == "sqlite":
+        return _sqlite_warning(target, mounts=mounts)
+    if redis is None:
+        from bot.store import redis_client
+
+        redis = redis_client(target)
+    return _redis_warning(redis)
+
+
+def _redis_warning(client) -> str | None:
+    from redis.exceptions import ResponseError
+
+    lost = "deliveries accepted but not yet run are lost if Redis restarts"
+    try:
+        appendonly = client.config_get("appendonly").get("appendonly")
+        save = client.config_get("save").get("save")
+    except ResponseError:  # CONFIG disabled or renamed (ElastiCache, Memorystore, rename-command)
+        try:
+            aof = client.info("persistence").get("aof_enabled")
+        except ResponseError:
+            return (f"cannot tell whether Redis keeps anything on disk (CONFIG and INFO are disabled): {lost} "
+                    "unless it has appendonly yes or a save schedule; check the provider's persistence setting")
+        if str(aof) == "1":
+            return None
+        return (f"Redis has appendonly off (INFO persistence; CONFIG is disabled, so its save schedule is unknown): "
+                f"{lost} unless it snapshots; set appendonly yes")
+    if appendonly == "yes" or (save or "").strip():
+        return None
+    return f'Redis keeps nothing on disk (appendonly no, save ""): {lost}; set appendonly yes (or a save schedule)'
+
+
+def _sqlite_warning(path: str, *, mounts: str) -> str | None:
+    import tempfile
+
+    where = os.path.realpath(os.path.abspath(path))
+    temporary = {os.path.realpath(d) for d in (tempfile.gettempdir(), *_TEMPORARY_DIRS)}
+    lost = "deliveries accepted but not yet run are lost when the machine restarts; set QUEUE_URL=sqlite:///PATH on a persistent disk"
+    for directory in sorted(temporary):
+        if where == directory or where.startswith(directory.rstrip("/") + "/"):
+            return f"the SQLite queue {where} is in a temporary directory ({directory}): {lost}"
+    fstype, mount_point = _filesystem_of(where, mounts)
+    if fstype in _MEMORY_FILESYSTEMS:
+        return f"the SQLite queue {where} is on a {fstype} filesystem ({mount_point}), kept in memory: {lost}"
+    return None
+
+
+def _filesystem_of(path: str, mounts: str) -> tuple[str | None, str | None]:
+    """(fstype, mount point) of the longest mount point containing path, from /proc/mounts (Linux)."""
+    try:
+        with open(mounts) as f:
+            entries = [line.split()[1:3] for line in f if len(line.split()) >= 3]
+    except OSError:
+        return None, None
+    best: tuple[str | None, str | None] = (None, None)
+    for mount_point, fstype in entries:
+        mount_point = mount_point.replace("\\040", " ")
+        inside = path == mount_point or path.startswith(mount_point.rstrip("/") + "/")
+        if inside and (best[1] is None or len(mount_point) > len(best[1])):
+            best = (fstype, mount_point)
+    return best
 
 
 class _SqliteStorage(SqliteStorage):
@@ -340,14 +438,14 @@ class _EmbeddedConsumer(Consumer):
 class ManagedConsumer:
     """A huey consumer plus the heartbeat/sweep thread that makes a crash lose nothing."""
 
-    def __init__(self, queue: Queue, *, workers: int, embedded: bool):
+    def __init__(self, queue: Queue, *, workers: int, embedded: bool, shutdown_seconds: float = 25.0):
         self.queue = queue
         cls = _EmbeddedConsumer if embedded else Consumer
-        # SIGTERM (what Heroku, systemd and Kubernetes send) finishes the jobs in hand for up to 25 s; a job
-        # cut short anyway is re-run by the sweep of the next consumer.
+        # SIGTERM (what Heroku, systemd and Kubernetes send) finishes the jobs in hand for up to shutdown_seconds;
+        # a job still running then is handed back (see hand_back) and re-run by the next consumer's first sweep.
         self.consumer = cls(queue.huey, workers=workers, worker_type="thread", periodic=True,
                             initial_delay=0.05, max_delay=1.0, check_worker_health=not embedded,
-                            graceful_signal="TERM", shutdown_timeout=25)
+                            graceful_signal="TERM", shutdown_timeout=shutdown_seconds)
         self._stop = threading.Event()
 
     def start(self) -> None:
@@ -361,7 +459,9 @@ class ManagedConsumer:
             self.consumer.run()
         finally:
             self._stop.set()
+            self.queue.hand_back()
 
     def stop(self) -> None:
         self._stop.set()
         self.consumer.stop(graceful=True)
+        self.queue.hand_back()

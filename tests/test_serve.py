@@ -11,6 +11,8 @@ import time
 import urllib.error
 import urllib.request
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -59,3 +61,138 @@ def test_serve_starts_without_credentials_and_stops_on_sigterm(tmp_path):
             proc.kill()
             raise
     assert proc.returncode == 0
+
+
+# --- production serving: gunicorn, a consumer process, SIGTERM drains or hands back (real processes, real SQLite)
+
+import contextlib  # noqa: E402
+
+from cryptography.hazmat.primitives import serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
+
+from bot.journal import State  # noqa: E402
+from bot.journal.sqlite import SqliteJournal  # noqa: E402
+from bot.webhooks.github import sign  # noqa: E402
+from tests.forge.loopback import LoopbackGitHub  # noqa: E402
+
+SECRET = "serve-test-secret"
+FIXTURE = ROOT / "fixtures" / "github" / "pull_request" / "opened.json"
+
+
+@contextlib.contextmanager
+def serving(tmp_path, *, github_url: str, args=(), log=None):
+    """A `serve` process on a free port with App credentials pointing at the loopback GitHub; yields (proc, base)."""
+    port = free_port()
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "GITLAB_", "QUEUE_URL", "LOG_"))}
+    env.update(PORT=str(port), PYTHONPATH=str(ROOT), GITHUB_APP_ID="4242", GITHUB_PRIVATE_KEY=key,
+               GITHUB_WEBHOOK_SECRET=SECRET, GITHUB_API_URL=github_url, QUEUE_URL=f"sqlite:///{tmp_path}/queue.db")
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--web-workers", "1",
+                             "--workers", "1", *args], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=log or subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base)
+        yield proc, base
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def wait_until_up(base: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if get(base + "/healthz")[0] == 200:
+                return
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "serve did not start"
+        time.sleep(0.1)
+
+
+def deliver(base: str, delivery_id: str) -> int:
+    body = FIXTURE.read_bytes()
+    request = urllib.request.Request(base + "/webhooks/github", data=body, headers={
+        "X-GitHub-Event": "pull_request", "X-GitHub-Delivery": delivery_id, "Content-Type": "application/json",
+        "X-Hub-Signature-256": sign(body, secret=SECRET)})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def state(tmp_path, delivery_id: str):
+    return SqliteJournal(str(tmp_path / "queue.db")).state(delivery_id)
+
+
+def wait_state(tmp_path, delivery_id: str, wanted, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if state(tmp_path, delivery_id) in wanted:
+            return state(tmp_path, delivery_id)
+        time.sleep(0.1)
+    return state(tmp_path, delivery_id)
+
+
+def stop(proc: subprocess.Popen, timeout: float = 15.0) -> float:
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout)
+    return time.monotonic() - started
+
+
+def test_sigterm_lets_the_job_in_hand_finish_before_exiting(tmp_path):
+    with LoopbackGitHub() as gh, serving(tmp_path, github_url=gh.url, args=["--graceful-timeout", "10"]) as (proc, base):
+        gh.hold()  # the job's first GitHub request (the installation token) waits
+        assert deliver(base, "finish-1") == 202
+        assert gh.seen.wait(15), "the consumer never ran the delivery"
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        assert proc.poll() is None, "serve exited while its consumer still had a job in hand"
+        gh.release()
+        proc.wait(15)
+        assert proc.returncode == 0
+        assert state(tmp_path, "finish-1") in (State.DONE, State.DEAD)  # ran to its end, not cut off
+
+
+def test_a_job_cut_off_by_sigterm_is_handed_back_and_the_next_serve_runs_it(tmp_path):
+    with LoopbackGitHub() as gh:
+        with serving(tmp_path, github_url=gh.url, args=["--graceful-timeout", "1"]) as (proc, base):
+            gh.hold()
+            assert deliver(base, "cut-1") == 202
+            assert gh.seen.wait(15)
+            took = stop(proc)
+            assert proc.returncode == 0 and took < 8
+        assert state(tmp_path, "cut-1") is State.RUNNING  # cut off mid-job: not done, not lost
+        gh.release()
+        requests_before = gh.fake.requests()
+        with serving(tmp_path, github_url=gh.url) as (proc, base):
+            # handed back (no heartbeat, no lease left behind): the next consumer's first sweep runs it at once
+            assert wait_state(tmp_path, "cut-1", (State.DONE, State.DEAD), timeout=10) in (State.DONE, State.DEAD)
+            assert gh.fake.requests() > requests_before
+            stop(proc)
+
+
+def test_sigterm_finishes_a_request_in_flight_and_accepts_no_new_connection(tmp_path):
+    with LoopbackGitHub() as gh, serving(tmp_path, github_url=gh.url) as (proc, base):
+        port = int(base.rsplit(":", 1)[1])
+        body = FIXTURE.read_bytes()
+        head = (f"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"X-GitHub-Event: pull_request\r\nX-GitHub-Delivery: inflight-1\r\n"
+                f"X-Hub-Signature-256: {sign(body, secret=SECRET)}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            client.sendall(head + body[:1000])
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            with pytest.raises(OSError):  # the listener is closed: a new delivery goes to another instance
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            client.sendall(body[1000:])
+            answer = client.recv(4096).decode()
+        assert answer.startswith("HTTP/1.1 202"), answer
+        proc.wait(15)
+        assert proc.returncode == 0

@@ -18,7 +18,7 @@ def load_settings() -> Settings:
         settings = Settings.from_env()
     except SettingsError as exc:
         raise StartupError(str(exc)) from None
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, fmt=settings.log_format)
     logs.register_secrets([settings.github_webhook_secret, settings.github_private_key,
                            settings.gitlab_token, settings.gitlab_webhook_secret, settings.details_link_secret,
                            settings.details_link_key])

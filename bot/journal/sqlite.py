@@ -1,65 +1,18 @@
-"""The durable record of every accepted delivery (raw body, state, errors) and the counters behind /metrics.
-
-A delivery id is recorded once (the dedupe), before the 202. Its state then moves
-queued -> running -> done | dead; a retry moves it back to queued with a due time. The
-claim is atomic, so a message that huey delivers twice (re-enqueued by the sweep after a
-crash) still runs the handlers once to completion.
-"""
+"""The delivery journal in the SQLite file of QUEUE_URL (the embedded default): rows beside huey's own tables,
+written under the same lock file (bot.store.SqliteConnections)."""
 from __future__ import annotations
 
 import atexit
 import collections
-import enum
 import json
 import os
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Iterable
 
-from bot.store import DEFAULT_NAMESPACE, SqliteConnections, backend_of, sqlite_synchronous
-
-DONE_TTL_SECONDS = 30 * 24 * 3600  # how long finished deliveries (and their ids) are kept for dedupe
-
-
-class State(enum.Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    DEAD = "dead"
-
-
-@dataclass(frozen=True)
-class Delivery:
-    delivery_id: str
-    forge: str  # "github" | "gitlab"
-    event: str
-    action: str | None
-    repo: str | None
-    body: bytes = field(repr=False)
-    received_at: float = 0.0
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A delivery this consumer now runs: which attempt, which handlers are still owed, errors so far."""
-
-    delivery: Delivery
-    attempt: int
-    pending: tuple[str, ...] | None  # None: every handler; else the names still to run
-    errors: dict[str, str]
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    delivery_id: str
-    event: str
-    action: str | None
-    repo: str | None
-    error: str
-    attempts: int
-    failed_at: float
+from bot.journal.base import Claim, DeadLetter, Delivery, State, _join, _labels
+from bot.store import DEFAULT_NAMESPACE, SqliteConnections
 
 
 class SqliteJournal:
@@ -194,6 +147,11 @@ class SqliteJournal:
             (self._ns, owner, now),
         )
 
+    def forget_consumer(self, owner: str) -> None:
+        """A consumer stopping: what it still holds as running is handed to the next sweep at once, not after
+        its heartbeat goes stale."""
+        self._db.write("delete from rc_consumers where namespace = ? and owner = ?", (self._ns, owner))
+
     def defer(self, delivery_id: str, *, owner: str, due_at: float) -> None:
         """Back to queued as it was claimed (same attempt, same pending handlers): it has not run."""
         self._db.write(
@@ -304,25 +262,3 @@ class SqliteJournal:
         return self._db.get().execute(
             "select count(*) from rc_deliveries where namespace = ? and state = ?", (self._ns, state.value)
         ).fetchone()[0]
-
-
-def open_journal(url: str, *, namespace: str = DEFAULT_NAMESPACE):
-    """SqliteJournal or RedisJournal (bot/journal_redis.py), chosen by QUEUE_URL alone."""
-    kind, target = backend_of(url)
-    if kind == "sqlite":
-        return SqliteJournal(target, namespace=namespace, synchronous=sqlite_synchronous(url))
-    from bot.journal_redis import RedisJournal
-
-    return RedisJournal(target, namespace=namespace)
-
-
-def _labels(labels: dict[str, str]) -> str:
-    return json.dumps(labels, sort_keys=True, separators=(",", ":"))
-
-
-def _join(errors: dict[str, str]) -> str:
-    return "; ".join(f"{name}: {message}" for name, message in sorted(errors.items()))
-
-
-def now() -> float:
-    return time.time()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
-from bot.journal import DONE_TTL_SECONDS, Claim, DeadLetter, Delivery, State, _join, _labels
+from bot.journal.base import DONE_TTL_SECONDS, Claim, DeadLetter, Delivery, State, _join, _labels
 from bot.store import DEFAULT_NAMESPACE, redis_client
 
 # Redis: one hash per delivery, a sorted set per state (score = due time or finish time), a sorted set of
@@ -162,6 +162,10 @@ class RedisJournal:
 
     def heartbeat(self, owner: str, *, now: float) -> None:
         self._redis.zadd(self._set("consumers"), {owner: now})
+
+    def forget_consumer(self, owner: str) -> None:
+        """A consumer stopping: what it still holds as running is handed to the next sweep at once."""
+        self._redis.zrem(self._set("consumers"), owner)
 
     def defer(self, delivery_id: str, *, owner: str, due_at: float) -> None:
         """Back to queued as it was claimed (same attempt, same pending handlers): it has not run."""
