@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Collection, Mapping, Sequence
 
-from bot.core import yamlsafe
+from bot.core import environments as _environments, yamlsafe
 from bot.core import access_policy as _access
 from bot.core.checks import Problem
 from bot.core.yamlsafe import Loaded, YamlError
@@ -119,6 +119,8 @@ class Config:
     approvals: ApprovalsConfig = field(default_factory=ApprovalsConfig)
     versioning: VersioningConfig | None = None  # present only in component repos
     windows: WindowsConfig | None = None
+    # SPEC §3 `environments:` in order; absent: one implicit environment (release.manifest). Release repo only.
+    environments: tuple[_environments.Environment, ...] = ()
     access: _access.AccessPolicy = field(default_factory=_access.AccessPolicy)  # SPEC §3 `access:` (audit)
 
 
@@ -368,6 +370,13 @@ SCHEMA = _Map(fields={
         "freeze": _List(_Map(fields={"from": _DATE, "to": _DATE, "reason": _STR})),
         "override_label": _STR,
     }),
+    "environments": _List(_Map(fields={
+        "name": _Scalar((str,), "a name", _environments.name_error),
+        "manifest": _STR, "changelog": _STR, "allow_prerelease": _BOOL, "tag_prefix": _STR,
+        "verified_in": _STR, "verification": _List(_STR),
+        "soak": _Scalar((str, int), "a duration such as 2h", _environments.duration_error),
+        "rollback_skips_verification": _BOOL,
+    })),
     "access": _Map(fields={  # bot/core/access_policy.py says what each key means
         **{kind: _Map(fields={
             "writers": _Scalar((str, list), '"owning teams" or a list of teams', _access.writers_error),
@@ -378,7 +387,7 @@ SCHEMA = _Map(fields={
         "bypass": _List(_Scalar((str,), "a bypass actor", _access.bypass_error)),
     }),
 })
-_REQUIRED = {("components", "*"): ("repo", "kind"), ("windows", "allow", "*"): ("days",), ("windows", "freeze", "*"): ("from", "to")}
+_REQUIRED = {("environments", "*"): ("name", "manifest"), ("components", "*"): ("repo", "kind"), ("windows", "allow", "*"): ("days",), ("windows", "freeze", "*"): ("from", "to")}
 
 
 @dataclass(frozen=True)
@@ -431,6 +440,7 @@ def _parse_layer(source: ConfigSource, timezones: Collection[str] | None) -> tup
     if not isinstance(data, dict):
         return None, [Problem(source.path, loaded.line_of(), f"the file must be a mapping of settings, not {_show(data)}")]
     found = SCHEMA.check(data, ())
+    found += [(("environments", *path), message) for path, message in _environments.problems(data.get("environments"))]
     tz = (data.get("windows") or {}).get("timezone") if isinstance(data.get("windows"), dict) else None
     if timezones is not None and isinstance(tz, str) and _TZ_SHAPE.match(tz) and tz not in timezones:
         found.append((("windows", "timezone"), f"windows.timezone: unknown time zone {tz!r}{_did_you_mean(tz, sorted(timezones))}"))
@@ -491,6 +501,7 @@ def _build(data: dict, *, managed: bool) -> Config:
         ),
         versioning=_build_versioning(data["versioning"]) if isinstance(data.get("versioning"), dict) else None,
         windows=_build_windows(data["windows"]) if isinstance(data.get("windows"), dict) else None,
+        environments=_build_environments(data),
         access=_access.build(data.get("access")),
     )
 
@@ -520,3 +531,12 @@ def _build_windows(data: dict) -> WindowsConfig:
         timezone=data.get("timezone", "UTC"), allow=tuple(allow), freeze=freeze,
         override_label=data.get("override_label", "emergency-release"),
     )
+
+
+def _build_environments(data: dict) -> tuple[_environments.Environment, ...]:
+    release = data.get("release") if isinstance(data.get("release"), dict) else {}
+    if not isinstance(data.get("environments"), list) or not data["environments"]:
+        return ()  # Config.environments empty: bot.core.environments.of(config) supplies the implicit one
+    return _environments.build(data["environments"], default_manifest=release.get("manifest", "release.yml"),
+                               default_changelog=release.get("changelog", "CHANGELOG.md"),
+                               default_allow_prerelease=bool(release.get("allow_prerelease", False)))

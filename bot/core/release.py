@@ -13,6 +13,7 @@ import semver
 from bot.core import conventional
 from bot.core.checks import Problem
 from bot.core.config import CONFIG_PATH, Component, Config, Kind
+from bot.core.environments import Environment
 
 RELEASE_CHECK = "release-coordinator/release"
 
@@ -21,7 +22,9 @@ RELEASE_CHECK = "release-coordinator/release"
 RELEASE_ID = "Release-Id"
 COMPONENT_VERSION = "Component-Version"
 ROLLBACK_OF = "Rollback-Of"  # the earlier release whose versions a rollback restores
-PREVIOUS_RELEASE = "Previous-Release"  # the release this one replaced: lets `/rollback` find "the one before"
+ENVIRONMENT = "Environment"  # with `environments:`, the environment the release went to
+VERIFIED_IN = "Verified-In"  # on promotion: "TAG SHA" of the earlier environment's release of the same set
+REPEAT_OF = "Repeat-Of"  # moving forward again to a version set released before: that release's tag
 
 _TRAILER = re.compile(r"^(?P<key>[A-Za-z0-9][A-Za-z0-9-]*):[ \t]*(?P<value>.*?)\s*$")
 _SIGNATURE = re.compile(r"\n-----BEGIN (?:PGP|SSH) SIGNATURE-----.*\Z", re.DOTALL)
@@ -36,6 +39,33 @@ class ReleaseTrailers(NamedTuple):
     release_id: str | None
     versions: Mapping[str, str]  # component name -> version
     rollback_of: str | None
+
+
+class Lineage(NamedTuple):
+    """The trailers SPEC §6 adds with environments: where a release went and what it follows from."""
+
+    environment: str | None = None
+    repeat_of: str | None = None
+    verified_in: tuple[str, str] | None = None  # (tag, sha) of the earlier environment's release
+
+
+@dataclass(frozen=True)
+class ReleaseRecord:
+    """One coordinated release as the history knows it: a tag of the release repo, its commit and versions."""
+
+    tag: str
+    commit_sha: str
+    versions: Mapping[str, str]
+    environment: str | None = None  # None: no Environment trailer (before `environments:`, or none configured)
+    rollback_of: str | None = None
+    repeat_of: str | None = None
+    tagged_at: dt.datetime | None = None
+    from_manifest: bool = False  # no trailers: the versions were read from the manifest at the tagged commit
+
+    @property
+    def original(self) -> bool:
+        """Neither a rollback nor a repeat: the release that first shipped its version set."""
+        return self.rollback_of is None and self.repeat_of is None
 
 
 def parse_trailers(message: str) -> dict[str, tuple[str, ...]]:
@@ -74,9 +104,13 @@ def parse_release_trailers(message: str | None) -> ReleaseTrailers:
     return ReleaseTrailers(release_id, MappingProxyType(dict(sorted(versions.items()))), rollback_of)
 
 
-def previous_release_of(message: str | None) -> str | None:
-    """The Previous-Release trailer: which release this one replaced, as recorded when it was tagged."""
-    return next(iter(_trailer(parse_trailers(message or ""), PREVIOUS_RELEASE)), None) or None
+def parse_lineage(message: str | None) -> Lineage:
+    """Environment, Repeat-Of and Verified-In trailers of a release tag's message."""
+    trailers = parse_trailers(message or "")
+    environment = next(iter(_trailer(trailers, ENVIRONMENT)), None) or None
+    repeat_of = next(iter(_trailer(trailers, REPEAT_OF)), None) or None
+    tag, _, sha = (next(iter(_trailer(trailers, VERIFIED_IN)), None) or "").partition(" ")
+    return Lineage(environment, repeat_of, (tag, sha.strip()) if tag and sha.strip() else None)
 
 
 # --------------------------------------------------------------------------------------------- templates
@@ -149,6 +183,12 @@ def rollback_release_id(restored_id: str, *, pull_number: int) -> str:
     return f"{restored_id}-rollback-pr{pull_number}"
 
 
+def repeat_release_id(plain_id: str, *, pull_number: int) -> str:
+    """Moving forward again to a version set released before (SPEC §6): the plain id exists once, on the first
+    release of the set; each later one is named after its pull request, stable across replays."""
+    return f"{plain_id}-pr{pull_number}"
+
+
 # --------------------------------------------------------------------------------------------- inputs
 
 
@@ -211,6 +251,9 @@ class ReleasePlan:
     release_body: str  # the entry without its heading, for the GitHub Release
     versions: Mapping[str, str]
     rollback_of: str | None = None
+    environment: str | None = None  # with `environments:`, where this release goes
+    repeat_of: str | None = None
+    verified_in: tuple[str, str] | None = None  # (tag, sha) of the earlier environment's release
 
 
 # --------------------------------------------------------------------------------------------- planning
@@ -226,14 +269,19 @@ def plan_release(
     provenance: Provenance,
     date: dt.date,
     restored_id: str | None = None,
-    previous_id: str | None = None,
+    repeat_of: str | None = None,
+    environment: Environment | None = None,
+    verified_in: tuple[str, str] | None = None,
     web_url: str = "https://github.com",
     release_repo: str | None = None,
 ) -> tuple[ReleasePlan | None, tuple[Problem, ...]]:
     """Everything merging this manifest writes, or the config problems that prevent it.
 
     For a rollback, `restored_id` is the earlier release with these versions (None when no tag records
-    it); the rollback gets its own id, derived from that release's and the pull request number.
+    it); the rollback gets its own id, derived from that release's and the pull request number. `repeat_of`:
+    not a rollback, but this environment released these versions before (that release's tag): the release is
+    named after the pull request (SPEC §6). `environment` prefixes the id and adds the Environment trailer when
+    configured; `verified_in` (tag, sha) is the earlier environment's release this promotion was verified by.
     """
     release = config.release
     if release is None:
@@ -242,9 +290,13 @@ def plan_release(
         base_id = render_template(release.tag, versions=versions, components=config.components)
     except TemplateError as exc:
         return None, (Problem(CONFIG_PATH, None, f"release.tag: {exc}"),)
+    if environment is not None:
+        base_id = environment.release_id(base_id)
     release_id = base_id
     if rollback and provenance.pull_number is not None:
         release_id = rollback_release_id(restored_id or base_id, pull_number=provenance.pull_number)
+    elif repeat_of is not None and provenance.pull_number is not None:
+        release_id = repeat_release_id(base_id, pull_number=provenance.pull_number)
     bad_name = ref_name_problem(release_id)
     if bad_name:
         return None, (Problem(CONFIG_PATH, None, f"release.tag: {bad_name}"),)
@@ -256,14 +308,17 @@ def plan_release(
         return None, (Problem(CONFIG_PATH, None, f"release.tag_message: {exc}"),)
     rollback_of = (restored_id or None) if rollback else None
     message = render_tag_message(
-        title=title, release_id=release_id, versions=versions, provenance=provenance,
-        rollback_of=rollback_of, previous_id=previous_id,
+        title=title, release_id=release_id, versions=versions, provenance=provenance, rollback_of=rollback_of,
+        environment=environment.name if environment is not None and environment.configured else None,
+        repeat_of=None if rollback else repeat_of, verified_in=verified_in,
     )
     release_url = f"{web_url}/{release_repo}/releases/tag/{release_id}" if release_repo else None
     body = render_notes(
         title=title, changes=changes, provenance=provenance, notes=notes, rollback=rollback,
         rollback_of=rollback_of, web_url=web_url, release_repo=release_repo,
     )
+    env_name = environment.name if environment is not None and environment.configured else None
+    body = _with_lineage(body, environment=env_name, repeat_of=None if rollback else repeat_of, verified_in=verified_in)
     heading = f"[{release_id}]({release_url})" if release_url else f"[{release_id}]"
     entry = f"## {heading} - {date.isoformat()}\n\n{body}"
     if len(body) > MAX_RELEASE_BODY:
@@ -271,9 +326,26 @@ def plan_release(
         body = body[:cut] + f"\n\n…the full notes are in the changelog entry for {release_id}.\n"
     plan = ReleasePlan(
         release_id=release_id, title=title, tag_message=message, changelog_entry=entry, release_body=body,
-        versions=MappingProxyType(dict(versions)), rollback_of=rollback_of,
+        versions=MappingProxyType(dict(versions)), rollback_of=rollback_of, environment=env_name,
+        repeat_of=None if rollback else repeat_of, verified_in=verified_in,
     )
     return plan, ()
+
+
+def _with_lineage(body: str, *, environment: str | None, repeat_of: str | None,
+                  verified_in: tuple[str, str] | None) -> str:
+    """The lines after the title that say where this release went and what it follows from."""
+    lines = []
+    if environment:
+        lines.append(f"**Environment:** {environment}")
+    if verified_in:
+        lines.append(f"**Verified in:** `{verified_in[0]}` at `{verified_in[1][:12]}`")
+    if repeat_of:
+        lines.append(f"**Repeat of:** `{repeat_of}` (these versions were released before)")
+    if not lines:
+        return body
+    title, sep, rest = body.partition("\n\n")
+    return f"{title}\n\n" + "  \n".join(lines) + f"\n\n{rest}" if sep else body + "\n\n" + "  \n".join(lines) + "\n"
 
 
 def render_tag_message(
@@ -283,7 +355,9 @@ def render_tag_message(
     versions: Mapping[str, str],
     provenance: Provenance,
     rollback_of: str | None = None,
-    previous_id: str | None = None,
+    environment: str | None = None,
+    repeat_of: str | None = None,
+    verified_in: tuple[str, str] | None = None,
 ) -> str:
     """Template line, provenance paragraph, then the trailer block (always the last paragraph)."""
     lines = [title.strip() or release_id, ""]
@@ -302,8 +376,12 @@ def render_tag_message(
     lines.extend(f"{COMPONENT_VERSION}: {name}={version}" for name, version in sorted(versions.items()))
     if rollback_of:
         lines.append(f"{ROLLBACK_OF}: {rollback_of}")
-    if previous_id:
-        lines.append(f"{PREVIOUS_RELEASE}: {previous_id}")
+    if repeat_of:
+        lines.append(f"{REPEAT_OF}: {repeat_of}")
+    if environment:
+        lines.append(f"{ENVIRONMENT}: {environment}")
+    if verified_in:
+        lines.append(f"{VERIFIED_IN}: {verified_in[0]} {verified_in[1]}")
     return "\n".join(lines) + "\n"
 
 

@@ -57,7 +57,7 @@ def test_trailers_are_what_git_itself_reads(tmp_path):
         title="Deploy", release_id="release-1", versions=VERSIONS,
         provenance=r.Provenance(pull_number=4, pull_url="https://github.com/acme/release/pull/4", head_sha="a" * 40,
                                 approvals=(r.Approval("@acme/infra-team", "alice", "a" * 40),)),
-        rollback_of="release-0", previous_id="release-0",
+        rollback_of="release-0", environment="production", verified_in=("staging/release-1", "b" * 40),
     )
     out = subprocess.run(["git", "interpret-trailers", "--parse"], input=message, capture_output=True, text=True, check=True)
     assert out.stdout.splitlines() == [
@@ -65,9 +65,10 @@ def test_trailers_are_what_git_itself_reads(tmp_path):
         "Component-Version: payments-app=1.5.3",
         "Component-Version: platform-infra=2.1.0",
         "Rollback-Of: release-0",
-        "Previous-Release: release-0",
+        "Environment: production",
+        f"Verified-In: staging/release-1 {'b' * 40}",
     ]
-    assert r.previous_release_of(message) == "release-0"
+    assert r.parse_lineage(message) == ("production", None, ("staging/release-1", "b" * 40))
 
 
 # ------------------------------------------------------------------ templates
@@ -143,7 +144,7 @@ def _plan(**overrides):
         config=CONFIG, versions=VERSIONS, rollback=False, notes="Ships invoicing.",
         changes=(r.ComponentChange("payments-app", "acme/payments-app", "1.5.2", "1.5.3", COMMITS),
                  r.ComponentChange("platform-infra", "acme/platform-infra", "2.1.0", "2.1.0")),
-        provenance=PROVENANCE, date=dt.date(2026, 11, 29), previous_id="release-1.5.2-2.1.0", release_repo="acme/release",
+        provenance=PROVENANCE, date=dt.date(2026, 11, 29), release_repo="acme/release",
     )
     args.update(overrides)
     plan, problems = r.plan_release(**args)
@@ -164,7 +165,6 @@ def test_tag_message_has_template_line_provenance_and_trailers():
         "Release-Id: release-1.5.3-2.1.0\n"
         "Component-Version: payments-app=1.5.3\n"
         "Component-Version: platform-infra=2.1.0\n"
-        "Previous-Release: release-1.5.2-2.1.0\n"
     )
     assert r.parse_release_trailers(plan.tag_message) == ("release-1.5.3-2.1.0", VERSIONS, None)
 
