@@ -14,29 +14,27 @@ from bot.core.approvals_render import MAX_PULL_FILES, render_check, render_confi
 from bot.core.checks import APPROVALS, Level, Problem
 from bot.core.config import CONFIG_PATH, ApprovalsConfig
 from bot.core.windows import override_active
-from bot.forge.base import ChangedFile, Forge, PullRequest
-from bot.forge.errors import ForgeError, NotFound, PermissionDenied, TransientError
+from bot.forge.errors import ForgeError, PermissionDenied, TransientError
+from bot.forge.protocol import Forge
 from bot.handlers import Context
-from bot.handlers.configs import CODEOWNERS_PATHS, RuleFiles, fetch_rule_files
-from bot.handlers.manifest import PULL_ACTIONS, merge_group_base_sha, pulls_of
-from bot.handlers.publish import publish_check, rerequested
+from bot.handlers.configs import RuleFiles, fetch_rule_files, layout_of, parse_codeowners
+from bot.handlers.manifest import merge_group_base_sha, pulls_of
+from bot.handlers.publish import publish_check, publish_commit_check, rerequested
+from bot.model import ChangedFile, PullRequest
 from bot.routing import Router
 from bot.webhooks.event import Event
 
 log = logging.getLogger("bot.handlers.approvals")
 router = Router()
-RULE_FILES = (CONFIG_PATH, *CODEOWNERS_PATHS)
-# https://docs.github.com/en/rest/commits/commits#compare-two-commits: "includes up to 300 changed files"
-COMPARE_FILES_CAP = 300
+RULE_FILES = (CONFIG_PATH, ".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")  # GitHub's; see layout_of(forge)
 # The store forgets both per-PR records 90 days after their last write (a PR is rarely open longer). A lapsed
 # details page is written again by the PR's next evaluation; a lapsed "asked" list can ask a team once more.
 DETAILS_TTL = REQUESTED_TTL = 90 * 24 * 3600
 
 
-@router.register("pull_request", *PULL_ACTIONS)
-@router.register("pull_request_review", "submitted", "edited", "dismissed")
-@router.register("check_run", "rerequested")
-@router.register("check_suite", "requested", "rerequested")
+@router.register("pull.changed")  # GitLab: every MR update re-reads approvals (a push resets them with no hook)
+@router.register("pull.reviewed")
+@router.register("pull.recheck")
 def on_pull(event: Event, ctx: Context) -> None:
     for pull in pulls_of(event, ctx, check_name=APPROVALS):
         checked = check_pull(ctx, pull, base_sha=pull.base_sha, force=rerequested(event))
@@ -68,8 +66,8 @@ def check_pull(
     if not loaded.config.managed:
         return None  # SPEC §3: safe to install on a whole org
     if not loaded.ok:
-        publish_check(forge, repo, render_config_failure(loaded.problems, head_sha=check_sha or pull.head_sha,
-                                                         details_url=details_url), store=ctx.store, force=force)
+        _publish(ctx, pull, render_config_failure(loaded.problems, head_sha=check_sha or pull.head_sha,
+                                                  details_url=details_url), queued=check_sha is not None, force=force)
         if check_sha is None:  # the check links the details page: let it show the same errors, not "not evaluated"
             policy = loaded.config.approvals
             save_details(ctx, pull, Evaluation(
@@ -77,30 +75,38 @@ def check_pull(
                 distinct=policy.distinct, groups=(), unowned=(), codeowners_path=None, problems=loaded.problems))
         return None
     files = forge.list_pull_files(repo, pull.number, head_sha=pull.head_sha, base_sha=pull.base_sha)
-    base = rules_at(pull, at_base, files=files)
+    base = rules_at(pull, at_base, files=files, forge=forge)
     head = None
-    if any(path in RULE_FILES for path in changed_paths(files)):
+    layout = layout_of(forge)
+    if any(path in layout.rule_files for path in changed_paths(files)):
         at_head = fetch_rule_files(forge, repo, ref=pull.head_sha)
-        if CONFIG_PATH not in changed_paths(files):
+        if layout.config_path not in changed_paths(files):
             at_head = replace(at_head, config=loaded)
-        head = rules_at(pull, at_head, files=files)
+        head = rules_at(pull, at_head, files=files, forge=forge)
     facts = fetch_facts(forge, pull, files, rules=[base, head])
     evaluation = evaluate(look_up(forge, pull, facts, rules=[base, head]), base, head)
     if check_sha is not None:
         evaluation = replace(evaluation, head_sha=check_sha)
-    publish_check(forge, repo, render_check(evaluation, details_url=details_url, queued=check_sha is not None),
-                  store=ctx.store, force=force)
+    _publish(ctx, pull, render_check(evaluation, details_url=details_url, queued=check_sha is not None),
+             queued=check_sha is not None, force=force)
     return evaluation, base.approvals
 
 
-def rules_at(pull: PullRequest, found: RuleFiles, *, files: tuple[ChangedFile, ...]) -> Rules:
+def _publish(ctx: Context, pull: PullRequest, result, *, queued: bool, force: bool) -> None:
+    if queued:  # a merge group's commit: not the pull request's head, so not in its results record
+        publish_commit_check(ctx, pull.repo, result)
+    else:
+        publish_check(ctx, pull, result, force=force)
+
+
+def rules_at(pull: PullRequest, found: RuleFiles, *, files: tuple[ChangedFile, ...], forge: Forge | None = None) -> Rules:
     loaded = found.config
     windows = loaded.config.windows
     override = windows.override_label if override_active(windows, pull.labels) else None
     if found.codeowners is None:
         return Rules(loaded.config.approvals, None, {}, problems=loaded.problems, override_label=override)
     path, text = found.codeowners
-    parsed = codeowners.parse(text, platform="github")
+    parsed = parse_codeowners(forge, text) if forge is not None else codeowners.parse(text, platform="github")
     problems = tuple(
         Problem(path, e.line, e.message + (f" ({e.suggestion})" if e.suggestion else ""), Level.WARNING)
         for e in parsed.errors
@@ -123,55 +129,40 @@ def fetch_facts(forge: Forge, pull: PullRequest, files: tuple[ChangedFile, ...],
         head_sha=pull.head_sha, author=pull.author, files=files, reviews=reviews,
         members={team: info.members for team, info in teams.items() if info is not None},
         unknown_teams=frozenset(team for team, info in teams.items() if info is None),
-        permissions=granted_by_teams(teams), files_truncated=len(files) >= MAX_PULL_FILES,
+        permissions=granted_by_teams(teams),
+        files_truncated=getattr(files, "truncated", len(files) >= MAX_PULL_FILES),  # PullFiles says; a plain tuple: by length
     )
 
 
 def look_up(forge: Forge, pull: PullRequest, facts: PullFacts, *, rules: list[Rules | None]) -> PullFacts:
     """Compare reviewed commits with head and check reviewers' access, only as far as they decide the result."""
-    everything = changed_paths(facts.files)
     while lookups := lookups_needed(facts, *rules):
-        changed = {sha: changed_between(forge, pull.repo, sha, pull.head_sha, everything=everything) for sha in lookups.commits}
+        changed = {sha: forge.changed_since(pull, sha) for sha in lookups.commits}
         access = {user: forge.permission(pull.repo, user) for user in lookups.logins}
         facts = replace(facts, changed_since={**facts.changed_since, **changed}, permissions={**facts.permissions, **access})
     return assume_best(facts)
 
 
-def changed_between(forge: Forge, repo: str, reviewed: str, head: str, *, everything: tuple[str, ...]) -> frozenset[str] | None:
-    """Paths changed after an approval; None when a force-push took the reviewed commit out of the branch."""
-    try:
-        comparison = forge.compare(repo, reviewed, head)
-    except NotFound:
-        return None
-    # GitHub keeps a force-pushed commit reachable by sha for a while; compare then answers "diverged" (or
-    # "behind" after a reset), and the reviewed commit is just as gone from the branch.
-    # https://docs.github.com/en/rest/commits/commits#compare-two-commits
-    if comparison.status in ("diverged", "behind"):
-        return None
-    if len(comparison.files) >= COMPARE_FILES_CAP:
-        return frozenset(everything)  # the list was cut: assume every path changed rather than miss one
-    return frozenset(changed_paths(comparison.files))
-
-
 def save_details(ctx: Context, pull: PullRequest, evaluation: Evaluation) -> None:
     if ctx.store is None:
         return
-    key = details_key(pull.repo, pull.number)
+    key = details_key(pull.repo, pull.number, forge=ctx.forge.kind)
     saved = {"repo": pull.repo, "number": pull.number, "title": pull.title, "html_url": pull.html_url,
              "evaluation": to_json(evaluation)}
     if ctx.store.get_json(key) != saved:
         ctx.store.set_json(key, saved, ttl=DETAILS_TTL)
 
 
-def details_key(repo: str, number: int) -> str:
-    return f"details:{repo}#{number}"
+def details_key(repo: str, number: int, *, forge: str = "github") -> str:
+    # GitHub's records keep their pre-GitLab key (open pull requests keep their details page over an upgrade)
+    return f"details:{repo}#{number}" if forge == "github" else f"details:{forge}:{repo}!{number}"
 
 
 def request_reviews(ctx: Context, pull: PullRequest, evaluation: Evaluation) -> None:
     """Ask each team that still owes an approval, once per pull request (drafts wait for ready_for_review)."""
     if pull.draft:
         return
-    key = f"requested:{pull.repo}#{pull.number}"
+    key = f"requested:{pull.repo}#{pull.number}" if ctx.forge.kind == "github" else f"requested:{ctx.forge.kind}:{pull.repo}!{pull.number}"
     asked = set(ctx.store.get_json(key) or ()) if ctx.store is not None else set()
     already = asked | {team.lower() for team in pull.requested_teams}
     teams = frozenset(team for team in evaluation.missing_teams if team not in already)

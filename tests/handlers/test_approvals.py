@@ -89,7 +89,7 @@ def test_missing_team_fails_then_approvals_pass():
     assert result.conclusion is Conclusion.PENDING
     assert result.title == "Waiting for 1 of 2 groups: @acme/app (1 more)"
     assert "| @acme/infra | 1 | @ivan | ✓ |" in result.summary
-    assert result.details_url == f"https://rc.example/pulls/{REPO}/7"
+    assert result.details_url == f"https://rc.example/pulls/github/{REPO}/7#approvals"
     approve(forge, "anna")
     run(forge, store=store)
     assert check(forge).conclusion is Conclusion.SUCCESS
@@ -193,10 +193,22 @@ def test_force_pushed_commit_github_still_knows_compares_as_diverged():
     assert "which is no longer in the branch (force-push)" in check(forge).summary
 
 
-def test_compare_cut_at_300_files_counts_as_every_path_changed():
+def test_a_compare_widened_past_300_files_is_taken_as_listed_not_as_every_path():
+    # The adapter widens GitHub's 300-file compare itself (each commit's files): the list is complete, so an
+    # approval of infra stays valid when only app files changed since (the defect: it went stale).
     forge = make_forge(files=("infra/main.tf", "app/api.py"))
-    many = tuple(ChangedFile(f"app/gen{i}.py", "modified") for i in range(300))  # infra/main.tf not among them
+    many = tuple(ChangedFile(f"app/gen{i}.py", "modified") for i in range(350))  # infra/main.tf not among them
     forge.repos[REPO].comparisons[(OLD, HEAD)] = Comparison(OLD, HEAD, "ahead", (), many)
+    approve(forge, "ivan", commit=OLD)
+    run(forge)
+    assert "| @acme/infra | 1 | @ivan | ✓ |" in check(forge).summary
+    assert "Stale: @ivan" not in check(forge).summary
+
+
+def test_a_compare_the_forge_could_not_list_whole_counts_the_pull_requests_files():
+    forge = make_forge(files=("infra/main.tf", "app/api.py"))
+    cut = tuple(ChangedFile(f"app/gen{i}.py", "modified") for i in range(300))
+    forge.repos[REPO].comparisons[(OLD, HEAD)] = Comparison(OLD, HEAD, "ahead", (), cut, files_truncated=True)
     approve(forge, "ivan", commit=OLD)
     run(forge)
     assert f"Stale: @ivan approved {OLD[:7]}; later commits changed infra/main.tf" in check(forge).summary
