@@ -220,7 +220,7 @@ def test_owned_files_staleness_uses_compare_once_per_reviewed_commit():
     approve(forge, "ivan", commit=OLD)
     approve(forge, "anna", commit=OLD)
     run(forge)
-    assert forge.calls["compare"] == 1
+    assert forge.calls["changed_since"] == 1  # one look per reviewed commit
     assert forge.calls["permission"] == 1  # anna's stale approval needs no permission lookup
     result = check(forge)
     assert "| @acme/infra | 1 | @ivan | ✓ |" in result.summary  # only app files changed since OLD
