@@ -18,7 +18,7 @@ def pull_details(owner: str, repo: str, number: int):
     # neither the body nor the timing says whether the pull request exists.
     key = current_app.config.get("DETAILS_LINK_KEY")
     store = current_app.config.get("STORE")
-    signed = links.valid(request.args.get("sig"), key=key, repo=full_name, number=number)
+    signed = links.legacy_valid(request.args.get("sig"), key=key, repo=full_name, number=number)
     saved = store.get_json(details_key(full_name, number)) if signed and store is not None else None
     if not saved:
         return _private(render_template("pull_not_found.html", repo=full_name, number=number), 404)

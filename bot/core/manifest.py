@@ -347,10 +347,15 @@ def manifest_check(verdict: ManifestVerdict, *, path: str, head_sha: str, rollba
                    details_url: str | None = None) -> CheckResult:
     """The `release-coordinator/manifest` check run for a manifest that parsed."""
     bad = failing(verdict.problems)
-    table = ["| component | kind | from | to | bump | commits | compatibility |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
-    table += [f"| {r.component} | {r.kind} | {r.old} | {r.new} | {r.bump} | {r.commits} | {r.compatibility} |"
-              for r in verdict.rows]
+    # A column of "—" in every row said nothing: the column shows only when some component declares `requires`.
+    declared = any(r.compatibility != "—" for r in verdict.rows)
+    table = ["| component | kind | from | to | bump | commits |" + (" compatibility |" if declared else ""),
+             "| --- | --- | --- | --- | --- | --- |" + (" --- |" if declared else "")]
+    table += [f"| {r.component} | {r.kind} | {r.old} | {r.new} | {r.bump} | {r.commits} |"
+              + (f" {r.compatibility} |" if declared else "") for r in verdict.rows]
+    if not declared and verdict.rows:
+        table.append("\nNo component declares `versioning.requires`, so no compatibility between components is "
+                     "checked.")
     if bad:
         title = f"{len(bad)} problem{'s' if len(bad) > 1 else ''} in {path}"
         lead = f"`{path}` cannot be released as it is:"

@@ -408,7 +408,7 @@ def test_summary_table_and_missing_team_details():
                        changed_since={OLD: frozenset({"app/b"})}, config=ApprovalsConfig(teams={INFRA: 2}))
     check = summary(evaluation)
     assert check.name == APPROVALS and check.head_sha == HEAD and check.conclusion is Conclusion.PENDING
-    assert check.details_url == "https://rc.example/pulls/acme/x/1"
+    assert check.details_url == "https://rc.example/pulls/acme/x/1#approvals"  # opens the page at its section
     assert check.title == f"Waiting for 2 of 2 groups: {APP} (1 more), {INFRA} (1 more)"
     assert "| team | required | approved by | missing |" in check.summary
     assert f"| {INFRA} | 2 | @ivan | 1 |" in check.summary

@@ -155,6 +155,9 @@ def test_requires_met_shows_in_compatibility_column():
                     requires={"payments-app": {"platform-infra": ">=2.1.0 <3.0.0"}})
     assert messages(verdict) == []
     assert verdict.rows[0].compatibility == "platform-infra `>=2.1.0 <3.0.0` ✓"
+    summary = manifest_check(verdict, path="release.yml", head_sha="abc123").summary
+    assert "| component | kind | from | to | bump | commits | compatibility |" in summary
+    assert "| platform-infra `>=2.1.0 <3.0.0` ✓ |" in summary and "No component declares" not in summary
 
 
 def test_prerelease_precedence_counts_as_forward():
@@ -202,7 +205,8 @@ def test_check_run_has_table_and_annotations():
     verdict = judge({"payments-app": "1.5.3", "platform-infra": "2.1.0"}, tags={"payments-app": True, "platform-infra": False})
     result = manifest_check(verdict, path="release.yml", head_sha="abc123")
     assert (result.name, result.conclusion, result.title) == (MANIFEST, Conclusion.FAILURE, "1 problem in release.yml")
-    assert "| component | kind | from | to | bump | commits | compatibility |" in result.summary
+    assert "| component | kind | from | to | bump | commits |\n" in result.summary  # no `requires`: no column
+    assert "No component declares `versioning.requires`" in result.summary
     assert "| platform-infra | infrastructure | 2.0.9 | 2.1.0 | minor |" in result.summary
     [annotation] = result.annotations
     assert (annotation.path, annotation.start_line) == ("release.yml", 4)

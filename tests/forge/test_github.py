@@ -371,7 +371,7 @@ def test_create_check_sends_the_digest_as_external_id(fg, forge):
     assert (call.method, call.path) == ("POST", "/repos/acme/payments-app/check-runs")
     assert call.body == {
         "name": APPROVALS, "head_sha": HEAD, "status": "completed", "conclusion": "failure",
-        "external_id": result_digest(wanted), "details_url": "https://rc.example.com/pulls/acme/payments-app/7",
+        "external_id": result_digest(wanted), "details_url": "https://rc.example.com/pulls/acme/payments-app/7#approvals",
         "output": {"title": "1 team still missing", "summary": "| team | required |", "annotations": []},
     }
     assert forge.find_check(REPO, head_sha=HEAD, name=APPROVALS).__dict__ == {"id": check_id, "digest": result_digest(wanted)}

@@ -82,7 +82,7 @@ def test_valid_release_passes_with_the_table():
     assert check.title == "Manifest valid: payments-app 1.5.3, platform-infra 2.1.0"
     assert "| payments-app | application | 1.5.2 | 1.5.3 | patch | 1 (1 fix) | platform-infra `>=2.1.0 <3.0.0` ✓ |" in check.summary
     assert "| platform-infra | infrastructure | 2.0.9 | 2.1.0 | minor | 1 (1 feat) | — |" in check.summary
-    assert check.details_url == "https://rc.example.com/pulls/acme/release/7"
+    assert check.details_url == "https://rc.example.com/pulls/github/acme/release/7#manifest"
 
 
 @pytest.mark.parametrize("fixture, line, words", [
@@ -216,7 +216,7 @@ def test_merge_group_revalidates_the_manifest_at_the_group_sha():
     on_merge_group(event, Context(forge=forge, now=NOW, public_url="https://rc.example"))
     check = forge.checks_on(RELEASE, group_sha)[MANIFEST]
     assert check.conclusion is Conclusion.FAILURE and "no tag `v1.5.4`" in check.annotations[0].message
-    assert check.details_url == f"https://rc.example/pulls/{RELEASE}/7"  # SPEC §4: every check run links its page
+    assert check.details_url == f"https://rc.example/pulls/github/{RELEASE}/7#manifest"  # SPEC §4: every check run links its page
 
 
 def test_routes_cover_spec_events():

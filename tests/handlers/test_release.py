@@ -119,7 +119,7 @@ def test_merge_tags_writes_the_changelog_and_publishes_a_release():
     assert seen["releases"] == ["release-1.5.3-2.1.0"]
     assert forge.repos[REPO].releases["release-1.5.3-2.1.0"].body in changelog
     assert seen["check"].conclusion is Conclusion.SUCCESS and seen["check"].title == "Released release-1.5.3-2.1.0"
-    assert seen["check"].details_url == f"https://rc.example/pulls/{REPO}/42"  # SPEC §4: every check run links a page
+    assert seen["check"].details_url == f"https://rc.example/pulls/github/{REPO}/42#release"  # SPEC §4: every check run links a page
 
 
 def test_the_same_event_twice_writes_once():
@@ -232,7 +232,7 @@ def test_a_tag_on_another_commit_fails_loudly_and_changes_nothing(caplog):
     assert seen["releases"] == []
     assert seen["check"].conclusion is Conclusion.FAILURE
     assert "already exists on elsewhere1" in seen["check"].title
-    assert seen["check"].details_url == f"https://rc.example/pulls/{REPO}/42"
+    assert seen["check"].details_url == f"https://rc.example/pulls/github/{REPO}/42#release"
     assert "release-1.5.3-2.1.0" in caplog.text and "elsewhere1" in caplog.text
     assert forge.calls["create_tag"] == forge.calls["update_file"] == forge.calls["create_release"] == 0
 

@@ -121,7 +121,7 @@ def run_merge_group(forge: FakeForge, *, tip_version: str, group_version: str):
 def test_merge_group_gets_the_semver_check_on_the_queue_commit():
     check = run_merge_group(world(), tip_version="1.2.3", group_version="1.3.0")
     assert (check.conclusion, check.title) == (Conclusion.SUCCESS, "1.2.3 → 1.3.0: one minor step")
-    assert check.details_url == f"https://rc.example/pulls/{APP}/3"
+    assert check.details_url == f"https://rc.example/pulls/github/{APP}/3#semver"
 
 
 def test_merge_group_fails_when_the_tip_already_has_the_version():

@@ -116,7 +116,7 @@ def test_merge_group_judges_the_window_with_the_queued_pull_requests_label():
         handler(event, Context(forge=forge, now=IN_FREEZE, public_url="https://rc.example"))
     check = forge.checks_on(RELEASE, group_sha)[WINDOW]
     assert check.conclusion is Conclusion.SUCCESS and check.title.startswith("Override `emergency-release`")
-    assert check.details_url == f"https://rc.example/pulls/{RELEASE}/7"  # SPEC §4: every check run links its page
+    assert check.details_url == f"https://rc.example/pulls/github/{RELEASE}/7#window"  # SPEC §4: every check run links its page
 
 
 def test_periodic_stops_polling_a_repo_without_open_pulls():
