@@ -1,0 +1,575 @@
+"""GitLabForge: the Forge protocol (bot/forge/protocol.py) over GitLab REST v4 and, where one request can
+replace many, its GraphQL API; gitlab.com and self-managed (a path prefix in GITLAB_URL is kept)."""
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from dataclasses import replace
+from typing import Any, Callable, Iterable, Sequence
+from urllib.parse import quote
+
+import gitlab
+from urllib3.util import Retry
+
+from bot.core.checks import CheckResult
+from bot.forge.errors import AlreadyExists, Conflict, ForgeError, NotFound, TeamNotFound
+from bot.forge.github import note_marker
+from bot.forge.gitlab import parse
+from bot.forge.gitlab.http import RETRY, GitLabHttp
+from bot.forge.http import LRU
+from bot.forge.layout import gitlab_layout, gitlab_links
+from bot.forge.statuses import WAITING_STATES, CommitStatus, commit_status, status_digest
+from bot.model import (
+    Commit, Comparison, ExistingCheck, FileContent, FileRef, Note, Permission, PullFiles, PullRequest, Release,
+    Review, Tag, TeamInfo,
+)
+
+log = logging.getLogger(__name__)
+# Who may approve and the org's policy change rarely and are read on every event: reused this many seconds.
+FRESH_FOR = 60.0
+# https://docs.gitlab.com/administration/instance_limits/#diff-limits: an MR diff lists at most 1,000 files by
+# default (an administrator may raise it to 3,000); past it the MR's changes_count reads "1000+".
+DIFF_FILES_DEFAULT_LIMIT = 1000
+SYMLINK_MODE = "120000"  # git's mode of a symbolic link, as GraphQL's RepositoryBlob.mode gives it
+_SHA_CHARS = frozenset("0123456789abcdef")
+# GraphQL: members of the group, of its ancestors (what REST members/all lists) and of its subgroups.
+# https://docs.gitlab.com/api/graphql/reference/#groupmemberrelation (DIRECT, INHERITED, DESCENDANTS)
+MEMBER_RELATIONS = "[DIRECT, INHERITED, DESCENDANTS]"
+BLOB_FIELDS = "path oid mode size rawBlob"
+
+
+def is_sha(ref: str) -> bool:
+    return len(ref) == 40 and set(ref) <= _SHA_CHARS
+
+
+def _q(part: str) -> str:
+    return quote(part, safe="")
+
+
+def _project(repo: str) -> str:
+    # https://docs.gitlab.com/api/rest/#namespaced-paths: a project path in a URL is URL-encoded, / as %2F
+    return f"/projects/{_q(repo)}"
+
+
+def _group_path(team: str) -> str:
+    path = team.lstrip("@").strip("/")
+    if not path:
+        raise TeamNotFound(team, f"{team} is not a group: expected @group or @group/subgroup")
+    return path
+
+
+def client(url: str, token: str, *, timeout: float = 30.0) -> gitlab.Gitlab:
+    """python-gitlab's client for GITLAB_URL (https://gitlab.com, or a self-managed https://HOST[/prefix]) and
+    GITLAB_TOKEN (a group/project access token or a bot user's personal access token with the `api` scope)."""
+    return gitlab.Gitlab(url, private_token=token, timeout=timeout)
+
+
+class GitLabForge:
+    """One per GitLab instance and token. `gl` is a python-gitlab client (see client())."""
+
+    kind = "gitlab"
+    summary_note = True  # a commit status has one short description: the full summary is one MR note
+
+    def __init__(self, gl: gitlab.Gitlab, *, config_project: str | None = None, retry: Retry | int | None = RETRY,
+                 cache_size: int = 2048, clock: Callable[[], float] = time.time, fresh_for: float = FRESH_FOR) -> None:
+        self.http = GitLabHttp(gl, cache_size=cache_size, clock=clock, fresh_for=fresh_for, retry=retry)
+        self.layout = gitlab_layout(config_project)
+        self.links = gitlab_links(gl.url)
+        self._user_ids = LRU(cache_size)  # username -> user id, learned from every user object read
+        self._mr_meta = LRU(cache_size)  # (repo, iid) -> (changes_count, reviewer ids, diff_refs triple)
+        self._notes = LRU(cache_size)  # (repo, iid, topic) -> (note id, full body) of our note
+        self._statuses = LRU(cache_size)  # (repo, sha, name) -> CommitStatus + id we last saw or wrote
+
+    # --- pull requests
+    def get_pull(self, repo: str, number: int) -> PullRequest:
+        return self.http.get(f"{_project(repo)}/merge_requests/{number}", parse=lambda d: self._mr(repo, d),
+                             needs=f"Reporter on {repo} to read merge requests")
+
+    def _mr(self, repo: str, d: dict) -> PullRequest:
+        pull = parse.merge_request(repo, d)
+        self._learn_users([d.get("author"), *(d.get("reviewers") or ())])
+        refs = d.get("diff_refs") or {}
+        self._mr_meta.put((repo, pull.number), (
+            d.get("changes_count"), tuple(u["id"] for u in d.get("reviewers") or () if u.get("id")),
+            (refs.get("base_sha"), refs.get("head_sha"), refs.get("start_sha")),
+        ))
+        return pull
+
+    def list_pull_files(self, repo: str, number: int, *, head_sha: str | None = None,
+                        base_sha: str | None = None) -> PullFiles:
+        """GET .../merge_requests/:iid/diffs, every page (https://docs.gitlab.com/api/merge_requests/#list-merge-request-diffs).
+        truncated when GitLab's diff limits cut the list: the MR's changes_count then reads "1000+"."""
+        pinned = head_sha is not None and base_sha is not None and is_sha(head_sha) and is_sha(base_sha)
+        key = ("mr-files", repo, number, head_sha, base_sha)
+        if pinned and key in self.http.immutable:
+            self.http.stats.cache_hits += 1
+            return self.http.immutable.get(key)
+        files = self.http.get_pages(f"{_project(repo)}/merge_requests/{number}/diffs",
+                                    parse=lambda d: [parse.diff_file(f) for f in d])
+        meta = self._mr_meta.get((repo, number))
+        if meta is None and len(files) >= DIFF_FILES_DEFAULT_LIMIT:
+            self.get_pull(repo, number)  # only a list at the limit can have been cut: ask the MR how many changed
+            meta = self._mr_meta.get((repo, number))
+        changes = str(meta[0]) if meta and meta[0] is not None else ""
+        truncated = changes.endswith("+") or (changes.isdigit() and len(files) < int(changes))
+        result = PullFiles(files, truncated=truncated)
+        if pinned:
+            self.http.immutable.put(key, result)
+        return result
+
+    def list_reviews(self, repo: str, number: int) -> tuple[Review, ...]:
+        """Read on every call: GitLab sends no hook when a push resets approvals.
+        https://docs.gitlab.com/api/merge_request_approvals/#retrieve-approval-state-for-a-merge-request (approved_by
+        with approved_at), https://docs.gitlab.com/api/merge_requests/#get-single-merge-request-reviewers (state
+        requested_changes), https://docs.gitlab.com/api/merge_requests/#get-merge-request-diff-versions."""
+        mr = f"{_project(repo)}/merge_requests/{number}"
+        approved_by = self.http.get(f"{mr}/approvals", parse=lambda d: list((d or {}).get("approved_by") or ()))
+        reviewers = self.http.get_pages(f"{mr}/reviewers", parse=lambda d: list(d or ()))
+        self._learn_users([a.get("user") for a in approved_by] + [r.get("user") for r in reviewers])
+        versions = self._versions(repo, number) if approved_by or any(r.get("state") == "requested_changes" for r in reviewers) else []
+        reviews = parse.approvals(approved_by, reviewers, versions)
+        self._prefetch_access(repo, {r.user for r in reviews})
+        return reviews
+
+    def _versions(self, repo: str, number: int) -> list[dict]:
+        """The MR's diff versions, newest first. A new version comes with a new head or base: for the diff_refs
+        the MR was last read with, the list is kept for good."""
+        meta = self._mr_meta.get((repo, number))
+        refs = meta[2] if meta else None
+        key = ("mr-versions", repo, number, refs) if refs and all(refs[:2]) else None
+        return self.http.get_pages(f"{_project(repo)}/merge_requests/{number}/versions", parse=lambda d: list(d or ()),
+                                   immutable=key)
+
+    def _prefetch_access(self, repo: str, users: set[str]) -> None:
+        """Every reviewer's effective access on the project in ONE request (members/all filtered by user_ids), so
+        permission() asks nothing more. https://docs.gitlab.com/api/members/#list-all-members-of-a-group-or-project-including-inherited-and-invited-members"""
+        wanted = {u: self._user_ids.get(u.lower()) for u in users
+                  if self.http.fresh.get(("permission", repo, u.lower())) is self.http.fresh.MISSING}
+        ids = sorted(uid for uid in wanted.values() if uid)
+        if not ids:
+            return
+        members = self.http.get_pages(f"{_project(repo)}/members/all", {"user_ids[]": ids}, parse=lambda d: list(d or ()),
+                                      needs=f"Reporter on {repo} to read its members")
+        levels = {parse.username(m): (parse.permission(m.get("access_level")) if parse.is_active(m) else Permission.NONE)
+                  for m in members}
+        for user, uid in wanted.items():
+            if uid:
+                self.http.fresh.put(("permission", repo, user.lower()), levels.get(user, Permission.NONE))
+
+    def list_pull_commits(self, repo: str, number: int) -> tuple[Commit, ...]:
+        commits = self.http.get_pages(f"{_project(repo)}/merge_requests/{number}/commits",
+                                      parse=lambda d: [parse.commit(c) for c in d])
+        return tuple(reversed(commits))  # GitLab lists them newest first
+
+    def list_open_pulls(self, repo: str, *, base: str | None = None) -> tuple[PullRequest, ...]:
+        params = {"state": "opened", **({"target_branch": base} if base else {})}
+        return tuple(self.http.get_pages(f"{_project(repo)}/merge_requests", params,
+                                         parse=lambda d: [parse.merge_request(repo, m) for m in d]))
+
+    def pulls_for_commit(self, repo: str, sha: str) -> tuple[int, ...]:
+        # https://docs.gitlab.com/api/commits/#list-merge-requests-associated-with-a-commit lists merged MRs and MRs
+        # that merely contain the commit too; the protocol wants open MRs headed by it.
+        pulls = self.http.get_pages(f"{_project(repo)}/repository/commits/{sha}/merge_requests",
+                                    parse=lambda d: [parse.merge_request(repo, m) for m in d])
+        return tuple(p.number for p in pulls if p.state == "open" and p.head_sha == sha)
+
+    def request_reviewers(self, repo: str, number: int, *, teams: frozenset[str], users: frozenset[str] = frozenset()) -> None:
+        """GitLab requests users, not groups (https://docs.gitlab.com/api/merge_requests/#update-mr: reviewer_ids,
+        which REPLACES the list): the MR's current reviewers are kept and `teams` are not requested."""
+        if not users:
+            return
+        meta = self._mr_meta.get((repo, number))
+        if meta is None:
+            self.get_pull(repo, number)
+            meta = self._mr_meta.get((repo, number))
+        ids = set(meta[1] if meta else ()) | {self._user_id(u) for u in users}
+        ids.discard(None)
+        self.http.request("PUT", f"{_project(repo)}/merge_requests/{number}", body={"reviewer_ids": sorted(ids)},
+                          needs=f"Developer on {repo} to set merge request reviewers")
+
+    def changed_since(self, pull: PullRequest, sha: str) -> frozenset[str] | None:
+        """Paths changed from an approval's head to the MR's head. None when no diff version of the MR had that
+        head any more (a force-push replaced it) or GitLab no longer has the commit."""
+        if sha == pull.head_sha:
+            return frozenset()
+        self._mr_meta.get((pull.repo, pull.number)) or self.get_pull(pull.repo, pull.number)
+        heads = {v.get("head_commit_sha") for v in self._versions(pull.repo, pull.number)}
+        if sha not in heads:
+            return None
+        try:
+            comparison = self.compare(pull.repo, sha, pull.head_sha)
+        except NotFound:
+            return None
+        if comparison.status != "ahead":
+            return None
+        paths = {p for f in comparison.files for p in (f.path, f.previous_path) if p}
+        if comparison.files_truncated:  # past the compare's limits: the MR's own files are a superset
+            paths |= {p for f in self.list_pull_files(pull.repo, pull.number, head_sha=pull.head_sha, base_sha=pull.base_sha)
+                      for p in (f.path, f.previous_path) if p}
+        return frozenset(paths)
+
+    # --- git data
+    def compare(self, repo: str, base: str, head: str) -> Comparison:
+        """GET repository/compare?from=&to= (https://docs.gitlab.com/api/repositories/#compare-branches-tags-or-commits)
+        diffs from the merge base, so it does not say whether base is an ancestor of head: repository/merge_base
+        does (https://docs.gitlab.com/api/repositories/#merge-base). Between two shas both are cached for good."""
+        key = ("compare", repo, base, head) if is_sha(base) and is_sha(head) else None
+        if key is not None and key in self.http.immutable:
+            self.http.stats.cache_hits += 1
+            return self.http.immutable.get(key)
+        found = self.http.get(f"{_project(repo)}/repository/compare", {"from": base, "to": head},
+                              parse=lambda d: (tuple(parse.commit(c) for c in d.get("commits") or ()),
+                                               tuple(parse.diff_file(f) for f in d.get("diffs") or ()),
+                                               bool(d.get("compare_timeout")), d.get("commit")))
+        commits, files, timed_out, _ = found
+        merge_base = self.http.get(f"{_project(repo)}/repository/merge_base", {"refs[]": [base, head]},
+                                   parse=lambda d: d["id"])
+        base_sha = base if is_sha(base) else None
+        if base_sha is None:
+            base_sha = self.http.get(f"{_project(repo)}/repository/commits/{_q(base)}", parse=lambda d: d["id"])
+        status = ("identical" if not commits else "ahead") if merge_base == base_sha else "diverged"
+        comparison = Comparison(base=base, head=head, status=status, commits=commits, files=files,
+                                files_truncated=timed_out or len(files) >= DIFF_FILES_DEFAULT_LIMIT)
+        if key is not None:
+            self.http.immutable.put(key, comparison)
+        return comparison
+
+    def get_file(self, repo: str, path: str, *, ref: str) -> FileContent | None:
+        return self.get_files([FileRef(repo, path, ref)])[0]
+
+    def get_files(self, wanted: Sequence[FileRef]) -> tuple[FileContent | None, ...]:
+        """Files at commit shas from the immutable cache, default-branch files from the 60 s cache, all the others
+        in ONE GraphQL query: an aliased `project(fullPath:)` per (project, ref) with `repository.blobs(ref:,
+        paths:)` (https://docs.gitlab.com/api/graphql/reference/#repositoryblobs). A symlink (mode 120000) is
+        None: GitLab does not follow a symlinked CODEOWNERS, nor do we. FileContent.sha is the blob id; see
+        update_file for how it guards a write."""
+        found: list[FileContent | None] = [None] * len(wanted)
+        todo: list[int] = []
+        for i, want in enumerate(wanted):
+            key = ("file", want.repo, want.path.lstrip("/"), want.ref)
+            cached = self.http.fresh.get(key) if want.ref is None else (
+                self.http.immutable.get(key, self.http.fresh.MISSING) if is_sha(want.ref) else self.http.fresh.MISSING)
+            if cached is not self.http.fresh.MISSING:
+                self.http.stats.cache_hits += 1
+                found[i] = cached
+            else:
+                todo.append(i)
+        if not todo:
+            return tuple(found)
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i in todo:
+            groups.setdefault((wanted[i].repo, wanted[i].ref or "HEAD"), []).append(i)
+        variables: dict[str, Any] = {}
+        declared, fields = [], []
+        for g, ((repo, ref), indexes) in enumerate(groups.items()):
+            variables.update({f"p{g}": repo, f"r{g}": ref, f"f{g}": sorted({wanted[i].path.lstrip("/") for i in indexes})})
+            declared += [f"$p{g}: ID!", f"$r{g}: String!", f"$f{g}: [String!]!"]
+            fields.append(f"p{g}: project(fullPath: $p{g}) {{ repository {{ blobs(ref: $r{g}, paths: $f{g}) "
+                          f"{{ nodes {{ {BLOB_FIELDS} }} }} }} }}")
+        data = self.http.graphql(f"query({', '.join(declared)}) {{ {' '.join(fields)} }}", variables)
+        for g, ((repo, ref), indexes) in enumerate(groups.items()):
+            blobs = {b["path"]: b for b in (((data.get(f"p{g}") or {}).get("repository") or {}).get("blobs") or {}).get("nodes") or () if b}
+            for i in indexes:
+                found[i] = self._blob(wanted[i], blobs.get(wanted[i].path.lstrip("/")))
+        for i in todo:
+            want = wanted[i]
+            key = ("file", want.repo, want.path.lstrip("/"), want.ref)
+            if want.ref is None:
+                self.http.fresh.put(key, found[i])
+            elif is_sha(want.ref):
+                self.http.immutable.put(key, found[i])
+        return tuple(found)
+
+    def _blob(self, want: FileRef, blob: dict | None) -> FileContent | None:
+        if not blob or blob.get("mode") == SYMLINK_MODE:
+            return None
+        text = blob.get("rawBlob")
+        content = text.encode("utf-8") if isinstance(text, str) else None
+        if content is None or (blob.get("size") is not None and int(blob["size"]) != len(content)):
+            # Binary (or cut) content does not survive a JSON string: the files API serves it base64-encoded.
+            # https://docs.gitlab.com/api/repository_files/#get-file-from-repository
+            content = self.http.get(f"{_project(want.repo)}/repository/files/{_q(want.path.lstrip('/'))}",
+                                    {"ref": want.ref or "HEAD"}, parse=lambda d: base64.b64decode(d.get("content") or ""))
+        return FileContent(content, blob["oid"])
+
+    def get_default_branch(self, repo: str) -> str:
+        return self.http.get(_project(repo), parse=lambda d: d["default_branch"], needs=f"Reporter on {repo}")
+
+    def get_branch_sha(self, repo: str, branch: str) -> str:
+        return self.http.get(f"{_project(repo)}/repository/branches/{_q(branch)}", parse=lambda d: d["commit"]["id"])
+
+    def get_tag(self, repo: str, name: str) -> Tag | None:
+        try:
+            return self.http.get(f"{_project(repo)}/repository/tags/{_q(name)}", parse=parse.tag)
+        except NotFound:
+            return None
+
+    def list_tags(self, repo: str) -> tuple[Tag, ...]:
+        tags = self.http.get_pages(f"{_project(repo)}/repository/tags", parse=lambda d: [parse.tag(t) for t in d])
+        return tuple(Tag(name=t.name, commit_sha=t.commit_sha) for t in tags)
+
+    def list_annotated_tags(self, repo: str, *, limit: int | None = None) -> tuple[Tag, ...]:
+        """One page of 100 tags per request, each with message, target and peeled commit; newest commit first.
+        https://docs.gitlab.com/api/tags/#list-project-repository-tags (order_by=updated: the commit's date)"""
+        return tuple(self.http.get_pages(f"{_project(repo)}/repository/tags", {"order_by": "updated", "sort": "desc"},
+                                         parse=lambda d: [parse.tag(t) for t in d], limit=limit))
+
+    # --- people
+    def team_members(self, team: str) -> frozenset[str]:
+        """The group's members/all (its own and its ancestors' members) plus the members of every descendant
+        group, active users only. https://docs.gitlab.com/api/members/#list-all-members-of-a-group-or-project-including-inherited-and-invited-members,
+        https://docs.gitlab.com/api/groups/#list-descendant-groups"""
+        path = _group_path(team)
+        key = ("team-members", path.lower())
+        cached = self.http.fresh.get(key)
+        if cached is not self.http.fresh.MISSING:
+            self.http.stats.cache_hits += 1
+            return cached
+        group = f"/groups/{_q(path)}"
+        try:
+            members = self.http.get_pages(f"{group}/members/all", parse=lambda d: list(d or ()))
+            subgroups = self.http.get_pages(f"{group}/descendant_groups", parse=lambda d: [g["id"] for g in d or ()])
+        except NotFound as exc:
+            raise TeamNotFound(team, f"group {path} does not exist or the token cannot see it ({exc})") from exc
+        for subgroup in subgroups:
+            members += self.http.get_pages(f"/groups/{subgroup}/members", parse=lambda d: list(d or ()))
+        self._learn_users(members)
+        found = frozenset(parse.username(m) for m in members if parse.is_active(m))
+        self.http.fresh.put(key, found)
+        return found
+
+    def get_teams(self, names: Iterable[str], *, repo: str) -> dict[str, TeamInfo | None]:
+        """Every group in ONE GraphQL query (and one more per further page of 100 members): groupMembers with
+        relations DIRECT, INHERITED and DESCENDANTS is what team_members walks over REST. repo_permission is
+        NONE: a group's members hold different access levels on a project, so each approver's own is used
+        (list_reviews has fetched them in one request). https://docs.gitlab.com/api/graphql/reference/#groupgroupmembers"""
+        wanted = list(dict.fromkeys(names))
+        found: dict[str, TeamInfo | None] = {name: None for name in wanted}
+        todo: dict[str, str] = {}
+        for name in wanted:
+            cached = self.http.fresh.get(("team", name.lower()))
+            if cached is not self.http.fresh.MISSING:
+                self.http.stats.cache_hits += 1
+                found[name] = cached
+            elif name.lstrip("@").strip("/"):
+                todo[name] = _group_path(name)
+        members: dict[str, set[str]] = {name: set() for name in todo}
+        cursors: dict[str, str | None] = {name: None for name in todo}
+        while cursors:
+            variables: dict[str, Any] = {}
+            declared, fields = [], []
+            order = list(cursors)
+            for j, name in enumerate(order):
+                variables[f"g{j}"] = todo[name]
+                declared.append(f"$g{j}: ID!")
+                after = ""
+                if cursors[name] is not None:
+                    variables[f"c{j}"] = cursors[name]
+                    declared.append(f"$c{j}: String")
+                    after = f", after: $c{j}"
+                fields.append(f"g{j}: group(fullPath: $g{j}) {{ groupMembers(relations: {MEMBER_RELATIONS}, first: 100{after}) "
+                              "{ nodes { user { username bot state } } pageInfo { hasNextPage endCursor } } }")
+            data = self.http.graphql(f"query({', '.join(declared)}) {{ {' '.join(fields)} }}", variables)
+            following: dict[str, str | None] = {}
+            for j, name in enumerate(order):
+                group = data.get(f"g{j}")
+                if not group or group.get("groupMembers") is None:
+                    members.pop(name, None)  # no such group, or the token cannot see it
+                    continue
+                page = group["groupMembers"]
+                members[name] |= {n["user"]["username"] for n in page.get("nodes") or ()
+                                  if n and n.get("user") and parse.is_active(n["user"])}
+                info = page.get("pageInfo") or {}
+                if info.get("hasNextPage") and info.get("endCursor"):
+                    following[name] = info["endCursor"]
+            cursors = following
+        for name in todo:
+            found[name] = TeamInfo(frozenset(members[name]), Permission.NONE) if name in members else None
+            self.http.fresh.put(("team", name.lower()), found[name])
+        return found
+
+    def permission(self, repo: str, user: str) -> Permission:
+        """Effective access level on the project (inherited and invited groups included), blocked users NONE.
+        https://docs.gitlab.com/api/members/#get-a-member-of-a-group-or-project-including-inherited-and-invited-members"""
+        key = ("permission", repo, user.lower())
+        cached = self.http.fresh.get(key)
+        if cached is not self.http.fresh.MISSING:
+            self.http.stats.cache_hits += 1
+            return cached
+        uid = self._user_id(user)
+        found = Permission.NONE
+        if uid is not None:
+            try:
+                found = self.http.get(f"{_project(repo)}/members/all/{uid}", parse=lambda d: (
+                    parse.permission(d.get("access_level")) if parse.is_active(d) else Permission.NONE))
+            except NotFound:
+                found = Permission.NONE
+        self.http.fresh.put(key, found)
+        return found
+
+    def _user_id(self, user: str) -> int | None:
+        uid = self._user_ids.get(user.lower())
+        if uid is None:
+            # https://docs.gitlab.com/api/users/#list-users: ?username= matches exactly, case-insensitively
+            users = self.http.get("/users", {"username": user}, parse=lambda d: list(d or ()))
+            self._learn_users(users)
+            uid = self._user_ids.get(user.lower())
+        return uid
+
+    def _learn_users(self, users: Iterable[Any]) -> None:
+        for user in users:
+            if isinstance(user, dict) and user.get("username") and user.get("id"):
+                self._user_ids.put(user["username"].lower(), int(user["id"]))
+
+    # --- checks: commit statuses + the summary note
+    def check_digest(self, result: CheckResult) -> str:
+        return status_digest(commit_status(result))
+
+    def find_check(self, repo: str, *, head_sha: str, name: str) -> ExistingCheck | None:
+        current = self._current_status(repo, head_sha, name, ask=True)
+        return None if current is None else ExistingCheck(current[0], status_digest(current[1]))
+
+    def _current_status(self, repo: str, sha: str, name: str, *, ask: bool) -> tuple[int, CommitStatus] | None:
+        """Our latest status of that name on sha: what we last saw or wrote, else (ask) GitLab's answer.
+        https://docs.gitlab.com/api/commits/#list-the-statuses-of-a-commit (latest per name unless all=true)"""
+        known = self._statuses.get((repo, sha, name))
+        if known is not None or not ask:
+            return known
+        statuses = self.http.get_pages(f"{_project(repo)}/repository/commits/{sha}/statuses", {"name": name},
+                                       parse=lambda d: list(d or ()), needs=f"Reporter on {repo} to read commit statuses")
+        ours = [s for s in statuses if s.get("name") == name]
+        if not ours:
+            return None
+        latest = max(ours, key=lambda s: s["id"])
+        current = (int(latest["id"]), CommitStatus(latest.get("status") or "", latest.get("description") or "",
+                                                   latest.get("target_url")))
+        self._statuses.put((repo, sha, name), current)
+        return current
+
+    def create_check(self, repo: str, result: CheckResult) -> int:
+        return self._set_status(repo, result)
+
+    def update_check(self, repo: str, check_id: int, result: CheckResult) -> None:
+        self._set_status(repo, result)
+
+    def _set_status(self, repo: str, result: CheckResult) -> int:
+        """POST projects/:id/statuses/:sha, unless GitLab's state machine would refuse it: a status that is
+        pending (running) cannot be moved to pending (running) again (lib/api/commit_statuses.rb ->
+        Ci::CreateCommitStatusService#apply_job_state!: `job.enqueue!` / `job.run!`). Such a write is never sent,
+        and the 400 "Cannot transition status via :enqueue from :pending" (another writer got there first) is
+        taken as the no-op it is. https://docs.gitlab.com/api/commits/#set-the-pipeline-status-of-a-commit"""
+        wanted = commit_status(result)
+        current = self._current_status(repo, result.head_sha, result.name, ask=True)
+        if current is not None and current[1].state in WAITING_STATES and (
+                current[1].state == wanted.state or (current[1].state, wanted.state) == ("running", "pending")):
+            # refused by GitLab; a changed reason while waiting is told by the summary note (ensure_note)
+            return current[0]
+        if current is not None and current[1] == wanted:
+            return current[0]
+        body: dict[str, Any] = {"state": wanted.state, "name": result.name, "description": wanted.description}
+        if wanted.target_url and len(wanted.target_url) <= 255:  # app/models/commit_status.rb: target_url max 255
+            body["target_url"] = wanted.target_url
+        try:
+            data = self.http.request("POST", f"{_project(repo)}/statuses/{result.head_sha}", body=body,
+                                     needs=f"Developer on {repo} to set commit statuses").data
+        except ForgeError as exc:
+            if "cannot transition status" in str(exc).lower() and current is not None:
+                return current[0]
+            raise
+        written = (int(data["id"]), CommitStatus(data.get("status") or wanted.state, data.get("description") or "",
+                                                 data.get("target_url")))
+        self._statuses.put((repo, result.head_sha, result.name), written)
+        return written[0]
+
+    def ensure_note(self, repo: str, number: int, *, topic: str, body: str) -> Note:
+        """The one note of ours for topic, found by its marker line: created once, edited in place with PUT when
+        its body differs, left alone when equal. https://docs.gitlab.com/api/notes/#merge-requests (list sorted
+        by created_at ascending, create, modify). Once found or made, its id is remembered: no list again."""
+        marker = note_marker(topic)
+        full = f"{marker}\n{body}"
+        notes = f"{_project(repo)}/merge_requests/{number}/notes"
+        needs = f"Reporter on {repo} to comment on merge requests"
+        known = self._notes.get((repo, number, topic))
+        if known is None:
+            listed = self.http.get_pages(notes, {"sort": "asc", "order_by": "created_at"}, parse=lambda d: [
+                (n["id"], n.get("body") or "") for n in d or () if not n.get("system") and (n.get("body") or "").startswith(marker)])
+            known = listed[0] if listed else None
+        if known is not None and known[1] == full:
+            self._notes.put((repo, number, topic), known)
+            return Note(known[0], body)
+        if known is not None:
+            try:
+                self.http.request("PUT", f"{notes}/{known[0]}", body={"body": full}, needs=needs)
+                self._notes.put((repo, number, topic), (known[0], full))
+                return Note(known[0], body)
+            except NotFound:
+                pass  # someone deleted it: write it again
+        data = self.http.request("POST", notes, body={"body": full}, needs=needs).data
+        self._notes.put((repo, number, topic), (int(data["id"]), full))
+        return Note(int(data["id"]), body)
+
+    # --- writes for releases and rollbacks
+    def create_tag(self, repo: str, *, name: str, message: str, sha: str) -> Tag:
+        """POST repository/tags with a message makes an annotated tag (https://docs.gitlab.com/api/tags/#create-a-new-tag);
+        a taken name is 400 "Tag NAME already exists"."""
+        data = self.http.request("POST", f"{_project(repo)}/repository/tags", body={"tag_name": name, "ref": sha, "message": message},
+                                 needs=f"Developer on {repo} to push tags (Maintainer when the tag is protected)").data
+        return parse.tag(data)
+
+    def update_file(self, repo: str, path: str, *, content: bytes, message: str, branch: str, sha: str | None) -> str:
+        """One commit through the commits API (it answers the new commit, the files API does not), guarded by the
+        file's last_commit_id so a concurrent change is refused by GitLab itself; `sha` (the blob id read before)
+        is checked against the branch's file first. https://docs.gitlab.com/api/commits/#create-a-commit-with-multiple-files-and-actions"""
+        path = path.lstrip("/")
+        try:
+            current = self.http.get(f"{_project(repo)}/repository/files/{_q(path)}", {"ref": branch},
+                                    parse=lambda d: (d["blob_id"], d["last_commit_id"]))
+        except NotFound:
+            current = None
+        if (current[0] if current else None) != sha:
+            state = "exists" if current else "does not exist"
+            raise Conflict(f"{repo}:{path} on {branch} changed since it was read (it {state} now)")
+        action = {"action": "update" if current else "create", "file_path": path,
+                  "content": base64.b64encode(content).decode(), "encoding": "base64"}
+        if current:
+            action["last_commit_id"] = current[1]
+        try:
+            data = self.http.request("POST", f"{_project(repo)}/repository/commits",
+                                     body={"branch": branch, "commit_message": message, "actions": [action]},
+                                     needs=f"Developer on {repo} to push to {branch} (Maintainer when it is protected)").data
+        except AlreadyExists as exc:  # 400 "A file with this name already exists": created by someone else first
+            raise Conflict(str(exc)) from exc
+        return data["id"]
+
+    def create_branch(self, repo: str, *, name: str, sha: str) -> None:
+        self.http.request("POST", f"{_project(repo)}/repository/branches", body={"branch": name, "ref": sha},
+                          needs=f"Developer on {repo} to create branches")
+
+    def get_release(self, repo: str, tag: str) -> Release | None:
+        try:
+            return self.http.get(f"{_project(repo)}/releases/{_q(tag)}", parse=parse.release)
+        except NotFound:
+            return None
+
+    def create_release(self, repo: str, *, tag: str, name: str, body: str) -> Release:
+        """https://docs.gitlab.com/api/releases/#create-a-release: 409 when the tag has a release already."""
+        data = self.http.request("POST", f"{_project(repo)}/releases", body={"tag_name": tag, "name": name, "description": body},
+                                 needs=f"Developer on {repo} to create releases").data
+        return parse.release(data)
+
+    def create_pull(self, repo: str, *, title: str, body: str, head: str, base: str) -> PullRequest:
+        """https://docs.gitlab.com/api/merge_requests/#create-mr: 409 when an open MR exists for the source branch.
+        GitLab prepares a new MR's diff in the background, so its head may be missing from the answer."""
+        data = self.http.request("POST", f"{_project(repo)}/merge_requests",
+                                 body={"source_branch": head, "target_branch": base, "title": title, "description": body},
+                                 needs=f"Developer on {repo} to open merge requests").data
+        pull = self._mr(repo, data)
+        if not pull.head_sha:
+            pull = replace(pull, head_sha=self.get_branch_sha(repo, head))
+        return pull
+
+    def comment(self, repo: str, number: int, body: str) -> None:
+        # MR notes and issue notes are separate endpoints; `number` is always an MR iid here.
+        self.http.request("POST", f"{_project(repo)}/merge_requests/{number}/notes", body={"body": body},
+                          needs=f"Reporter on {repo} to comment on merge requests")
