@@ -15,9 +15,11 @@ from bot.forge.base import FileRef, PullRequest, TeamInfo
 from bot.forge.errors import AlreadyExists, Conflict, NotFound, TeamNotFound
 from bot.forge.base import Permission
 from bot.forge.github import GitHubForge
+from bot.forge.gitlab import GitLabForge, client as gitlab_client
 from bot.handlers.configs import fetch_config
 from tests.fakeforge import FakeForge
 from tests.forge.fakegithub import FakeGitHub, fake_sha
+from tests.forge.fakegitlab import FakeGitLab
 
 REPO = "acme/release"
 HEAD = fake_sha("contract head")
@@ -77,13 +79,50 @@ class GitHubWorld:
                          head_ref=f"topic-{number}", base_ref=base_ref, state=state, title="t")
 
 
-@pytest.fixture(params=["fake", "github"])
+class GitLabWorld:
+    """Seeds FakeGitLab; the forge under test is GitLabForge. A team is a group (members at Developer, 30)."""
+
+    grants_by_team = False  # a group's share caps its members' roles, it grants none: see GitLabForge.get_teams
+
+    def __init__(self, rsps: responses.RequestsMock) -> None:
+        self.gl = FakeGitLab().register(rsps)
+        self.forge = GitLabForge(gitlab_client(self.gl.url, "test-token"), retry=None)
+
+    def add_file(self, repo: str, path: str, content: bytes, *, branch: str = "main") -> str:
+        sha = self.gl.add_file(repo, path, content, ref=branch)
+        if HEAD not in self.gl.project(repo).commits:  # the contract's checks go on HEAD: a commit pushed to a branch
+            self.gl.add_commit(repo, {}, branch="contract-head", parent=sha, sha=HEAD)
+        return sha
+
+    def add_team(self, team: str, members: list[str]) -> None:
+        self.gl.add_group(team.lstrip("@"), dict.fromkeys(members, 30))
+
+    def set_permission(self, repo: str, user: str, permission: Permission) -> None:
+        levels = {Permission.READ: 10, Permission.TRIAGE: 20, Permission.WRITE: 30, Permission.MAINTAIN: 40, Permission.ADMIN: 50}
+        self.gl.set_access(repo, user, levels.get(permission, 0))
+
+    def grant_team(self, team: str, repo: str, permission: Permission) -> None:
+        pass  # see grants_by_team
+
+    def add_pull(self, repo: str, number: int, *, head_sha: str, state: str = "open", base_ref: str = "main") -> None:
+        st = self.gl.project(repo)
+        if base_ref not in st.branches:
+            self.gl.add_commit(repo, {}, branch=base_ref, parent=st.branches.get("main"))
+        if head_sha not in st.commits:
+            self.gl.add_commit(repo, {f"topic-{number}": "x"}, branch=f"topic-{number}", parent=st.branches[base_ref], sha=head_sha)
+        else:
+            st.branches[f"topic-{number}"] = head_sha
+        self.gl.add_mr(repo, number, author="alice", source_branch=f"topic-{number}", target_branch=base_ref, title="t",
+                       state="opened" if state == "open" else state)
+
+
+@pytest.fixture(params=["fake", "github", "gitlab"])
 def world(request):
     if request.param == "fake":
         yield FakeWorld()
         return
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield GitHubWorld(rsps)
+        yield GitHubWorld(rsps) if request.param == "github" else GitLabWorld(rsps)
 
 
 def check(name=APPROVALS, *, conclusion=Conclusion.FAILURE, summary="missing @acme/infra", annotations=()) -> CheckResult:
@@ -176,7 +215,7 @@ def test_missing_repository_and_branch_are_not_found(world):
 
 
 def test_config_of_an_org_without_a_dot_github_repository(world):
-    sha = world.add_file(REPO, CONFIG_PATH, b"approvals:\n  teams:\n    '@acme/infra-team': 2\n")
+    sha = world.add_file(REPO, world.forge.layout.config_path, b"approvals:\n  teams:\n    '@acme/infra-team': 2\n")
     loaded = fetch_config(world.forge, REPO, ref=sha)
     assert loaded.ok and loaded.config.managed
 
@@ -222,8 +261,9 @@ def test_get_tag_absent_is_none(world):
 
 
 def test_releases_absent_created_and_not_twice(world):
-    world.add_file(REPO, "release.yml", b"x")
+    sha = world.add_file(REPO, "release.yml", b"x")
     assert world.forge.get_release(REPO, "release-1") is None
+    world.forge.create_tag(REPO, name="release-1", message="m", sha=sha)  # GitLab makes a release of an existing tag
     made = world.forge.create_release(REPO, tag="release-1", name="release-1", body="notes")
     assert world.forge.get_release(REPO, "release-1") == made
     assert (made.tag, made.name, made.body) == ("release-1", "release-1", "notes")
@@ -252,8 +292,9 @@ def test_get_teams_names_members_and_what_each_team_grants_on_the_repo(world):
     world.grant_team("@acme/infra-team", REPO, Permission.MAINTAIN)
     world.grant_team("@acme/docs", "acme/other-release", Permission.ADMIN)  # another repository whose name matches
     found = world.forge.get_teams(["@acme/Infra-Team", "@acme/docs", "@acme/no-such-team", "@elsewhere/team"], repo=REPO)
+    granted = Permission.MAINTAIN if getattr(world, "grants_by_team", True) else Permission.NONE
     assert found == {
-        "@acme/Infra-Team": TeamInfo(frozenset({"alice", "bob"}), Permission.MAINTAIN),
+        "@acme/Infra-Team": TeamInfo(frozenset({"alice", "bob"}), granted),
         "@acme/docs": TeamInfo(frozenset({"carol"}), Permission.NONE),
         "@acme/no-such-team": None,
         "@elsewhere/team": None,
@@ -298,12 +339,12 @@ def test_check_round_trip_keyed_by_digest(world):
     first = check()
     forge.create_check(REPO, first)
     found = forge.find_check(REPO, head_sha=HEAD, name=APPROVALS)
-    assert found.digest == result_digest(first)
+    assert found.digest == forge.check_digest(first)
     assert forge.find_check(REPO, head_sha=HEAD, name=MANIFEST) is None
     assert forge.find_check(REPO, head_sha=fake_sha("another head"), name=APPROVALS) is None
     second = check(conclusion=Conclusion.SUCCESS, summary="all teams approved")
     forge.update_check(REPO, found.id, second)
-    assert forge.find_check(REPO, head_sha=HEAD, name=APPROVALS).digest == result_digest(second)
+    assert forge.find_check(REPO, head_sha=HEAD, name=APPROVALS).digest == forge.check_digest(second)
 
 
 def test_check_with_many_annotations_round_trips(world):
@@ -311,7 +352,7 @@ def test_check_with_many_annotations_round_trips(world):
     notes = [Annotation("release.yml", i, i, Level.FAILURE, f"problem {i}") for i in range(1, 76)]
     result = check(MANIFEST, annotations=notes)
     world.forge.create_check(REPO, result)
-    assert world.forge.find_check(REPO, head_sha=HEAD, name=MANIFEST).digest == result_digest(result)
+    assert world.forge.find_check(REPO, head_sha=HEAD, name=MANIFEST).digest == world.forge.check_digest(result)
 
 
 def test_create_pull_twice_for_one_branch_is_already_exists(world):

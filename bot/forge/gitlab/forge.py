@@ -436,8 +436,11 @@ class GitLabForge:
         known = self._statuses.get((repo, sha, name))
         if known is not None or not ask:
             return known
-        statuses = self.http.get_pages(f"{_project(repo)}/repository/commits/{sha}/statuses", {"name": name},
-                                       parse=lambda d: list(d or ()), needs=f"Reporter on {repo} to read commit statuses")
+        try:
+            statuses = self.http.get_pages(f"{_project(repo)}/repository/commits/{sha}/statuses", {"name": name},
+                                           parse=lambda d: list(d or ()), needs=f"Reporter on {repo} to read commit statuses")
+        except NotFound:
+            return None  # no such commit: no status on it either (a write to it then says what is missing)
         ours = [s for s in statuses if s.get("name") == name]
         if not ours:
             return None

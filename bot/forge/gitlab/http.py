@@ -103,7 +103,8 @@ def error_for(status: int, headers: Mapping[str, str], data: Any, *, what: str, 
     if status < 400:
         return None
     message = _message(data)
-    text = f"{what}: {status} {message}".rstrip()
+    # GitLab often starts its message with the code itself ("404 Project Not Found"): say it once.
+    text = f"{what}: {message}" if message.startswith(str(status)) else f"{what}: {status} {message}".rstrip()
     lowered = message.lower()
     if status == 429:
         return RateLimited(text, retry_after=retry_after(headers, now=now))
