@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Collection, Mapping, Sequence
 
 from bot.core import environments as _environments, yamlsafe
+from bot.core import announcements as _announcements
 from bot.core import access_policy as _access
 from bot.core.checks import Problem
 from bot.core.yamlsafe import Loaded, YamlError
@@ -119,9 +120,10 @@ class Config:
     approvals: ApprovalsConfig = field(default_factory=ApprovalsConfig)
     versioning: VersioningConfig | None = None  # present only in component repos
     windows: WindowsConfig | None = None
+    access: _access.AccessPolicy = field(default_factory=_access.AccessPolicy)  # SPEC §3 `access:` (audit)
+    notify: tuple[_announcements.Target, ...] = ()  # SPEC §3 `notify:` announcement targets (bot.core.announcements)
     # SPEC §3 `environments:` in order; absent: one implicit environment (release.manifest). Release repo only.
     environments: tuple[_environments.Environment, ...] = ()
-    access: _access.AccessPolicy = field(default_factory=_access.AccessPolicy)  # SPEC §3 `access:` (audit)
 
 
 @dataclass(frozen=True)
@@ -370,13 +372,6 @@ SCHEMA = _Map(fields={
         "freeze": _List(_Map(fields={"from": _DATE, "to": _DATE, "reason": _STR})),
         "override_label": _STR,
     }),
-    "environments": _List(_Map(fields={
-        "name": _Scalar((str,), "a name", _environments.name_error),
-        "manifest": _STR, "changelog": _STR, "allow_prerelease": _BOOL, "tag_prefix": _STR,
-        "verified_in": _STR, "verification": _List(_STR),
-        "soak": _Scalar((str, int), "a duration such as 2h", _environments.duration_error),
-        "rollback_skips_verification": _BOOL,
-    })),
     "access": _Map(fields={  # bot/core/access_policy.py says what each key means
         **{kind: _Map(fields={
             "writers": _Scalar((str, list), '"owning teams" or a list of teams', _access.writers_error),
@@ -386,6 +381,20 @@ SCHEMA = _Map(fields={
         "require_checks": _BOOL, "enforce": _BOOL, "enforce_permissions": _BOOL,
         "bypass": _List(_Scalar((str,), "a bypass actor", _access.bypass_error)),
     }),
+    "notify": _List(_Map(fields={
+        "kind": _Enum(_announcements.TargetKind),
+        "url_env": _Scalar((str,), "an environment variable name", _announcements.env_name_error),
+        "secret_env": _Scalar((str,), "an environment variable name", _announcements.env_name_error),
+        "on": _List(_Enum(_announcements.AnnouncementEvent)),
+        "environments": _List(_STR),
+    })),
+    "environments": _List(_Map(fields={
+        "name": _Scalar((str,), "a name", _environments.name_error),
+        "manifest": _STR, "changelog": _STR, "allow_prerelease": _BOOL, "tag_prefix": _STR,
+        "verified_in": _STR, "verification": _List(_STR),
+        "soak": _Scalar((str, int), "a duration such as 2h", _environments.duration_error),
+        "rollback_skips_verification": _BOOL,
+    })),
 })
 _REQUIRED = {("environments", "*"): ("name", "manifest"), ("components", "*"): ("repo", "kind"), ("windows", "allow", "*"): ("days",), ("windows", "freeze", "*"): ("from", "to")}
 
@@ -439,7 +448,9 @@ def _parse_layer(source: ConfigSource, timezones: Collection[str] | None) -> tup
     data = {} if loaded.data is None else loaded.data
     if not isinstance(data, dict):
         return None, [Problem(source.path, loaded.line_of(), f"the file must be a mapping of settings, not {_show(data)}")]
+    _announcements.unbool_on(data, loaded.lines)  # YAML 1.1 reads a bare `on:` key as true (SPEC writes `on:`)
     found = SCHEMA.check(data, ())
+    found += [(("notify", *path), message) for path, message in _announcements.problems(data.get("notify"))]
     found += [(("environments", *path), message) for path, message in _environments.problems(data.get("environments"))]
     tz = (data.get("windows") or {}).get("timezone") if isinstance(data.get("windows"), dict) else None
     if timezones is not None and isinstance(tz, str) and _TZ_SHAPE.match(tz) and tz not in timezones:
@@ -501,8 +512,9 @@ def _build(data: dict, *, managed: bool) -> Config:
         ),
         versioning=_build_versioning(data["versioning"]) if isinstance(data.get("versioning"), dict) else None,
         windows=_build_windows(data["windows"]) if isinstance(data.get("windows"), dict) else None,
-        environments=_build_environments(data),
         access=_access.build(data.get("access")),
+        environments=_build_environments(data),
+        notify=_announcements.build(data.get("notify")),
     )
 
 
