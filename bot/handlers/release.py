@@ -14,7 +14,7 @@ from bot.core.config import Config, ReleaseConfig
 from bot.core.manifest import Manifest, parse_manifest
 from bot.forge.base import Forge, PullRequest
 from bot.forge.errors import AlreadyExists, Conflict, NotFound, TeamNotFound, TransientError
-from bot.handlers import Context
+from bot.handlers import Context, shipped
 from bot.handlers.approvals import details_key
 from bot.handlers.configs import fetch_codeowners, fetch_config
 from bot.handlers.publish import publish_check
@@ -50,11 +50,13 @@ def on_pull_request_merged(event: Event, ctx: Context) -> None:
     if plan is None:
         _fail(forge, repo, pull.merge_commit_sha, "No release: fix the problems below", problems, details_url=details_url)
         return
+    plan, carried = shipped.with_shipped_list(ctx, pull, config, plan)  # the Release lists the PRs it ships
     failure = publish_release(forge, repo, plan=plan, config=config, sha=pull.merge_commit_sha, branch=default_branch)
     if failure is not None:
         _fail(forge, repo, pull.merge_commit_sha, failure, (), details_url=details_url)
         return
     publish_check(forge, repo, _success(plan, sha=pull.merge_commit_sha, details_url=details_url))
+    shipped.after_release(ctx, pull, config, plan, carried)  # shipped-in notes, history, announcements
 
 
 def _changes_path(forge: Forge, pull: PullRequest, path: str) -> bool:
