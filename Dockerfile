@@ -9,8 +9,9 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-# What `pip install .` reads: the project file and the package (bot/defaults.yml links into config/).
-COPY pyproject.toml ./
+# What `pip install .` reads: the project file and the package (bot/defaults.yml links into config/, bot/app.yml
+# to the App manifest that /setup posts).
+COPY pyproject.toml app.yml ./
 COPY config ./config
 COPY bot ./bot
 # The install steps CI runs (.ci/run: a venv, then pip install of the project), without the test extra and

@@ -10,6 +10,9 @@ from typing import Mapping
 
 DEFAULT_QUEUE_URL = "sqlite:///var/queue.db"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
+# Where /setup (bot.pages_setup) writes the App it registered, read at start-up for what the environment leaves unset.
+DEFAULT_CREDENTIALS_FILE = "var/github-app.env"
+CREDENTIAL_KEYS = ("GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Derivation label: the details-link key never equals a secret used elsewhere (a leaked link key must not sign
 # webhooks), and changing it (v2) would rotate every link at once.
@@ -42,6 +45,7 @@ class Settings:
     github_private_key: Secret | None = field(default=None, repr=False)
     github_webhook_secret: Secret | None = field(default=None, repr=False)
     github_api_url: str = DEFAULT_GITHUB_API_URL
+    github_app_credentials_file: str = DEFAULT_CREDENTIALS_FILE  # GITHUB_APP_CREDENTIALS_FILE
     gitlab_url: str | None = None
     gitlab_token: Secret | None = field(default=None, repr=False)
     gitlab_webhook_secret: Secret | None = field(default=None, repr=False)
@@ -106,6 +110,8 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env
+        credentials_file = env.get("GITHUB_APP_CREDENTIALS_FILE", "").strip() or DEFAULT_CREDENTIALS_FILE
+        env = _with_credentials_file(env, credentials_file)
 
         def get(name: str) -> str | None:
             value = env.get(name, "").strip()
@@ -136,6 +142,7 @@ class Settings:
             github_private_key=_private_key(get("GITHUB_PRIVATE_KEY"), get("GITHUB_PRIVATE_KEY_PATH")),
             github_webhook_secret=secret("GITHUB_WEBHOOK_SECRET"),
             github_api_url=(get("GITHUB_API_URL") or DEFAULT_GITHUB_API_URL).rstrip("/"),
+            github_app_credentials_file=credentials_file,
             gitlab_url=_gitlab_url(get("GITLAB_URL")),
             gitlab_token=secret("GITLAB_TOKEN"),
             gitlab_webhook_secret=secret("GITLAB_WEBHOOK_SECRET"),
@@ -160,6 +167,32 @@ _OWN_NAMES = frozenset({"QUEUE_URL", "PUBLIC_URL", "PORT", "WEB_CONCURRENCY", "L
 
 def _own_variable(name: str) -> bool:
     return name.startswith(_OWN_PREFIXES) or name in _OWN_NAMES
+
+
+def read_credentials_file(path: str) -> dict[str, str]:
+    """KEY=VALUE lines (the file /setup writes; also a `docker --env-file`): {} when there is no such file."""
+    try:
+        text = pathlib.Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise SettingsError(f"GITHUB_APP_CREDENTIALS_FILE={path}: cannot read it ({exc.strerror})") from None
+    values = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not key.lstrip().startswith("#"):
+            values[key.strip()] = value.strip()
+    return values
+
+
+def _with_credentials_file(env: Mapping[str, str], path: str) -> Mapping[str, str]:
+    # The environment wins: the file only fills the App's id, key and webhook secret where the env has none.
+    found = {key: value for key, value in read_credentials_file(path).items() if key in CREDENTIAL_KEYS and value}
+    if not found:
+        return env
+    if env.get("GITHUB_PRIVATE_KEY_PATH", "").strip():
+        found.pop("GITHUB_PRIVATE_KEY", None)
+    return {**found, **{key: value for key, value in env.items() if value.strip() or key not in found}}
 
 
 def _private_key(inline: str | None, path: str | None) -> Secret | None:

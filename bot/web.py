@@ -94,15 +94,33 @@ def create_app(settings: Settings, *, queue: Queue | None = None, store: Any = N
         try:
             secret = settings.gitlab_webhook_secret
             if secret is None:
-                raise _Reply(503, "not_configured", gitlab_webhooks.NOT_CONFIGURED)
+                raise _Reply(503, "not_configured", f"GitLab is not configured: set {', '.join(settings.missing_gitlab())}")
             body = _read_body()
             if not gitlab_webhooks.verify(token=request.headers.get("X-Gitlab-Token"), secret=secret):
                 raise _Reply(401, "bad_token", "missing or wrong X-Gitlab-Token")
+            name = request.headers.get("X-Gitlab-Event")
+            if not name:
+                raise _Reply(400, "malformed", "the X-Gitlab-Event header is required")
             try:
-                github_webhooks.load_payload(body)
+                payload = gitlab_webhooks.load_payload(body)
             except MalformedDelivery as exc:
                 raise _Reply(400, "malformed", str(exc)) from None
-            raise _Reply(202, "ignored", "no GitLab handlers are enabled yet; nothing queued")
+            delivery_id = gitlab_webhooks.delivery_id(request.headers, body, event=name)
+            fields["delivery_id"] = delivery_id
+            # sans I/O and cheap: the whole Event decides whether anyone handles it (a note is a command or not)
+            event = gitlab_webhooks.parse(event=name, delivery_id=delivery_id, payload=payload)
+            fields.update(action=event.action, repo=event.repo)
+            if not router.handlers_for(event):
+                raise _Reply(202, "ignored", f"{_event_label(name, event.action)} is not handled; nothing queued")
+            delivery = Delivery(delivery_id, "gitlab", name, event.action, event.repo, body, time.time())
+            try:
+                queued = queue.submit(delivery)
+            except Exception:
+                log.exception("queue unavailable")
+                raise _Reply(503, "queue_unavailable", "the queue is unavailable; redeliver later") from None
+            if not queued:
+                raise _Reply(202, "duplicate", f"delivery {delivery_id} was received before; nothing queued")
+            raise _Reply(202, "queued", f"delivery {delivery_id} queued")
         except _Reply as reply:
             return _answer(reply, fields, started, count)
 
@@ -135,6 +153,9 @@ def create_app(settings: Settings, *, queue: Queue | None = None, store: Any = N
             raise
     else:
         app.register_blueprint(pages.blueprint)
+    from bot import pages_setup
+
+    app.register_blueprint(pages_setup.blueprint)  # /setup: the App manifest flow, 404 once an App is configured
     return app
 
 
@@ -194,6 +215,15 @@ def _event_label(name: str, action: str | None) -> str:
     return f"{name}.{action}" if action else name
 
 
+def _setup_offer(settings: Settings) -> str:
+    from bot import pages_setup
+
+    if pages_setup.configured(settings):
+        return ""
+    return ('<p><a href="/setup"><strong>Register the GitHub App</strong></a> on your account or an organization '
+            "from <code>app.yml</code> in two clicks (GitHub's manifest flow), or by hand:</p>\n")
+
+
 def _landing(settings: Settings, router: Router) -> str:
     missing = settings.missing_github()
     routes = sorted({_event_label(e, a) if a else f"{e} (any action)" for e, a in router.routes()})
@@ -203,9 +233,9 @@ def _landing(settings: Settings, router: Router) -> str:
         + ", ".join(f"<code>{html.escape(m)}</code>" for m in missing) + ".</p>"
     )
     # SPEC §8 is not built yet: a set secret only means hooks are verified (and queue nothing); say so
-    gitlab = ("webhook secret set, but merge requests are not handled yet: hooks are verified and queue nothing"
-              if settings.gitlab_webhook_secret else
-              "not configured (set <code>GITLAB_WEBHOOK_SECRET</code>, <code>GITLAB_URL</code>, <code>GITLAB_TOKEN</code>)")
+    gitlab_missing = settings.missing_gitlab()
+    gitlab = (f"configured ({html.escape(settings.gitlab_url or '')}); merge requests are evaluated" if not gitlab_missing else
+              "not configured (set " + ", ".join(f"<code>{html.escape(m)}</code>" for m in gitlab_missing) + ")")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>release-coordinator</title></head>
 <body>
@@ -218,7 +248,7 @@ semver bumps with check runs, and tags the coordinated release when the manifest
 <p>Webhooks: <code>POST /webhooks/github</code>, <code>POST /webhooks/gitlab</code>. Health: <code>/healthz</code>,
 <code>/readyz</code>, <code>/metrics</code>.</p>
 <h2>Register the GitHub App</h2>
-<ol>
+{_setup_offer(settings)}<ol>
 <li>Open <em>Settings &rarr; Developer settings &rarr; GitHub Apps &rarr; New GitHub App</em> on your account or
 organization (GitHub Enterprise Server: the same page on your server, and set <code>GITHUB_API_URL</code>).</li>
 <li>Copy the events and permissions from <code>app.yml</code> in this project (or post it through GitHub's
