@@ -14,12 +14,13 @@ if TYPE_CHECKING:
     from bot.webhooks.event import Event
 
 Handler = Callable[..., None]
+_KINDS = frozenset({"pull.changed", "pull.reviewed", "pull.recheck", "pull.merged", "pull.closed", "comment"})
 
 _GITHUB_PULL_CHANGED = ("opened", "synchronize", "reopened", "edited", "ready_for_review", "labeled", "unlabeled")
 # (forge's event name, action) -> the kinds it can be. One entry can be two kinds where the payload decides
 # (a closed pull request merged or not): kind_of picks, intake acceptance looks at both.
-EVENT_KINDS: dict[tuple[str, str | None], tuple[str, ...]] = {
-    # GitHub: https://docs.github.com/en/webhooks/webhook-events-and-payloads
+GITHUB_EVENT_KINDS: dict[tuple[str, str | None], tuple[str, ...]] = {
+    # https://docs.github.com/en/webhooks/webhook-events-and-payloads
     **{("pull_request", action): ("pull.changed",) for action in _GITHUB_PULL_CHANGED},
     ("pull_request", "closed"): ("pull.merged", "pull.closed"),
     **{("pull_request_review", action): ("pull.reviewed",) for action in ("submitted", "edited", "dismissed")},
@@ -28,7 +29,9 @@ EVENT_KINDS: dict[tuple[str, str | None], tuple[str, ...]] = {
     ("check_suite", "requested"): ("pull.changed",),  # a push to a PR's head: its pull requests, by head sha
     ("issue_comment", "created"): ("comment",),
     ("push", None): ("push",),
-    # GitLab: https://docs.gitlab.com/ee/user/project/integrations/webhook_events.html (X-Gitlab-Event,
+}
+GITLAB_EVENT_KINDS: dict[tuple[str, str | None], tuple[str, ...]] = {
+    # https://docs.gitlab.com/ee/user/project/integrations/webhook_events.html (X-Gitlab-Event,
     # object_attributes.action). "update" is both new commits (oldrev set) and edits of title, labels or target.
     **{("Merge Request Hook", action): ("pull.changed",) for action in ("open", "reopen", "update")},
     **{("Merge Request Hook", action): ("pull.reviewed",) for action in ("approval", "approved", "unapproval", "unapproved")},
@@ -37,6 +40,8 @@ EVENT_KINDS: dict[tuple[str, str | None], tuple[str, ...]] = {
     ("Note Hook", None): ("comment", "pull.recheck"),  # the note's text decides: /recheck is a recheck
     ("Push Hook", None): ("push",),
 }
+EVENT_KINDS = {**GITHUB_EVENT_KINDS, **GITLAB_EVENT_KINDS}
+_FORGE_EVENTS = {"github": GITHUB_EVENT_KINDS, "gitlab": GITLAB_EVENT_KINDS}
 
 
 def kinds_of(name: str, action: str | None) -> tuple[str, ...]:
@@ -90,8 +95,13 @@ class Router:
             found += [h for h in self._routes.get((kind, None), []) if h not in found]
         return found
 
-    def routes(self) -> Iterable[tuple[str, str | None]]:
-        return [key for key, handlers in self._routes.items() if handlers]
+    def routes(self, forge: str = "github") -> Iterable[tuple[str, str | None]]:
+        """The (event, action) pairs of `forge` someone handles: raw registrations (GitHub's) and every event of
+        that forge mapping onto a registered kind. What app.yml must subscribe to; what the landing page lists."""
+        kinds = {key[0] for key, handlers in self._routes.items() if handlers and (key[0] in _KINDS or key[0] == "push")}
+        found = [key for key, handlers in self._routes.items() if handlers and key[0] not in _KINDS] if forge == "github" else []
+        found += [key for key, mapped in _FORGE_EVENTS[forge].items() if kinds & set(mapped) and key not in found]
+        return found
 
     def accepts(self, event: str, action: str | None) -> bool:
         return bool(self.handlers_for(event, action))

@@ -232,7 +232,7 @@ def _landing(settings: Settings, router: Router) -> str:
         "<p><strong>GitHub is not configured yet.</strong> Set: "
         + ", ".join(f"<code>{html.escape(m)}</code>" for m in missing) + ".</p>"
     )
-    # SPEC §8 is not built yet: a set secret only means hooks are verified (and queue nothing); say so
+    # GitLab needs its webhook secret (intake) and its URL and token (the worker): say what is still missing
     gitlab_missing = settings.missing_gitlab()
     gitlab = (f"configured ({html.escape(settings.gitlab_url or '')}); merge requests are evaluated" if not gitlab_missing else
               "not configured (set " + ", ".join(f"<code>{html.escape(m)}</code>" for m in gitlab_missing) + ")")

@@ -215,13 +215,13 @@ def test_landing_page_does_not_claim_gitlab_works_when_only_its_secret_is_set(tm
     settings = Settings(queue_url=f"sqlite:///{tmp_path}/q.db", gitlab_webhook_secret=Secret("gl-secret"))
     page = create_app(settings, router=router).test_client().get("/").get_data(as_text=True)
     assert "GitLab: configured" not in page
-    assert "GitLab: webhook secret set, but merge requests are not handled yet" in page
+    assert "GitLab: not configured (set <code>GITLAB_URL</code>, <code>GITLAB_TOKEN</code>)" in page
 
 
 def test_gitlab_unconfigured_is_503_with_the_variable_to_set(client):
     response = client.post("/webhooks/gitlab", data=b"{}", headers={"X-Gitlab-Token": "x"})
     assert response.status_code == 503
-    assert response.json["message"] == "GitLab is not configured: set GITLAB_WEBHOOK_SECRET"
+    assert response.json["message"] == "GitLab is not configured: set GITLAB_URL, GITLAB_TOKEN, GITLAB_WEBHOOK_SECRET"
 
 
 def test_gitlab_token_checked_and_unhandled_hooks_queue_nothing(tmp_path, router):
@@ -231,7 +231,8 @@ def test_gitlab_token_checked_and_unhandled_hooks_queue_nothing(tmp_path, router
     body = b'{"object_kind": "merge_request"}'
     assert client.post("/webhooks/gitlab", data=body, headers={"X-Gitlab-Token": "nope"}).status_code == 401
     assert client.post("/webhooks/gitlab", data=body).status_code == 401
-    response = client.post("/webhooks/gitlab", data=body, headers={"X-Gitlab-Token": "gl-token"})
+    response = client.post("/webhooks/gitlab", data=body, headers={"X-Gitlab-Token": "gl-token",
+                                                                  "X-Gitlab-Event": "Merge Request Hook"})
     assert response.status_code == 202 and response.json["status"] == "ignored"
     assert client.post("/webhooks/gitlab", data=b"{", headers={"X-Gitlab-Token": "gl-token"}).status_code == 400
     assert queue.depth()["queued"] == 0

@@ -53,13 +53,13 @@ class Event:
     pushed_paths: frozenset[str] = frozenset()
     paths_truncated: bool = False
     # The neutral kind (see KINDS) and the account the forge adapter acts for: the installation id on GitHub,
-    # None on GitLab (one token). kind is derived from (name, action) when not given (bot.routing.kind_of).
+    # None on GitLab (one token). kind is derived from (name, action) when not given on GitHub (bot.routing.kind_of).
     kind: str | None = None
     account: int | None = None
     payload: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)  # for replay/debug only
 
     def __post_init__(self) -> None:
-        if self.kind is None:
+        if self.kind is None and self.forge == "github":  # GitLab's parser sets kind itself (None: unhandled)
             from bot.routing import kind_of
 
             object.__setattr__(self, "kind", kind_of(self.name, self.action, merged=self.merged))

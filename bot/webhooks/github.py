@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any, Mapping
 
-from bot.forge.base import PullRequest
+from bot.model import PullRequest
 from bot.forge.github_json import pull_request as parse_pull
 from bot.webhooks.event import Event
 
@@ -78,6 +78,7 @@ def parse(*, event: str, delivery_id: str, payload: Mapping[str, Any]) -> Event:
         action=action if isinstance(action, str) else None,
         delivery_id=delivery_id,
         payload=payload,
+        account=fields["installation_id"],
         **fields,
     )
 
@@ -167,9 +168,17 @@ def _issue_comment(payload: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# https://docs.github.com/en/webhooks/webhook-events-and-payloads#push: "The array includes a maximum of 2048
+# commits"; each lists the paths it added, removed and modified.
+PUSH_COMMITS_LIMIT = 2048
+
+
 def _push(payload: Mapping[str, Any]) -> dict[str, Any]:
     # For push, base_ref is the branch pushed to (None for tags) and head_sha the new tip ("after").
-    return {"head_sha": _str(payload.get("after")), "base_ref": _branch(_str(payload.get("ref")))}
+    commits = [c for c in payload.get("commits") or () if isinstance(c, dict)]
+    paths = {p for c in commits for key in ("added", "modified", "removed") for p in c.get(key) or () if isinstance(p, str)}
+    return {"head_sha": _str(payload.get("after")), "base_ref": _branch(_str(payload.get("ref"))),
+            "pushed_paths": frozenset(paths), "paths_truncated": len(commits) >= PUSH_COMMITS_LIMIT}
 
 
 def _nothing(payload: Mapping[str, Any]) -> dict[str, Any]:
