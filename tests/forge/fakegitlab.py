@@ -158,14 +158,18 @@ class FakeGitLab:
         return self.now
 
     # --- seeding
-    def add_user(self, username: str, *, bot: bool = False, state: str = "active") -> int:
+    def add_user(self, username: str, *, bot: bool | None = None, state: str | None = None) -> int:
+        """A user (made once; a later call changes only what it names)."""
         if username not in self.users:
             uid = next(self._ids)
-            self.users[username] = {"id": uid, "username": username, "name": username.title(), "state": state,
-                                    "locked": state != "active", "bot": bot,
+            self.users[username] = {"id": uid, "username": username, "name": username.title(), "state": "active",
+                                    "locked": False, "bot": False,
                                     "avatar_url": f"https://secure.gravatar.com/avatar/{uid}?s=80&d=identicon",
                                     "web_url": f"{self.url}/{username}"}
-        self.users[username].update(state=state, bot=bot or self.users[username]["bot"])
+        if state is not None:
+            self.users[username].update(state=state, locked=state != "active")
+        if bot is not None:
+            self.users[username]["bot"] = bot
         return self.users[username]["id"]
 
     def project(self, path: str) -> FakeProject:
@@ -265,7 +269,7 @@ class FakeGitLab:
                             "start_commit_sha": target, "created_at": _iso(self.tick()), "merge_request_id": mr.id,
                             "state": "collected", "real_size": str(len(self._mr_diffs(st, mr, head, base)))})
 
-    def approve(self, project: str, iid: int, user: str, *, bot: bool = False) -> None:
+    def approve(self, project: str, iid: int, user: str, *, bot: bool | None = None) -> None:
         self.add_user(user, bot=bot)
         mr = self.project(project).mrs[iid]
         mr.approvals = [(u, t) for u, t in mr.approvals if u != user] + [(user, self.tick())]

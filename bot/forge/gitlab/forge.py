@@ -477,9 +477,13 @@ class GitLabForge:
             data = self.http.request("POST", f"{_project(repo)}/statuses/{result.head_sha}", body=body,
                                      needs=f"Developer on {repo} to set commit statuses").data
         except ForgeError as exc:
-            if "cannot transition status" in str(exc).lower() and current is not None:
-                return current[0]
-            raise
+            if "cannot transition status" not in str(exc).lower():
+                raise
+            # Another writer (a second worker) got the status into this state after we last looked: what we
+            # wanted is what is there. Read it back rather than trust what we remembered.
+            self._statuses.put((repo, result.head_sha, result.name), None)
+            seen = self._current_status(repo, result.head_sha, result.name, ask=True)
+            return seen[0] if seen else 0
         written = (int(data["id"]), CommitStatus(data.get("status") or wanted.state, data.get("description") or "",
                                                  data.get("target_url")))
         self._statuses.put((repo, result.head_sha, result.name), written)
