@@ -68,14 +68,13 @@ def config_failure(name: str, result: ConfigResult, *, head_sha: str, details_ur
 
 # --- the manifest check
 
-@router.register("pull_request", *PULL_ACTIONS)
-@router.register("check_run", "rerequested")
-@router.register("check_suite", "requested", "rerequested")
+@router.register("pull.changed")  # every forge; GitLab merge requests too (GL-core)
+@router.register("pull.recheck")
 def on_pull(event: Event, ctx: Context) -> None:
     for pull in pulls_of(event, ctx, check_name=MANIFEST):
         result = evaluate_pull(ctx.forge, pull, details_url=ctx.details_url(pull.repo, pull.number))
         if result is not None:
-            publish_check(ctx.forge, pull.repo, result, store=ctx.store, force=rerequested(event))
+            publish_check(ctx, pull, result, force=rerequested(event))
 
 
 @router.register("merge_group", "checks_requested")
