@@ -17,14 +17,13 @@ router = Router()
 
 
 # `edited` matters here: on squash merges the PR title becomes the commit, so a retitle can change the level.
-@router.register("pull_request", *PULL_ACTIONS)
-@router.register("check_run", "rerequested")
-@router.register("check_suite", "requested", "rerequested")
+@router.register("pull.changed")  # every forge; GitLab merge requests too (GL-core)
+@router.register("pull.recheck")
 def on_pull(event: Event, ctx: Context) -> None:
     for pull in pulls_of(event, ctx, check_name=SEMVER):
         result = evaluate_pull(ctx.forge, pull, details_url=ctx.details_url(pull.repo, pull.number))
         if result is not None:
-            publish_check(ctx.forge, pull.repo, result, store=ctx.store, force=rerequested(event))
+            publish_check(ctx, pull, result, force=rerequested(event))
 
 
 @router.register("merge_group", "checks_requested")
