@@ -71,8 +71,11 @@ def config_failure(name: str, result: ConfigResult, *, head_sha: str, details_ur
 @router.register("pull.changed")  # every forge; GitLab merge requests too (GL-core)
 @router.register("pull.recheck")
 def on_pull(event: Event, ctx: Context) -> None:
+    from bot.handlers import release_plan  # imports the approvals handler, which imports this module
+
     for pull in pulls_of(event, ctx, check_name=MANIFEST):
         result = evaluate_pull(ctx.forge, pull, details_url=ctx.details_url(pull.repo, pull.number))
+        result = release_plan.with_release_plan(result, ctx, pull)  # the plan in the summary; plan_ready
         if result is not None:
             publish_check(ctx, pull, result, force=rerequested(event))
 

@@ -1,0 +1,140 @@
+"""The release plan in the manifest check's summary, re-judged on reviews, and plan_ready announced once the
+approvals are complete, against FakeForge (the manifest handler runs with it, as in a delivery)."""
+import datetime as dt
+
+from bot.core.approvals import TEAM, Evaluation, GroupResult, to_json
+from bot.core.checks import MANIFEST
+from bot.core.config import ApprovalMode, Invalidate
+from bot.handlers import Context, release_plan
+from bot.handlers.manifest import on_pull
+from bot.model import ChangedFile, Commit, Comparison, PullRequest, Tag
+from bot.webhooks.event import Event
+from tests.fakeforge import DictStore, FakeForge
+
+RELEASE, APP, INFRA = "acme/release", "acme/payments-app", "acme/platform-infra"
+BASE_SHA, HEAD_SHA = "b" * 40, "h" * 40
+TUESDAY = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.timezone.utc)  # 11:00 in Berlin: inside the window
+FRIDAY = dt.datetime(2026, 12, 4, 10, 0, tzinfo=dt.timezone.utc)  # outside it
+CONFIG = """\
+release: {manifest: release.yml}
+components:
+  payments-app:   {repo: acme/payments-app,   kind: application,    tag_prefix: "v"}
+  platform-infra: {repo: acme/platform-infra, kind: infrastructure, tag_prefix: "v"}
+windows:
+  timezone: Europe/Berlin
+  allow: [{days: [mon, tue, wed, thu], hours: "09:00-16:00"}]
+notify:
+  - {kind: webhook, url_env: RELEASE_HOOK_URL, secret_env: RELEASE_HOOK_SECRET, on: [plan_ready, released]}
+"""
+BASE = "release:\n  application_version: 1.5.2\n  infrastructure_version: 2.0.9\n"
+HEAD = "release:\n  application_version: 1.5.3\n  infrastructure_version: 2.1.0\n"
+
+
+class Jobs:
+    def __init__(self):
+        self.submitted = {}
+
+    def submit_job(self, kind, job_id, payload):
+        if job_id in self.submitted:
+            return False
+        self.submitted[job_id] = payload
+        return True
+
+
+def world():
+    forge = FakeForge()
+    forge.add_file(RELEASE, ".github/release-coordinator.yml", CONFIG, ref=BASE_SHA)
+    forge.add_file(RELEASE, "release.yml", BASE, ref=BASE_SHA)
+    forge.add_file(RELEASE, "release.yml", HEAD, ref=HEAD_SHA)
+    forge.add_pull(PullRequest(RELEASE, 7, "Release 1.5.3 / 2.1.0", "alice", HEAD_SHA, "next", "main", BASE_SHA, "open",
+                               html_url=f"https://github.com/{RELEASE}/pull/7"),
+                   files=[ChangedFile("release.yml", "modified")])
+    for repo, versions in ((APP, ("1.5.2", "1.5.3")), (INFRA, ("2.0.9", "2.1.0"))):
+        for version in versions:
+            forge.repos[repo].tags[f"v{version}"] = Tag(f"v{version}", f"{repo}-{version}".ljust(40, "0"))
+    forge.repos[APP].comparisons[("v1.5.2", "v1.5.3")] = Comparison("v1.5.2", "v1.5.3", "ahead", (
+        Commit("a" * 40, "fix: rounding (#12)", author="erin"),), ())
+    forge.repos[INFRA].comparisons[("v2.0.9", "v2.1.0")] = Comparison("v2.0.9", "v2.1.0", "ahead", (
+        Commit("d" * 40, "feat: new VPC peering (#30)", author="frank"),), ())
+    return forge
+
+
+def save_evaluation(store, *, infra_approved):
+    evaluation = Evaluation(
+        head_sha=HEAD_SHA, mode=ApprovalMode.EACH_TEAM, invalidate_on_push=Invalidate.OWNED_FILES, distinct=True,
+        groups=(GroupResult("@acme/app-team", TEAM, ("@acme/app-team",), 1, approved_by=("carol",)),
+                GroupResult("@acme/infra-team", TEAM, ("@acme/infra-team",), 1,
+                            approved_by=("bob",) if infra_approved else (), can_unblock=("bob",))),
+        unowned=(), codeowners_path=".github/CODEOWNERS",
+    )
+    store.set_json(f"details:{RELEASE}#7", {"repo": RELEASE, "number": 7, "evaluation": to_json(evaluation)})
+
+
+def event(name="pull_request", action="opened"):
+    return Event(forge="github", name=name, action=action, delivery_id="d", installation_id=1, repo=RELEASE,
+                 pull_number=7, head_sha=HEAD_SHA, base_ref="main")
+
+
+def test_the_manifest_check_carries_the_plan_with_who_must_still_approve():
+    forge, store = world(), DictStore()
+    save_evaluation(store, infra_approved=False)
+    ctx = Context(forge=forge, now=TUESDAY, store=store, jobs=Jobs())
+    on_pull(event(), ctx)
+    summary = forge.checks_on(RELEASE, HEAD_SHA)[MANIFEST].summary
+    plan = summary[summary.index("### Release plan"):]
+    assert "Merging tags **`release-1.5.3-2.1.0`**." in plan
+    assert "**Can ship:** as soon as the missing approvals are given" in plan
+    assert "- `@acme/infra-team`: 1 more approval (can approve: @bob)" in plan
+    assert "| payments-app | 1.5.2 → 1.5.3 | upgraded |" in plan
+    assert "- rounding ([#12](https://github.com/acme/payments-app/pull/12))" in plan and "by @erin" in plan
+    assert ctx.jobs.submitted == {}  # not ready yet
+
+
+def test_a_review_that_completes_the_approvals_updates_the_plan_and_announces_plan_ready_once():
+    forge, store = world(), DictStore()
+    save_evaluation(store, infra_approved=False)
+    ctx = Context(forge=forge, now=TUESDAY, store=store, jobs=Jobs())
+    on_pull(event(), ctx)
+    save_evaluation(store, infra_approved=True)  # what the approvals handler saved for this review
+    release_plan.on_review(event("pull_request_review", "submitted"), ctx)
+    summary = forge.checks_on(RELEASE, HEAD_SHA)[MANIFEST].summary
+    assert "**Approvals:** complete." in summary and "**Can ship:** now" in summary
+    (payload,) = ctx.jobs.submitted.values()
+    announcement = payload["announcement"]
+    assert (announcement["event"], announcement["release_id"], announcement["tag"]) == (
+        "plan_ready", "release-1.5.3-2.1.0", None)
+    assert announcement["pull_request"]["number"] == 7
+    writes = forge.calls["create_check"] + forge.calls["update_check"]
+    release_plan.on_review(event("pull_request_review", "submitted"), ctx)  # nothing changed
+    assert forge.calls["create_check"] + forge.calls["update_check"] == writes
+    assert len(ctx.jobs.submitted) == 1
+
+
+def test_outside_the_window_the_plan_says_when_it_opens():
+    forge, store = world(), DictStore()
+    save_evaluation(store, infra_approved=True)
+    ctx = Context(forge=forge, now=FRIDAY, store=store)
+    on_pull(event(), ctx)
+    summary = forge.checks_on(RELEASE, HEAD_SHA)[MANIFEST].summary
+    assert "**Can ship:** Mon 2026-12-07 09:00 CET (08:00 UTC), when the next release window opens" in summary
+
+
+def test_an_evaluation_of_an_older_head_is_not_trusted():
+    forge, store = world(), DictStore()
+    save_evaluation(store, infra_approved=True)
+    saved = store.get_json(f"details:{RELEASE}#7")
+    saved["evaluation"]["head_sha"] = "0" * 40
+    store.set_json(f"details:{RELEASE}#7", saved)
+    ctx = Context(forge=forge, now=TUESDAY, store=store, jobs=Jobs())
+    on_pull(event(), ctx)
+    assert "not evaluated for this head yet" in forge.checks_on(RELEASE, HEAD_SHA)[MANIFEST].summary
+    assert ctx.jobs.submitted == {}
+
+
+def test_a_pull_request_not_touching_the_manifest_gets_no_plan():
+    forge, store = world(), DictStore()
+    forge.repos[RELEASE].pull_files[7] = (ChangedFile("README.md", "modified"),)
+    ctx = Context(forge=forge, now=TUESDAY, store=store)
+    on_pull(event(), ctx)
+    check = forge.checks_on(RELEASE, HEAD_SHA).get(MANIFEST)
+    assert check is None or "### Release plan" not in check.summary
