@@ -55,8 +55,10 @@ def test_label_added_rechecks():
     assert run(forge, IN_FREEZE, action="labeled").conclusion is Conclusion.SUCCESS
 
 
-def test_pr_not_touching_the_manifest_has_no_window_check():
-    assert run(world(MANIFEST, files=("README.md",)), TUESDAY_EVENING) is None
+def test_pr_not_touching_the_manifest_passes_the_window_check_so_it_can_be_required():
+    # SPEC §4: on the release repo the window check is posted on every pull request (GitLab too)
+    result = run(world(MANIFEST, files=("README.md",)), TUESDAY_EVENING)
+    assert result.conclusion is Conclusion.SUCCESS and result.title == "Manifest unchanged"
 
 
 def test_periodic_flips_the_check_when_the_window_closes_and_writes_nothing_otherwise():
