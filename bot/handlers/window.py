@@ -18,7 +18,7 @@ from bot.handlers.configs import fetch_config
 from bot.handlers.manifest import (
     config_failure, merge_group_details_url, pulls_of, release_merge_group, touched_environments,
 )
-from bot.handlers.publish import publish_check, rerequested
+from bot.handlers.publish import flush_notes, publish_check, rerequested
 from bot.handlers.rechecks import DUE, RECHECK_EVENT, Recheck, schedule
 from bot.model import PullRequest
 from bot.routing import Router
@@ -82,7 +82,8 @@ def evaluate_pull(ctx: Context, pull: PullRequest, *, account: int | None) -> Ch
     config = loaded.config
     if config.release is None:
         return None
-    if store is not None and account is not None and (config.windows is not None or any(e.gated for e in envs.of(config))):
+    # GitLab acts with one token: its account is None, and its repos are polled too (GL-core)
+    if store is not None and (account is not None or forge.kind != "github") and (config.windows is not None or any(e.gated for e in envs.of(config))):
         remember_repo(store, pull.repo, account, forge=forge.kind)
     if config.windows is None:
         return None
@@ -144,6 +145,7 @@ def periodic(contexts: Callable[[int | None], Context], store: KeyValue, now: dt
                 result = evaluate_one(ctx, pull, account=account)
                 if result is not None:
                     written += publish_check(ctx, pull, result)
+        flush_notes(ctx)  # GitLab: the summary note follows a status that flipped by itself
     if dropped:
         # re-read: a handler may have added a repo while we polled
         current = store.get_json(key) or {}
