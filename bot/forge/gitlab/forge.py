@@ -257,14 +257,14 @@ class GitLabForge:
                 todo.append(i)
         if not todo:
             return tuple(found)
-        groups: dict[tuple[str, str], list[int]] = {}
-        for i in todo:
-            groups.setdefault((wanted[i].repo, wanted[i].ref or "HEAD"), []).append(i)
+        groups: dict[tuple[str, str | None], list[int]] = {}
+        for i in todo:  # ref None: blobs' own default, the project's default branch (root_ref)
+            groups.setdefault((wanted[i].repo, wanted[i].ref), []).append(i)
         variables: dict[str, Any] = {}
         declared, fields = [], []
         for g, ((repo, ref), indexes) in enumerate(groups.items()):
             variables.update({f"p{g}": repo, f"r{g}": ref, f"f{g}": sorted({wanted[i].path.lstrip("/") for i in indexes})})
-            declared += [f"$p{g}: ID!", f"$r{g}: String!", f"$f{g}: [String!]!"]
+            declared += [f"$p{g}: ID!", f"$r{g}: String", f"$f{g}: [String!]!"]
             fields.append(f"p{g}: project(fullPath: $p{g}) {{ repository {{ blobs(ref: $r{g}, paths: $f{g}) "
                           f"{{ nodes {{ {BLOB_FIELDS} }} }} }} }}")
         data = self.http.graphql(f"query({', '.join(declared)}) {{ {' '.join(fields)} }}", variables)
@@ -287,7 +287,8 @@ class GitLabForge:
         text = blob.get("rawBlob")
         content = text.encode("utf-8") if isinstance(text, str) else None
         if content is None or (blob.get("size") is not None and int(blob["size"]) != len(content)):
-            # Binary (or cut) content does not survive a JSON string: the files API serves it base64-encoded.
+            # Binary (or cut) content does not survive a JSON string: the files API serves it base64-encoded
+            # (its `ref` "HEAD" is the default branch).
             # https://docs.gitlab.com/api/repository_files/#get-file-from-repository
             content = self.http.get(f"{_project(want.repo)}/repository/files/{_q(want.path.lstrip('/'))}",
                                     {"ref": want.ref or "HEAD"}, parse=lambda d: base64.b64decode(d.get("content") or ""))
