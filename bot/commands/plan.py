@@ -123,9 +123,10 @@ def _plan(args: argparse.Namespace, checkouts: Mapping[str, str]) -> int:
     restored = None
     if manifest.rollback:
         restored = next((t.name for t in tags if _restores(t.message, manifest.versions)), None)
+    changes = _changes(config, checkouts, old=old_versions, new=manifest.versions)
     plan, problems = core.plan_release(
         config=config, versions=manifest.versions, rollback=manifest.rollback, notes=manifest.notes,
-        changes=_changes(config, checkouts, old=old_versions, new=manifest.versions),
+        changes=changes,
         provenance=_provenance(args, repo_name), date=args.date or dt.datetime.now(dt.timezone.utc).date(),
         restored_id=restored, previous_id=previous_id, web_url=args.web_url.rstrip("/"), release_repo=repo_name,
     )
@@ -142,7 +143,24 @@ def _plan(args: argparse.Namespace, checkouts: Mapping[str, str]) -> int:
     print(plan.tag_message)
     print(f"--- changelog entry ({config.release.changelog}) ---")
     print(plan.changelog_entry)
+    print("--- release plan ---")
+    print(_release_plan(config, changes, plan.release_id, web_url=args.web_url.rstrip("/")))
     return 0
+
+
+def _release_plan(config: Config, changes: tuple[core.ComponentChange, ...], release_id: str, *, web_url: str) -> str:
+    """The plan the release pull request's manifest check shows (bot.core.plan), without approvals: a local dry
+    run knows no reviews. When it can ship is judged on the config's windows at this moment."""
+    from bot.core import plan as release_plan
+    from bot.core import windows
+
+    now = dt.datetime.now(dt.timezone.utc)
+    window = windows.evaluate(config.windows, now=now) if config.windows is not None else None
+    view = release_plan.build_plan(release_id=release_id, changes=changes, evaluation=None, window=window)
+    text = release_plan.render_plan(view, web_url=web_url, windows=config.windows)
+    return text.replace("**Approvals:** not evaluated for this head yet; the approvals check will say who must "
+                        "approve.", "**Approvals:** not known to a local dry run (the approvals check says who must "
+                        "approve).")
 
 
 def _provenance(args: argparse.Namespace, repo_name: str | None) -> core.Provenance:
