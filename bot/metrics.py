@@ -44,3 +44,16 @@ def _labels(labels: Mapping[str, str]) -> str:
 def _escape(value: str) -> str:
     # https://github.com/prometheus/docs/blob/main/content/docs/instrumenting/exposition_formats.md#text-format-details
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def access_gauges(index: Mapping[str, Mapping]) -> str:
+    """The access audit's findings per audited repository (bot.handlers.access INDEX_KEY), by severity."""
+    lines = [f"# HELP {PREFIX}access_findings Access audit findings per repository (drift, unverified, notice) at the last audit.",
+             f"# TYPE {PREFIX}access_findings gauge"]
+    for key, item in sorted(index.items()):
+        forge, _, release_repo = key.partition(":")
+        for repo, counts in sorted((item.get("repos") or {}).items()):
+            for severity, value in sorted(counts.items()):
+                labels = {"forge": forge, "release_repo": release_repo, "repo": repo, "severity": severity}
+                lines.append(f"{PREFIX}access_findings{_labels(labels)} {value}")
+    return "\n".join(lines) + "\n"

@@ -140,6 +140,7 @@ def create_app(settings: Settings, *, queue: Queue | None = None, store: Any = N
     def prometheus() -> Response:
         text = metrics.render(queue.journal.counters(), depth=queue.depth(),
                               dead_letters=queue.journal.count(State.DEAD))
+        text += metrics.access_gauges(app.config["STORE"].get_json("access:index") or {})
         return Response(text, content_type=metrics.CONTENT_TYPE)
 
     @app.get("/")
@@ -156,6 +157,9 @@ def create_app(settings: Settings, *, queue: Queue | None = None, store: Any = N
     from bot import pages_setup
 
     app.register_blueprint(pages_setup.blueprint)  # /setup: the App manifest flow, 404 once an App is configured
+    from bot import pages_access
+
+    app.register_blueprint(pages_access.blueprint)  # /access: the access audit's reports (signed links)
     return app
 
 

@@ -6,12 +6,14 @@ FakeForge(kind="gitlab") like GitLab (commit statuses: only state, description a
 pending -> pending write is refused as GitLab's state machine refuses it; the summary lives in one note)."""
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import itertools
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 
 from bot.core.checks import CheckResult, result_digest
+from bot.core.promotion import CheckKind, CheckState, CommitCheck
 from bot.forge.errors import AlreadyExists, Conflict, ForgeError, NotFound, TeamNotFound
 from bot.forge.github import note_marker
 from bot.forge.layout import github_layout, github_links, gitlab_layout, gitlab_links
@@ -46,6 +48,9 @@ class FakeRepo:
     comments: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
     requested: dict[int, list[tuple[frozenset[str], frozenset[str]]]] = field(default_factory=lambda: defaultdict(list))
     commits_log: list[tuple[str, str, str]] = field(default_factory=list)  # (branch, path, message) per update_file
+    # the promotion gate's reads (ENV-release): statuses / check runs / deployment statuses seeded per sha, tag dates
+    commit_checks: dict[str, list[CommitCheck]] = field(default_factory=lambda: defaultdict(list))
+    tag_dates: dict[str, dt.datetime] = field(default_factory=dict)
 
 
 class FakeForge:
@@ -55,6 +60,7 @@ class FakeForge:
         assert kind in ("github", "gitlab"), kind
         self.kind = kind
         self.summary_note = kind == "gitlab"
+        self.access = FakeAccess()  # the access-audit role (bot.forge.access.AccessRole)
         self.layout = github_layout() if kind == "github" else gitlab_layout(config_project)
         self.links = github_links() if kind == "github" else gitlab_links()
         self.repos: dict[str, FakeRepo] = defaultdict(FakeRepo)
@@ -262,6 +268,8 @@ class FakeForge:
             raise AlreadyExists(f"Reference already exists: refs/tags/{name}")
         tag = Tag(name=name, commit_sha=sha, message=message, tag_sha=hashlib.sha1(message.encode()).hexdigest())
         self.repos[repo].tags[name] = tag
+        if self.clock is not None:
+            self.repos[repo].tag_dates[name] = self.clock()  # the tagger date GitHub would record
         return tag
 
     def update_file(self, repo, path, *, content, message, branch, sha):
@@ -315,6 +323,29 @@ class FakeForge:
         self._call("comment")
         self.repos[repo].comments[number].append(body)
 
+    # --- verification reads for the promotion gate (ENV-release)
+    clock = None  # tests set a callable returning an aware datetime: create_tag records it as the tagger date
+
+    def add_commit_check(self, repo, sha, check: CommitCheck) -> None:
+        """A status, check run or deployment status reported on sha by someone else (CI, a deploy tool)."""
+        self.repos[repo].commit_checks[sha].append(check)
+
+    def commit_checks(self, repo, sha, *, names=None):
+        self._call("commit_checks")
+        ours = [CommitCheck(r.name, CheckKind.CHECK_RUN, _CHECK_STATE.get(r.conclusion.value, CheckState.FAILURE),
+                            r.conclusion.value) for s, r in self.repos[repo].checks.values() if s == sha]
+        latest = {}
+        for check in [*ours, *self.repos[repo].commit_checks.get(sha, ())]:  # like GitHub: the latest per name and kind
+            latest[(check.kind, check.name)] = check
+        return tuple(latest.values())
+
+    def tag_date(self, repo, tag):
+        self._call("tag_date")
+        return self.repos[repo].tag_dates.get(tag.name)
+
+
+_CHECK_STATE = {"success": CheckState.SUCCESS, "pending": CheckState.PENDING}
+
 
 def _files_at(state: FakeRepo, ref: str) -> dict[str, bytes]:
     """Files at a branch or commit sha as seeded; a tag name reads its commit's files unless seeded itself."""
@@ -348,3 +379,67 @@ class DictStore:
         self.expires_at.pop(key, None)
         if ttl is not None:
             self.expires_at[key] = self.clock() + ttl
+
+
+class FakeAccess:
+    """The access-audit role over plain values: seed `branches` (the installation's repositories and their
+    default branches) and `states` (bot.core.access.RepoState per repository); `applied` records enforce's writes,
+    `after_apply` is the state a repository reads as once a write went through; `issues` are the repo's issues."""
+
+    def __init__(self) -> None:
+        self.branches: dict[str, str] = {}
+        self.hidden: set[str] = set()  # managed repositories the app is not installed on
+        self.states: dict = {}
+        self.after_apply: dict = {}
+        self.applied: list[tuple[str, str, object]] = []
+        self.refuse_writes = False  # the App lacks Administration: write
+        self.issues: dict[str, list[dict]] = defaultdict(list)
+        self.calls: Counter[str] = Counter()
+
+    def installation_repos(self):
+        self.calls["installation_repos"] += 1
+        return tuple(sorted((r, b) for r, b in self.branches.items() if r not in self.hidden))
+
+    def default_branch(self, repo):
+        self.calls["default_branch"] += 1
+        return None if repo in self.hidden else self.branches.get(repo)
+
+    def read_repo(self, repo, *, branch):
+        from bot.core.access import RepoState
+
+        self.calls["read_repo"] += 1
+        return self.states.get(repo) or RepoState(repo, branch, api=f"/repos/{repo}")
+
+    def find_issue(self, repo, *, title, number=None):
+        from bot.core.access_render import ISSUE_MARKER, IssueView
+
+        self.calls["find_issue"] += 1
+        mine = [i for i in self.issues[repo] if i["title"] == title and ISSUE_MARKER in i["body"]]
+        if not mine:
+            return None
+        issue = mine[-1]
+        return IssueView(issue["number"], issue["state"], issue["body"])
+
+    def create_issue(self, repo, *, title, body):
+        from bot.core.access_render import IssueView
+
+        self.calls["create_issue"] += 1
+        number = len(self.issues[repo]) + 1
+        self.issues[repo].append({"number": number, "title": title, "body": body, "state": "open"})
+        return IssueView(number, "open", body)
+
+    def edit_issue(self, repo, number, *, body=None, state=None):
+        self.calls["edit_issue"] += 1
+        issue = next(i for i in self.issues[repo] if i["number"] == number)
+        issue.update({k: v for k, v in (("body", body), ("state", state)) if v is not None})
+
+    def apply(self, method, path, body):
+        from bot.forge.errors import PermissionDenied
+
+        self.calls["apply"] += 1
+        if self.refuse_writes:
+            raise PermissionDenied(f"{method} {path}: 403 Resource not accessible by integration")
+        self.applied.append((method, path, body))
+        repo = path.split("/")[2] + "/" + path.split("/")[3] if path.startswith("/repos/") else None
+        if repo in self.after_apply:
+            self.states[repo] = self.after_apply[repo]
