@@ -29,7 +29,7 @@ TAG_SCAN_LIMIT = 1000  # tags listed (with their messages, 100 per request) when
 MAX_SUMMARY = 65_000  # check run output.summary is capped at 65535 characters
 
 
-@router.register("pull_request", "closed")
+@router.register("pull.merged")  # GitHub pull_request.closed (merged), GitLab Merge Request Hook merge
 def on_pull_request_merged(event: Event, ctx: Context) -> None:
     if not event.merged or not event.repo or event.pull_number is None:
         return
@@ -196,7 +196,7 @@ def fetch_approvals(forge: Forge, ctx: Context, pull: PullRequest, config: Confi
 
 
 def _saved_evaluation(ctx: Context, pull: PullRequest) -> Evaluation | None:
-    saved = ctx.store.get_json(details_key(pull.repo, pull.number)) if ctx.store is not None else None
+    saved = ctx.store.get_json(details_key(pull.repo, pull.number, forge=ctx.forge.kind)) if ctx.store is not None else None
     if not isinstance(saved, dict) or not isinstance(saved.get("evaluation"), dict):
         return None
     evaluation = from_json(saved["evaluation"])
@@ -207,7 +207,7 @@ def _owning_teams(forge: Forge, pull: PullRequest) -> list[str]:
     found = fetch_codeowners(forge, pull.repo, ref=pull.base_sha)
     if found is None:
         return []
-    rules = parse(found[1])
+    rules = parse(found[1], platform=forge.layout.codeowners_dialect)  # GitLab: sections
     teams: list[str] = []
     for changed in forge.list_pull_files(pull.repo, pull.number):
         for path in filter(None, (changed.path, changed.previous_path)):

@@ -27,7 +27,7 @@ class Target:
     versions: Mapping[str, str]
 
 
-@router.register("issue_comment", "created")
+@router.register("comment")  # GitHub issue_comment.created, GitLab Note Hook on a merge request
 def on_rollback_comment(event: Event, ctx: Context) -> None:
     command = core.parse_rollback_command(event.comment_body)
     if command is None or event.sender_is_bot or not event.repo or event.issue_number is None:
@@ -62,7 +62,7 @@ def on_rollback_comment(event: Event, ctx: Context) -> None:
 def manifest_owners(forge: Forge, repo: str, *, ref: str, path: str) -> tuple[str, ...]:
     """The owners CODEOWNERS names for the manifest at the default branch's head."""
     found = fetch_codeowners(forge, repo, ref=ref)
-    match = parse(found[1]).owners_of(path) if found else None
+    match = parse(found[1], platform=forge.layout.codeowners_dialect).owners_of(path) if found else None
     return match.owners if match else ()
 
 
