@@ -12,6 +12,9 @@ _HELP = {
     "jobs_done_total": ("counter", "Deliveries whose handlers all completed."),
     "jobs_failed_total": ("counter", "Deliveries kept as dead letters (a handler failed for good)."),
     "jobs_retried_total": ("counter", "Job runs that hit a transient forge error and were scheduled again."),
+    "redeliveries_total": ("counter", "Failed GitHub deliveries the journal never accepted, asked again (requested) "
+                                      "or that GitHub would not redeliver (refused)."),
+    "redelivery_scans_total": ("counter", "Scans of the App's recent webhook deliveries, by outcome."),
     "announcements_total": ("counter", "Release announcements (notify:) by target kind and outcome: sent, retry, failed."),
 }
 

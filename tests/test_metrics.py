@@ -1,7 +1,7 @@
 """/metrics is valid Prometheus text: HELP/TYPE once per family, escaped label values, gauges for the queue."""
 import json
 
-from bot.metrics import render
+from bot.metrics import _HELP, render
 
 
 def labels(**kw):
@@ -20,7 +20,7 @@ def test_counters_and_gauges_render_in_the_text_format():
     assert "release_coordinator_dead_letters 2" in lines
     assert text.endswith("\n")
     types = [line for line in lines if line.startswith("# TYPE")]
-    assert len(types) == len({t.split()[2] for t in types}) == 6
+    assert len(types) == len({t.split()[2] for t in types}) == len(_HELP) + 2  # each counter, queue_depth, dead_letters
 
 
 def test_label_values_are_escaped():

@@ -41,6 +41,9 @@ def build(settings: Settings, *, with_worker: bool = True):
 
         worker.jobs = queue
         install(queue, settings)  # announcements (SPEC §3 notify:) run as the queue's own jobs
+        from bot import redeliver
+
+        redeliver.install(queue, settings, store)  # failed GitHub deliveries asked again: at start, every 5 min
     return queue, store, worker
 
 
