@@ -142,6 +142,16 @@ class Queue:
         body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
         return self.submit(Delivery(f"{kind}:{job_id}", JOB_FORGE, kind, None, None, body, time.time()))
 
+    def schedule_delivery(self, delivery: Delivery, *, at: float) -> bool:
+        """A delivery of the app's own (a timed re-evaluation, bot.handlers.rechecks) due at `at` (epoch seconds):
+        recorded now with that due time, handed to huey's schedule for then. False when its id was recorded before:
+        nothing is scheduled twice. Should huey lose the scheduled message, the sweep runs it lost_after_seconds
+        after it was due. It runs like a webhook delivery: under its repository's lease, with retries."""
+        if not self.journal.record(delivery, now=max(at, time.time())):
+            return False
+        self._deliver.schedule(args=(delivery.delivery_id,), delay=max(0.0, at - time.time()))
+        return True
+
     def ping(self) -> None:
         """Raises when the backend cannot be reached (for /readyz)."""
         self.journal.ping()

@@ -12,6 +12,7 @@ from bot import logs
 from bot.forge.errors import ForgeError, TransientError
 from bot.handlers import Context, KeyValue, all_handlers
 from bot.handlers.publish import flush_notes, rerequested
+from bot.handlers.rechecks import RECHECK_EVENT, event_of as recheck_event
 from bot.journal import Claim, Delivery
 from bot.queue import RUN_ALL, Outcome, Retry
 from bot.routing import Handler, Router
@@ -35,6 +36,8 @@ INTAKES = {"github": github_webhooks, "gitlab": gitlab_webhooks}  # delivery.for
 
 
 def parse_delivery(delivery: Delivery) -> Event:
+    if delivery.event == RECHECK_EVENT:  # a timed re-evaluation of our own, not a forge's webhook
+        return recheck_event(delivery.delivery_id, delivery.body)
     intake = INTAKES.get(delivery.forge, github_webhooks)
     payload = intake.load_payload(delivery.body)
     return intake.parse(event=delivery.event, delivery_id=delivery.delivery_id, payload=payload)

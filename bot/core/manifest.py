@@ -56,15 +56,18 @@ def check_version(value: Any, *, allow_prerelease: bool) -> str | None:
         return (f"build metadata `+{version.build}` is not allowed: semver ignores it when comparing, "
                 f"so two releases could not be told apart; write {version.replace(build=None)}")
     if version.prerelease and not allow_prerelease:
-        return f"pre-release version {value} needs `release.allow_prerelease: true` in the config"
+        return (f"pre-release version {value} needs `release.allow_prerelease: true` in the config "
+                "(with `environments:`, that environment's `allow_prerelease`)")
     return None
 
 
-def parse_manifest(text: bytes, *, path: str, config: Config) -> tuple[Manifest | None, tuple[Problem, ...]]:
+def parse_manifest(text: bytes, *, path: str, config: Config,
+                   allow_prerelease: bool | None = None) -> tuple[Manifest | None, tuple[Problem, ...]]:
     """Both forms of SPEC §2 -> Manifest keyed by component name, or the problems with their lines.
 
     With no components in config (the CLI without --config), names are not checked and the short form's
-    keys map to the kind names `application` and `infrastructure`."""
+    keys map to the kind names `application` and `infrastructure`. allow_prerelease: the environment's
+    setting (SPEC §3 `environments:`); None: `release.allow_prerelease`."""
     try:
         loaded = yamlsafe.load(text, max_bytes=MAX_MANIFEST_BYTES)
     except yamlsafe.YamlError as exc:
@@ -95,7 +98,7 @@ def parse_manifest(text: bytes, *, path: str, config: Config) -> tuple[Manifest 
                     "release", key)
 
     raw, lines = _component_versions(release, config, problem, loaded)
-    allow_pre = bool(config.release and config.release.allow_prerelease)
+    allow_pre = bool(config.release and config.release.allow_prerelease) if allow_prerelease is None else allow_prerelease
     versions: dict[str, str] = {}
     for name, value in raw.items():
         why = check_version(value, allow_prerelease=allow_pre)
@@ -374,3 +377,28 @@ def manifest_check(verdict: ManifestVerdict, *, path: str, head_sha: str, rollba
     return CheckResult(name=MANIFEST, head_sha=head_sha, conclusion=Conclusion.FAILURE if bad else Conclusion.SUCCESS,
                        title=title, summary="\n\n".join(parts), annotations=annotations_for(verdict.problems),
                        details_url=details_url)
+
+
+_SEVERITY = {Conclusion.FAILURE: 3, Conclusion.ACTION_REQUIRED: 3, Conclusion.PENDING: 2, Conclusion.NEUTRAL: 1,
+             Conclusion.SKIPPED: 1, Conclusion.SUCCESS: 0}
+
+
+def unchanged_check(name: str, *, head_sha: str, details_url: str | None = None) -> CheckResult:
+    """SPEC §4: on the release repo `manifest`, `window` and `promotion` are posted on every pull request, so that
+    branch protection can require them; one that changes no environment's manifest releases nothing and passes."""
+    return CheckResult(name=name, head_sha=head_sha, conclusion=Conclusion.SUCCESS, title="Manifest unchanged",
+                       summary="This pull request changes no release manifest: it releases nothing, so there is "
+                               "nothing to check here.", details_url=details_url)
+
+
+def combine_checks(results: list[CheckResult]) -> CheckResult:
+    """One check run for a change to several environments' manifests: the worst conclusion, each summary in turn."""
+    if len(results) == 1:
+        return results[0]
+    worst = max(results, key=lambda r: _SEVERITY.get(r.conclusion, 3))
+    return CheckResult(
+        name=worst.name, head_sha=worst.head_sha, conclusion=worst.conclusion,
+        title="; ".join(r.title for r in results)[:200],
+        summary="\n\n---\n\n".join(r.summary for r in results),
+        annotations=tuple(a for r in results for a in r.annotations)[:50], details_url=worst.details_url,
+    )

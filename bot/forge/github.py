@@ -17,6 +17,8 @@ from bot.forge.errors import NotFound, TeamNotFound
 from bot.forge.layout import github_layout, github_links
 from bot.forge.github_json import login as _login, pull_request as _pull
 from bot.forge.http import RETRY, GitHubHttp, bounded_requester
+from bot.core.promotion import CommitCheck  # ENV-release: the promotion gate's reads
+from bot.forge import github_verification
 from bot.model import (
     ChangedFile, Commit, Comparison, ExistingCheck, FileContent, FileRef, Note, Permission, PullFiles, PullRequest,
     Release, Review, ReviewState, Tag, TeamInfo,
@@ -542,6 +544,13 @@ class GitHubForge:
 
     def comment(self, repo: str, number: int, body: str) -> None:
         self.http.request("POST", f"/repos/{repo}/issues/{number}/comments", body={"body": body})
+
+    # --- verification reads for the promotion gate (ENV-release; bot/forge/github_verification.py)
+    def commit_checks(self, repo: str, sha: str, *, names: Iterable[str] | None = None) -> tuple[CommitCheck, ...]:
+        return github_verification.commit_checks(self.http, repo, sha, names=names)
+
+    def tag_date(self, repo: str, tag: Tag) -> dt.datetime | None:
+        return github_verification.tag_date(self.http, repo, tag.tag_sha) if tag.tag_sha else None
 
     def ensure_note(self, repo: str, number: int, *, topic: str, body: str) -> Note:
         """Our one comment for topic on the pull request, found by its marker among the issue comments.

@@ -67,4 +67,4 @@ def all_handlers() -> Router:
     return router
 
 
-HANDLER_MODULES = ("approvals", "manifest", "semver", "window", "release", "rollback", "push", "release_plan", "access")
+HANDLER_MODULES = ("approvals", "manifest", "semver", "window", "release", "rollback", "push", "release_plan", "access", "promotion")

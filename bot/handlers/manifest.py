@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from bot.core import environments as envs
 from bot.core import versioning
 from bot.core.checks import MANIFEST, CheckResult, Problem
 from bot.core.config import CONFIG_PATH, Config, ConfigResult
+from bot.core.environments import Environment
 from bot.core.manifest import (
-    Manifest, World, config_problems, judge_manifest, manifest_check, parse_manifest, problems_check,
+    Manifest, World, combine_checks, config_problems, judge_manifest, manifest_check, parse_manifest,
+    problems_check, unchanged_check,
 )
-from bot.core.release import parse_release_trailers
 from bot.forge.base import ChangedFile, Forge, PullRequest
 from bot.forge.errors import NotFound
 from bot.handlers import Context
@@ -59,6 +61,22 @@ def touches(files: tuple[ChangedFile, ...], path: str) -> bool:
     return any(path in (f.path, f.previous_path) for f in files)
 
 
+def touched_environments(files: tuple[ChangedFile, ...], config: Config) -> tuple[Environment, ...]:
+    """The environments whose manifest a change touches (a rename counts under both paths), in config order."""
+    paths = [p for f in files for p in (f.path, f.previous_path) if p]
+    return envs.touched(envs.of(config), paths)
+
+
+def manifests_changed(forge: Forge, repo: str, config: Config, *, base_sha: str, head_sha: str) -> tuple[Environment, ...]:
+    """The environments whose manifest differs between two commits (a merge group against its base)."""
+    changed = []
+    for environment in envs.of(config):
+        base, head = (forge.get_file(repo, environment.manifest, ref=ref) for ref in (base_sha, head_sha))
+        if (base and base.content) != (head and head.content):
+            changed.append(environment)
+    return tuple(changed)
+
+
 def config_failure(name: str, result: ConfigResult, *, head_sha: str, details_url: str | None) -> CheckResult:
     """SPEC §3: an invalid config fails every check with the error and its line."""
     return problems_check(name, head_sha=head_sha, title="Invalid release-coordinator config",
@@ -85,15 +103,19 @@ def on_merge_group(event: Event, ctx: Context) -> None:
     found = release_merge_group(event, ctx, check_name=MANIFEST)
     if found is None:
         return
-    config, base_sha = found
-    result = judge(ctx.forge, event.repo, config, base_sha=base_sha, head_sha=event.head_sha,
-                   details_url=merge_group_details_url(event, ctx))
+    config, base_sha, changed = found
+    details_url = merge_group_details_url(event, ctx)
+    if not changed:  # SPEC §4: on every pull request of the release repo, so the queue can require it too
+        result = unchanged_check(MANIFEST, head_sha=event.head_sha, details_url=details_url)
+    else:
+        result = combine_checks([judge(ctx.forge, event.repo, config, env, base_sha=base_sha, head_sha=event.head_sha,
+                                       details_url=details_url) for env in changed])
     publish_check(ctx.forge, event.repo, result, store=ctx.store)
 
 
-def release_merge_group(event: Event, ctx: Context, *, check_name: str) -> tuple[Config, str] | None:
-    """(config, base sha) of a release repo's merge group that changes the manifest; None when nothing of
-    ours is to be judged there. An invalid config fails `check_name` on the group's commit (SPEC §3)."""
+def release_merge_group(event: Event, ctx: Context, *, check_name: str) -> tuple[Config, str, tuple[Environment, ...]] | None:
+    """(config, base sha, environments whose manifest the group changes) of a release repo's merge group; None
+    when it is not a release repo. An invalid config fails `check_name` on the group's commit (SPEC §3)."""
     base_sha = merge_group_base_sha(event, ctx)
     loaded = fetch_config(ctx.forge, event.repo, ref=base_sha)
     if not loaded.config.managed:
@@ -102,32 +124,33 @@ def release_merge_group(event: Event, ctx: Context, *, check_name: str) -> tuple
         failure = config_failure(check_name, loaded, head_sha=event.head_sha, details_url=merge_group_details_url(event, ctx))
         publish_check(ctx.forge, event.repo, failure, store=ctx.store)
         return None
-    release = loaded.config.release
-    if release is None:
+    if loaded.config.release is None:
         return None
-    base, head = (ctx.forge.get_file(event.repo, release.manifest, ref=ref) for ref in (base_sha, event.head_sha))
-    if (base and base.content) == (head and head.content):
-        return None  # the group does not change the manifest
-    return loaded.config, base_sha
+    changed = manifests_changed(ctx.forge, event.repo, loaded.config, base_sha=base_sha, head_sha=event.head_sha)
+    return loaded.config, base_sha, changed
 
 
 def evaluate_pull(forge: Forge, pull: PullRequest, *, details_url: str | None) -> CheckResult | None:
-    """The manifest check for one pull request, or None when it is not ours to judge."""
+    """The manifest check for one pull request, or None when it is not ours to judge. On the release repo every
+    pull request gets it (SPEC §4): "manifest unchanged" when it touches no environment's manifest."""
     loaded = fetch_config(forge, pull.repo, ref=pull.base_sha)
     if not loaded.config.managed:
         return None
     if not loaded.ok:
         return config_failure(MANIFEST, loaded, head_sha=pull.head_sha, details_url=details_url)
-    release = loaded.config.release
-    if release is None or not touches(forge.list_pull_files(pull.repo, pull.number), release.manifest):
+    if loaded.config.release is None:
         return None
-    return judge(forge, pull.repo, loaded.config, base_sha=pull.base_sha, head_sha=pull.head_sha,
-                 details_url=details_url)
+    files = forge.list_pull_files(pull.repo, pull.number, head_sha=pull.head_sha, base_sha=pull.base_sha)
+    touched = touched_environments(files, loaded.config)
+    if not touched:
+        return unchanged_check(MANIFEST, head_sha=pull.head_sha, details_url=details_url)
+    return combine_checks([judge(forge, pull.repo, loaded.config, env, base_sha=pull.base_sha, head_sha=pull.head_sha,
+                                 details_url=details_url) for env in touched])
 
 
-def judge(forge: Forge, repo: str, config: Config, *, base_sha: str, head_sha: str,
+def judge(forge: Forge, repo: str, config: Config, environment: Environment, *, base_sha: str, head_sha: str,
           details_url: str | None) -> CheckResult:
-    path = config.release.manifest
+    path = environment.manifest
     broken = config_problems(config, config_path=CONFIG_PATH)
     if broken:
         return problems_check(MANIFEST, head_sha=head_sha, title="Invalid release-coordinator config", problems=broken,
@@ -137,20 +160,23 @@ def judge(forge: Forge, repo: str, config: Config, *, base_sha: str, head_sha: s
         problem = Problem(path, None, f"this change deletes {path}; a release repo needs its manifest")
         return problems_check(MANIFEST, head_sha=head_sha, title=f"{path} deleted", problems=(problem,),
                               details_url=details_url)
-    manifest, problems = parse_manifest(head.content, path=path, config=config)
+    manifest, problems = parse_manifest(head.content, path=path, config=config,
+                                        allow_prerelease=environment.allow_prerelease)
     if manifest is None:
         title = f"{len(problems)} problem{'s' if len(problems) > 1 else ''} in {path}"
         return problems_check(MANIFEST, head_sha=head_sha, title=title, problems=problems, details_url=details_url,
                               lead=f"`{path}` is not a valid release manifest:")
-    world = fetch_world(forge, repo, config, manifest, base_sha=base_sha)
+    world = fetch_world(forge, repo, config, manifest, environment, base_sha=base_sha)
     verdict = judge_manifest(manifest, path=path, config=config, world=world)
     return manifest_check(verdict, path=path, head_sha=head_sha, rollback=manifest.rollback, details_url=details_url)
 
 
-def fetch_world(forge: Forge, repo: str, config: Config, manifest: Manifest, *, base_sha: str) -> World:
+def fetch_world(forge: Forge, repo: str, config: Config, manifest: Manifest, environment: Environment, *,
+                base_sha: str) -> World:
     """Everything the manifest is judged against: base manifest, tags, release history, commits, requires."""
-    base_file = forge.get_file(repo, config.release.manifest, ref=base_sha)
-    base = parse_manifest(base_file.content, path=config.release.manifest, config=config)[0] if base_file else None
+    path = environment.manifest
+    base_file = forge.get_file(repo, path, ref=base_sha)
+    base = parse_manifest(base_file.content, path=path, config=config, allow_prerelease=True)[0] if base_file else None
     base_invalid = base_file is not None and base is None
     tags, commits, unknown, requires, requires_errors = {}, {}, {}, {}, {}
     for name, version in manifest.versions.items():
@@ -178,13 +204,21 @@ def fetch_world(forge: Forge, repo: str, config: Config, manifest: Manifest, *, 
             requires_errors[name] = str(at_tag.problems[0])
         elif at_tag.config.versioning is not None:
             requires[name] = dict(at_tag.config.versioning.requires)
-    history = fetch_history(forge, repo) if manifest.rollback else ()
+    history = fetch_history(forge, repo, config, environment) if manifest.rollback else ()
     return World(base=base, base_invalid=base_invalid, tags=tags, history=history, commits=commits,
                  unknown_commits=unknown, requires=requires, requires_errors=requires_errors)
 
 
-def fetch_history(forge: Forge, repo: str) -> tuple:
-    """Earlier coordinated releases, newest first: the release repo's tags whose messages carry our trailers
-    (SPEC §6), read with their messages in one listing (GitHub: a request per 100 tags, not two per tag)."""
-    found = (parse_release_trailers(tag.message) for tag in forge.list_annotated_tags(repo) if tag.message)
-    return tuple(trailers for trailers in found if trailers.release_id)
+def fetch_history(forge: Forge, repo: str, config: Config | None = None, environment: Environment | None = None) -> tuple:
+    """Earlier coordinated releases, newest first, as the trailers the manifest's rollback rule compares: read
+    from the release repo's tags with their messages in one listing (GitHub: a request per 100 tags). With a
+    config, only `environment`'s (a rollback must restore a release of its own environment), trailer-less tags
+    made before the app included (bot.handlers.history)."""
+    from bot.core.release import ReleaseTrailers, parse_release_trailers
+    from bot.handlers.history import release_history
+
+    if config is None:
+        found = (parse_release_trailers(tag.message) for tag in forge.list_annotated_tags(repo) if tag.message)
+        return tuple(trailers for trailers in found if trailers.release_id)
+    return tuple(ReleaseTrailers(r.tag, r.versions, r.rollback_of)
+                 for r in release_history(forge, repo, config, environment=environment))

@@ -193,6 +193,9 @@ _SPECIFIC = {
     "merge_group": _merge_group,
     "issue_comment": _issue_comment,
     "push": _push,
+    # the promotion gate's verification signals, by the commit they report on (ENV-release)
+    "status": lambda payload: {"head_sha": _str(payload.get("sha"))},
+    "deployment_status": lambda payload: {"head_sha": _str(_obj(payload, "deployment").get("sha"))},
 }
 
 

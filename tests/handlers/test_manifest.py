@@ -152,8 +152,17 @@ def test_rollback_check_reads_250_releases_in_one_listing_not_a_call_per_tag():
     assert forge.calls["list_tags"] == 0
 
 
-def test_pull_request_not_touching_the_manifest_gets_no_manifest_check():
+def test_pull_request_not_touching_the_manifest_passes_as_unchanged_so_it_can_be_required():
+    # SPEC §4: on the release repo, manifest is posted on every pull request
     forge = world("release:\n  application_version: 1.5.3\n  infrastructure_version: 2.1.0\n", files=("README.md",))
+    check = run(forge)[MANIFEST]
+    assert (check.conclusion, check.title) == (Conclusion.SUCCESS, "Manifest unchanged")
+    assert forge.calls["get_file"] == 0 and forge.calls["get_tag"] == 0  # nothing read beyond config and files
+
+
+def test_a_component_repo_pull_request_gets_no_manifest_check():
+    forge = world("release:\n  application_version: 1.5.3\n  infrastructure_version: 2.1.0\n")
+    forge.add_file(RELEASE, ".github/release-coordinator.yml", APP_CONFIG_AT_TAG, ref=BASE_SHA)  # no release: section
     assert MANIFEST not in run(forge)
 
 

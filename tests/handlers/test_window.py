@@ -127,3 +127,54 @@ def test_periodic_stops_polling_a_repo_without_open_pulls():
     forge.repos[RELEASE].pulls.clear()
     periodic(lambda i: Context(forge=forge, now=TUESDAY_EVENING), store, TUESDAY_EVENING)
     assert store.get_json(REPOS_KEY) == {}
+
+
+class Scheduled:
+    """The queue as handlers see it for timed rechecks (bot.queue.Queue.schedule_delivery), in memory."""
+
+    def __init__(self):
+        self.deliveries = {}
+
+    def schedule_delivery(self, delivery, *, at):
+        if delivery.delivery_id in self.deliveries:
+            return False
+        self.deliveries[delivery.delivery_id] = (delivery, at)
+        return True
+
+
+def test_the_check_flips_by_itself_when_the_window_closes():
+    from bot.handlers.rechecks import event_of
+
+    forge, store, jobs = world(MANIFEST), DictStore(), Scheduled()
+    event = Event(forge="github", name="pull_request", action="opened", delivery_id="d", installation_id=42,
+                  repo=RELEASE, pull_number=7, head_sha=HEAD_SHA, base_ref="main")
+    for handler in router.handlers_for(event):
+        handler(event, Context(forge=forge, now=TUESDAY_MORNING, store=store, jobs=jobs))
+    assert forge.checks_on(RELEASE, HEAD_SHA)[WINDOW].conclusion is Conclusion.SUCCESS
+    ((delivery, at),) = jobs.deliveries.values()
+    assert at == (TUESDAY_EVENING + dt.timedelta(seconds=2)).timestamp()  # 16:00 CET, within 30 s (SPEC §4)
+    assert delivery.delivery_id == f"recheck:github:{RELEASE}!7:{WINDOW}:{int(TUESDAY_EVENING.timestamp())}"
+    # a second evaluation schedules nothing new (the id dedupes)
+    for handler in router.handlers_for(event):
+        handler(event, Context(forge=forge, now=TUESDAY_MORNING, store=store, jobs=jobs))
+    assert len(jobs.deliveries) == 1
+    recheck = event_of(delivery.delivery_id, delivery.body)
+    assert (recheck.account, recheck.pull_number, recheck.check_name) == (42, 7, WINDOW)
+    fired_at = dt.datetime.fromtimestamp(at, UTC)
+    for handler in router.handlers_for(recheck):
+        handler(recheck, Context(forge=forge, now=fired_at, store=store, jobs=jobs))
+    check = forge.checks_on(RELEASE, HEAD_SHA)[WINDOW]
+    assert check.conclusion is Conclusion.PENDING and check.title.startswith("Outside the release windows")
+    # and the next opening is scheduled in turn: Wed 09:00 CET
+    assert max(at for _, at in jobs.deliveries.values()) == dt.datetime(2026, 12, 2, 8, 0, 2, tzinfo=UTC).timestamp()
+
+
+def test_a_recheck_for_another_check_leaves_the_window_alone():
+    from bot.handlers.rechecks import Recheck, event_of
+
+    forge = world(MANIFEST)
+    recheck = Recheck("github", 42, RELEASE, 7, "release-coordinator/promotion", TUESDAY_MORNING)
+    event = event_of(recheck.delivery_id, recheck.body())
+    for handler in router.handlers_for(event):
+        handler(event, Context(forge=forge, now=TUESDAY_MORNING, store=DictStore()))
+    assert WINDOW not in forge.checks_on(RELEASE, HEAD_SHA)
