@@ -8,7 +8,7 @@ import argparse
 import sys
 from importlib import import_module
 
-COMMANDS = ("serve", "web", "worker", "validate", "owners", "plan", "replay", "dead_letters")
+COMMANDS = ("serve", "web", "worker", "validate", "owners", "plan", "replay", "dead_letters", "audit")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
