@@ -32,7 +32,9 @@ class Rules:
 
     approvals: ApprovalsConfig
     codeowners_path: str | None  # None: the ref has no CODEOWNERS, so every path is unowned
-    ownership: Mapping[str, Rule | None]  # every changed path (both sides of renames) -> deciding line
+    # every changed path (both sides of renames) -> deciding line; GitLab: one deciding line per required section
+    # (a tuple: every non-optional section applies, each with its own owners and `approvals_required`)
+    ownership: Mapping[str, "Rule | tuple[Rule, ...] | None"]
     problems: tuple[Problem, ...] = ()  # config and CODEOWNERS mistakes found at this ref
     override_label: str | None = None  # the window override label is on the PR: one more approval per group
 
@@ -154,7 +156,7 @@ def latest_approvals(reviews: Sequence[Review]) -> tuple[Review, ...]:
 
 def owners_in(rules: Rules) -> tuple[frozenset[str], frozenset[str]]:
     """(teams, individual logins) named by the lines that own the changed paths, lower-cased."""
-    owners = {o.lower() for rule in rules.ownership.values() if rule is not None for o in rule.owners}
+    owners = {o.lower() for rule in rules.ownership.values() for r in deciding(rule) for o in r.owners}
     return frozenset(o for o in owners if is_team(o)), frozenset(o[1:] for o in owners if o.startswith("@") and not is_team(o))
 
 
@@ -231,6 +233,13 @@ def changed_paths(files: Sequence[ChangedFile]) -> tuple[str, ...]:
             if path:
                 seen.setdefault(path, None)
     return tuple(seen)
+
+
+def deciding(rule: "Rule | tuple[Rule, ...] | None") -> tuple[Rule, ...]:
+    """The lines that own a path: none, GitHub's one, or one per GitLab section that applies."""
+    if rule is None:
+        return ()
+    return rule if isinstance(rule, tuple) else (rule,)
 
 
 def is_team(owner: str) -> bool:
@@ -329,27 +338,34 @@ def _required_groups(paths: Sequence[str], rules: Rules) -> tuple[dict[str, _Gro
     # two, so a line's individuals ask one more only when there are several of them.
     extra = 1 if rules.override_label else 0
     for path in paths:
-        rule = rules.ownership.get(path)
-        if rule is None or not rule.owners:
+        decided = [r for r in deciding(rules.ownership.get(path)) if r.owners]
+        if not decided:
             unowned.append(path)  # no line, or a line with no owners: GitHub leaves the path unowned
             continue
-        why = Why(path, rule.line, rule.pattern)
-        teams = sorted({o.lower() for o in rule.owners if is_team(o)})
-        people = tuple(sorted({o.lower() for o in rule.owners if not is_team(o)}))
-        if config.mode is ApprovalMode.ANY_OWNER:
-            # GitHub's native rule: any one owner of the line; a team minimum still applies to its own members.
-            owners = tuple(teams) + people
-            key = " or ".join(owners)
-            required = min([config.minimum(t) for t in teams] + ([1] if people else [])) + extra
-            groups.setdefault(key, _Group(key, OWNERS, owners, required)).why.append(why)
-            continue
-        for team in teams:
-            groups.setdefault(team, _Group(team, TEAM, (team,), config.minimum(team) + extra)).why.append(why)
-        if people:
-            key = " or ".join(people)
-            logins = [p for p in people if p.startswith("@")]
-            groups.setdefault(key, _Group(key, USERS, people, 1 + (extra if len(logins) > 1 else 0))).why.append(why)
+        for rule in decided:
+            _require(groups, rule, path=path, config=config, extra=extra)
     return groups, tuple(unowned)
+
+
+def _require(groups: dict[str, _Group], rule: Rule, *, path: str, config: ApprovalsConfig, extra: int) -> None:
+    """The groups one owning line asks for. A GitLab section's `[Section][N]` asks N approvals of its owners."""
+    need = max(1, int(getattr(rule, "approvals_required", 1) or 1))
+    why = Why(path, rule.line, rule.pattern)
+    teams = sorted({o.lower() for o in rule.owners if is_team(o)})
+    people = tuple(sorted({o.lower() for o in rule.owners if not is_team(o)}))
+    if config.mode is ApprovalMode.ANY_OWNER:
+        # GitHub's native rule: any one owner of the line; a team minimum still applies to its own members.
+        owners = tuple(teams) + people
+        key = " or ".join(owners)
+        required = max(need, min([config.minimum(t) for t in teams] + ([1] if people else []))) + extra
+        groups.setdefault(key, _Group(key, OWNERS, owners, required)).why.append(why)
+        return
+    for team in teams:
+        groups.setdefault(team, _Group(team, TEAM, (team,), max(need, config.minimum(team)) + extra)).why.append(why)
+    if people:
+        key = " or ".join(people)
+        logins = [p for p in people if p.startswith("@")]
+        groups.setdefault(key, _Group(key, USERS, people, need + (extra if len(logins) > 1 else 0))).why.append(why)
 
 
 def _members(group: _Group, facts: PullFacts) -> frozenset[str] | None:

@@ -111,8 +111,17 @@ def rules_at(pull: PullRequest, found: RuleFiles, *, files: tuple[ChangedFile, .
         Problem(path, e.line, e.message + (f" ({e.suggestion})" if e.suggestion else ""), Level.WARNING)
         for e in parsed.errors
     )
-    return Rules(loaded.config.approvals, path, parsed.resolve(changed_paths(files)), problems=loaded.problems + problems,
+    return Rules(loaded.config.approvals, path, ownership(parsed, changed_paths(files)), problems=loaded.problems + problems,
                  override_label=override)
+
+
+def ownership(parsed: codeowners.Codeowners, paths: tuple[str, ...]) -> dict:
+    """GitHub: the last matching line per path. GitLab: per path, the deciding line of every section that applies
+    (optional `^[Section]`s ask nothing; https://docs.gitlab.com/ee/user/project/codeowners/#optional-sections)."""
+    if parsed.platform != "gitlab":
+        return parsed.resolve(paths)
+    return {path: tuple(m for m in found if not m.optional) or None
+            for path, found in parsed.resolve_sections(paths).items()}
 
 
 def fetch_facts(forge: Forge, pull: PullRequest, files: tuple[ChangedFile, ...], *, rules: list[Rules | None]) -> PullFacts:

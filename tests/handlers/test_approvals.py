@@ -456,3 +456,59 @@ def test_the_details_page_lasts_90_days_from_its_last_write_and_the_next_evaluat
     assert store.get_json(details_key(REPO, 7)) is None  # 90 days: the details page reads as never evaluated
     run(forge, store=store)
     assert store.get_json(details_key(REPO, 7))["number"] == 7
+
+
+# --- GitLab: the same handler over FakeForge("gitlab")
+
+GITLAB_CODEOWNERS = """\
+[Infra]
+/infra/ @acme/platform/infra
+
+[App][2]
+/infra/ @acme/app
+
+^[Docs]
+/infra/ @acme/docs
+"""
+
+
+def gitlab_forge():
+    forge = FakeForge("gitlab")
+    forge.add_file(REPO, ".gitlab/release-coordinator.yml", "approvals: {}\n", ref=BASE)
+    forge.add_file(REPO, "CODEOWNERS", GITLAB_CODEOWNERS, ref=BASE)
+    forge.add_pull(PullRequest(repo=REPO, number=7, title="Bump infra", author="paul", head_sha=HEAD, head_ref="f",
+                               base_ref="main", base_sha=BASE, state="open"), [ChangedFile("infra/main.tf", "modified")])
+    forge.teams = {"@acme/platform/infra": frozenset({"ivan"}), "@acme/app": frozenset({"anna", "arne"}),
+                   "@acme/docs": frozenset({"dora"})}
+    forge.repos[REPO].permissions = {u: Permission.WRITE for u in ("ivan", "anna", "arne", "dora")}
+    return forge
+
+
+def test_gitlab_sections_each_apply_with_their_approval_count_and_optional_ones_ask_nothing():
+    forge = gitlab_forge()
+    gitlab_event = Event(forge="gitlab", name="Merge Request Hook", action="approved", delivery_id="g",
+                         kind="pull.reviewed", repo=REPO, pull_number=7)
+    approve(forge, "ivan")
+    approve(forge, "anna")
+    run(forge, gitlab_event)
+    result = check(forge)
+    assert result.conclusion is Conclusion.PENDING  # [App][2] wants a second approval
+    assert "@acme/platform/infra" in result.summary and "@acme/docs" not in result.summary
+    approve(forge, "arne")
+    run(forge, gitlab_event)
+    assert check(forge).conclusion is Conclusion.SUCCESS
+    assert forge.statuses_on(REPO, HEAD)[APPROVALS].state == "success"
+
+
+def test_gitlab_a_changed_reason_while_pending_writes_no_second_pending_status():
+    forge = gitlab_forge()
+    gitlab_event = Event(forge="gitlab", name="Merge Request Hook", action="update", delivery_id="g",
+                         kind="pull.changed", repo=REPO, pull_number=7)
+    store = DictStore()
+    run(forge, gitlab_event, store=store)
+    assert forge.statuses_on(REPO, HEAD)[APPROVALS].state == "pending"
+    approve(forge, "anna")  # still pending, for another reason: GitLab would refuse pending -> pending
+    run(forge, gitlab_event, store=store)
+    assert forge.calls["create_check"] + forge.calls["update_check"] == 1
+    record = store.get_json(f"results:gitlab:{REPO}!7")
+    assert "@anna" in record["checks"][APPROVALS]["summary"]  # the record (and so the note) has the new reason
