@@ -43,11 +43,12 @@ from bot import logs
 log = logging.getLogger("bot.serving")
 
 DEFAULT_WORKERS = 2  # web processes when WEB_CONCURRENCY is unset
-DEFAULT_THREADS = 4  # request threads per web process: intake is short CPU work plus one commit
+DEFAULT_THREADS = 2  # request threads per web process: a request reaches one only when read whole, so its work is CPU plus one commit; more threads only contend for the GIL
 DEFAULT_CONNECTIONS = 2000  # open connections per web process, most of them clients still sending
 DEFAULT_GRACEFUL_SECONDS = 25.0  # under Kubernetes' default 30 s terminationGracePeriodSeconds
 REQUEST_READ_TIMEOUT = 10.0  # seconds to send a whole request; GitHub sends one in milliseconds
 BUFFER_LIMIT = 1 << 20  # bodies up to this size are read in the event loop; larger ones stream in a thread
+CONSUMER_NICENESS = 10  # serve's consumer yields the CPUs to intake under load (GitHub waits 10 s for a 202)
 HEADER_LIMIT = 64 << 10  # gunicorn's own limits (request line, fields) reject anything near this
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d+)[ \t]*(?=\r\n|$)")
 _TIMEOUT_REPLY = (b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: application/json\r\n"

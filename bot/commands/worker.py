@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from bot.commands._runtime import StartupError, build, fail, load_settings
@@ -30,9 +31,11 @@ def run(args: argparse.Namespace) -> int:
     except StartupError as exc:
         return fail(str(exc))
     if args.parent:
-        from bot.serving import watch_parent
+        from bot.serving import CONSUMER_NICENESS, watch_parent
 
         watch_parent(args.parent, args.alive_fd)
+        # Beside serve's web processes, answering GitHub within its 10 s comes first; the queue can wait a moment.
+        os.nice(CONSUMER_NICENESS)
     # SIGTERM: finish the jobs in hand (up to --graceful-timeout), then hand back the rest; SIGINT: hand back now
     queue.consumer(workers=args.workers, shutdown_seconds=args.graceful_timeout).run()
     return 0

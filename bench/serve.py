@@ -1,0 +1,193 @@
+"""`release-coordinator serve` intake against a bare Flask `return "", 202` under gunicorn, in the same run.
+
+Run by hand from the repository root: `.venv/bin/python bench/serve.py [--seconds 10] [--rounds 3]`. Both servers
+listen on 127.0.0.1 with WEB_CONCURRENCY web processes (default 2): the bare endpoint under gunicorn's default sync
+worker, `serve` as shipped (BufferingWorker threads, its consumer process beside it, a SQLite queue file). Each
+request is a signed 8 KB `pull_request` delivery with a new X-GitHub-Delivery id and `Connection: close` (GitHub
+opens a connection per delivery), so every `serve` answer includes the durable journal commit. Throughput is
+measured with wrk when it is installed (`apt-get install wrk`), else with Python client processes; then p99 at a
+fixed 200 deliveries/s (an open-loop Python client: latency counted from each request's scheduled time).
+
+The consumer is pointed at a GitHub that refuses connections (127.0.0.1:1), so each job fails fast and is
+scheduled for a retry: it takes its share of the CPUs, as in production, without calling out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from flask import Flask  # noqa: E402
+
+from bench.intake import fixed_rate, free_port, percentile, throughput  # noqa: E402
+
+SECRET = "bench-secret"
+bare_app = Flask("bare")
+
+
+@bare_app.post("/webhooks/github")
+def bare():
+    return "", 202
+
+
+def body_of(size: int) -> bytes:
+    """A pull_request.opened payload padded (in the PR description) to `size` bytes."""
+    payload = json.loads((ROOT / "fixtures" / "github" / "pull_request" / "opened.json").read_bytes())
+    pull = payload["pull_request"]
+    small = {"action": "opened", "number": payload["number"], "installation": payload["installation"],
+             "repository": {k: payload["repository"][k] for k in ("id", "name", "full_name", "private", "owner")},
+             "sender": payload["sender"],
+             "pull_request": {k: pull[k] for k in ("id", "number", "state", "title", "user", "head", "base")}}
+    small["pull_request"]["head"] = {k: pull["head"][k] for k in ("ref", "sha", "label")}
+    small["pull_request"]["base"] = {k: pull["base"][k] for k in ("ref", "sha", "label")}
+    small["pull_request"]["body"] = ""
+    pad = size - len(json.dumps(small).encode())
+    small["pull_request"]["body"] = "x" * max(pad, 0)
+    return json.dumps(small).encode()
+
+
+def wait_up(port: int, proc: subprocess.Popen, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"{what} did not start")
+
+
+WRK_SCRIPT = """
+local n = 0
+wrk.method = "POST"
+wrk.body = io.open(os.getenv("RC_BENCH_BODY"), "rb"):read("*a")
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-GitHub-Event"] = "pull_request"
+wrk.headers["X-Hub-Signature-256"] = os.getenv("RC_BENCH_SIGNATURE")
+wrk.headers["Connection"] = "close"
+local threads = 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("tid", threads)  -- each wrk thread has a Lua state of its own: ids must differ across them
+end
+request = function()
+  n = n + 1
+  wrk.headers["X-GitHub-Delivery"] = os.getenv("RC_BENCH_RUN") .. "-" .. tid .. "-" .. n
+  return wrk.format(nil, "/webhooks/github")
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %.1f %.3f %.3f %d\\n", summary.requests, summary.duration / 1e6,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+
+def wrk_round(port: int, *, seconds: float, connections: int, env: dict[str, str], script: str):
+    env = {**env, "RC_BENCH_RUN": os.urandom(6).hex()}
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", script,
+                          f"http://127.0.0.1:{port}"], env=env, capture_output=True, text=True, check=True).stdout
+    requests, duration, p50, p99, errors = re.search(r"RESULT (\d+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+)", out).groups()
+    if int(errors):
+        raise SystemExit(f"wrk saw {errors} errors (non-2xx or socket) against port {port}:\n{out}")
+    return int(requests) / float(duration), float(p50) / 1000, float(p99) / 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each throughput round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per server (median reported)")
+    parser.add_argument("--connections", type=int, default=16, help="concurrent connections (wrk) or clients")
+    parser.add_argument("--rate-seconds", type=float, default=5.0, help="length of the 200 deliveries/s run")
+    parser.add_argument("--body-bytes", type=int, default=8192)
+    parser.add_argument("--python-client", action="store_true", help="use the Python load generator even with wrk")
+    args = parser.parse_args()
+
+    from bot.webhooks.github import sign
+
+    body = body_of(args.body_bytes)
+    signature = sign(body, secret=SECRET)
+    workers = os.environ.get("WEB_CONCURRENCY", "2")
+    use_wrk = shutil.which("wrk") is not None and not args.python_client
+    with tempfile.TemporaryDirectory(dir=ROOT / "var" if (ROOT / "var").is_dir() else None) as tmp:
+        (pathlib.Path(tmp) / "body.json").write_bytes(body)
+        script = pathlib.Path(tmp) / "post.lua"
+        script.write_text(WRK_SCRIPT)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "GITLAB_", "QUEUE_URL"))}
+        env.update(PYTHONPATH=str(ROOT), WEB_CONCURRENCY=workers, GITHUB_WEBHOOK_SECRET=SECRET,
+                   GITHUB_APP_ID="1", GITHUB_PRIVATE_KEY="bench: the consumer never gets as far as signing",
+                   GITHUB_API_URL="http://127.0.0.1:1", QUEUE_URL=f"sqlite:///{tmp}/queue.db",
+                   RC_BENCH_BODY=str(pathlib.Path(tmp) / "body.json"), RC_BENCH_SIGNATURE=signature,
+                   LOG_LEVEL="WARNING")
+        bare_port, serve_port = free_port(), free_port()
+        gunicorn = str(pathlib.Path(sys.executable).with_name("gunicorn"))
+        bare_proc = subprocess.Popen([gunicorn, "--bind", f"127.0.0.1:{bare_port}", "--workers", workers,
+                                      "--log-level", "warning", "--chdir", str(ROOT), "bench.serve:bare_app"],
+                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        serve_proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1",
+                                       "--port", str(serve_port)], cwd=tmp, env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_up(bare_port, bare_proc, "bare gunicorn")
+            wait_up(serve_port, serve_proc, "serve")
+            runs: dict[int, list] = {bare_port: [], serve_port: []}
+            import multiprocessing
+
+            with multiprocessing.get_context("fork").Pool(4) as pool:
+                for port in (bare_port, serve_port):  # warm-up
+                    throughput(pool, port, clients=4, per_client=25, body=body, signature=signature)
+                for _ in range(args.rounds):  # interleaved, so a noisy neighbour hits both alike
+                    for port in (bare_port, serve_port):
+                        if use_wrk:
+                            runs[port].append(wrk_round(port, seconds=args.seconds, connections=args.connections,
+                                                        env=env, script=str(script)))
+                        else:
+                            per_client = int(400 * args.seconds / 4)
+                            runs[port].append(throughput(pool, port, clients=4, per_client=per_client, body=body,
+                                                         signature=signature))
+                bare_fixed = fixed_rate(pool, bare_port, rate=200, seconds=args.rate_seconds, clients=4, body=body,
+                                        signature=signature)
+                serve_fixed = fixed_rate(pool, serve_port, rate=200, seconds=args.rate_seconds, clients=4, body=body,
+                                         signature=signature)
+        finally:
+            serve_proc.send_signal(signal.SIGTERM)
+            bare_proc.send_signal(signal.SIGTERM)
+            serve_proc.wait(40)
+            bare_proc.wait(40)
+
+    bare, served = sorted(runs[bare_port])[len(runs[bare_port]) // 2], sorted(runs[serve_port])[len(runs[serve_port]) // 2]
+    load = os.getloadavg()
+    client = (f"wrk -t2 -c{args.connections}, {args.seconds:g} s rounds" if use_wrk
+              else "4 Python client processes")
+    print(f"median of {args.rounds} interleaved rounds; {client}; a new connection per request; body {len(body)} bytes; "
+          f"WEB_CONCURRENCY={workers}; {os.cpu_count()} CPUs shared with other work (load average "
+          f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at the end)\n")
+    print("| endpoint | deliveries/s | p50 ms | p99 ms | p50 ms @ 200/s | p99 ms @ 200/s |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, (rps, p50, p99), (f50, f99, _) in (
+            ("bare Flask 202 (gunicorn sync)", bare, bare_fixed),
+            ("`serve` /webhooks/github (verify, journal + queue commit)", served, serve_fixed)):
+        print(f"| {name} | {rps:.0f} | {p50 * 1000:.1f} | {p99 * 1000:.1f} | {f50 * 1000:.1f} | {f99 * 1000:.1f} |")
+    rounds = "; ".join(f"{b[0]:.0f} vs {s[0]:.0f}" for b, s in zip(runs[bare_port], runs[serve_port]))
+    print(f"\nper round, bare vs serve (deliveries/s): {rounds}")
+    print(f"serve/bare throughput: {served[0] / bare[0]:.0%} (target >= 50%); serve p99 at 200/s: "
+          f"{serve_fixed[1] * 1000:.1f} ms (target < 50 ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
