@@ -77,7 +77,9 @@ class GitLabForge:
         self.layout = gitlab_layout(config_project)
         self.links = gitlab_links(gl.url)
         self._user_ids = LRU(cache_size)  # username -> user id, learned from every user object read
-        self._mr_meta = LRU(cache_size)  # (repo, iid) -> (changes_count, reviewer ids, diff_refs triple)
+        # ("mr-meta", repo, iid) -> (changes_count, reviewer ids, diff_refs triple) of the MR as last read, kept
+        # only for `fresh_for`: the versions cache keys on those diff_refs, so they must be the MR's current ones.
+        self._mr_meta = self.http.fresh
         self._notes = LRU(cache_size)  # (repo, iid, topic) -> (note id, full body) of our note
         self._statuses = LRU(cache_size)  # (repo, sha, name) -> CommitStatus + id we last saw or wrote
 
@@ -90,11 +92,19 @@ class GitLabForge:
         pull = parse.merge_request(repo, d)
         self._learn_users([d.get("author"), *(d.get("reviewers") or ())])
         refs = d.get("diff_refs") or {}
-        self._mr_meta.put((repo, pull.number), (
+        self._mr_meta.put(("mr-meta", repo, pull.number), (
             d.get("changes_count"), tuple(u["id"] for u in d.get("reviewers") or () if u.get("id")),
             (refs.get("base_sha"), refs.get("head_sha"), refs.get("start_sha")),
         ))
         return pull
+
+    def _meta(self, repo: str, number: int, *, read: bool = False) -> tuple | None:
+        """What get_pull saw of the MR within `fresh_for` (read: ask GitLab when nothing is known)."""
+        meta = self._mr_meta.get(("mr-meta", repo, number))
+        if meta is self._mr_meta.MISSING and read:
+            self.get_pull(repo, number)
+            meta = self._mr_meta.get(("mr-meta", repo, number))
+        return None if meta is self._mr_meta.MISSING else meta
 
     def list_pull_files(self, repo: str, number: int, *, head_sha: str | None = None,
                         base_sha: str | None = None) -> PullFiles:
@@ -107,10 +117,8 @@ class GitLabForge:
             return self.http.immutable.get(key)
         files = self.http.get_pages(f"{_project(repo)}/merge_requests/{number}/diffs",
                                     parse=lambda d: [parse.diff_file(f) for f in d])
-        meta = self._mr_meta.get((repo, number))
-        if meta is None and len(files) >= DIFF_FILES_DEFAULT_LIMIT:
-            self.get_pull(repo, number)  # only a list at the limit can have been cut: ask the MR how many changed
-            meta = self._mr_meta.get((repo, number))
+        # only a list at the limit can have been cut: then the MR says how many changed
+        meta = self._meta(repo, number, read=len(files) >= DIFF_FILES_DEFAULT_LIMIT)
         changes = str(meta[0]) if meta and meta[0] is not None else ""
         truncated = changes.endswith("+") or (changes.isdigit() and len(files) < int(changes))
         result = PullFiles(files, truncated=truncated)
@@ -135,7 +143,7 @@ class GitLabForge:
     def _versions(self, repo: str, number: int) -> list[dict]:
         """The MR's diff versions, newest first. A new version comes with a new head or base: for the diff_refs
         the MR was last read with, the list is kept for good."""
-        meta = self._mr_meta.get((repo, number))
+        meta = self._meta(repo, number)
         refs = meta[2] if meta else None
         key = ("mr-versions", repo, number, refs) if refs and all(refs[:2]) else None
         return self.http.get_pages(f"{_project(repo)}/merge_requests/{number}/versions", parse=lambda d: list(d or ()),
@@ -179,10 +187,7 @@ class GitLabForge:
         which REPLACES the list): the MR's current reviewers are kept and `teams` are not requested."""
         if not users:
             return
-        meta = self._mr_meta.get((repo, number))
-        if meta is None:
-            self.get_pull(repo, number)
-            meta = self._mr_meta.get((repo, number))
+        meta = self._meta(repo, number, read=True)
         ids = set(meta[1] if meta else ()) | {self._user_id(u) for u in users}
         ids.discard(None)
         self.http.request("PUT", f"{_project(repo)}/merge_requests/{number}", body={"reviewer_ids": sorted(ids)},
@@ -193,7 +198,7 @@ class GitLabForge:
         head any more (a force-push replaced it) or GitLab no longer has the commit."""
         if sha == pull.head_sha:
             return frozenset()
-        self._mr_meta.get((pull.repo, pull.number)) or self.get_pull(pull.repo, pull.number)
+        self._meta(pull.repo, pull.number, read=True)  # the versions cache keys on the MR's current diff_refs
         heads = {v.get("head_commit_sha") for v in self._versions(pull.repo, pull.number)}
         if sha not in heads:
             return None
