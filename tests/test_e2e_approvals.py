@@ -16,7 +16,7 @@ from bot.webhooks.github import sign
 from bot.worker import Worker
 from tests.fakeforge import DictStore, FakeForge
 
-FIXTURES = pathlib.Path("/work/shared/fixtures/github")
+FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "github"  # the checkout's copy (fixtures/github/SOURCES.md)
 SECRET = "e2e-secret"
 REPO, NUMBER = "Codertocat/Hello-World", 2  # as in the fixtures
 HEAD, BASE = "ec26c3e57ca3a959ca5aad62de7213c562f8c821", "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"

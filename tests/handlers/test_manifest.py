@@ -248,7 +248,7 @@ def test_signed_delivery_end_to_end_posts_manifest_and_window_checks(tmp_path):
     from bot.webhooks.github import sign
     from bot.worker import Worker
 
-    body = pathlib.Path("/work/shared/fixtures/github/pull_request/opened.json").read_bytes()
+    body = (FIXTURES.parent / "github" / "pull_request" / "opened.json").read_bytes()  # the checkout's copy
     payload = json.loads(body)
     repo, pull = payload["repository"]["full_name"], payload["pull_request"]
     forge = FakeForge()
