@@ -1,4 +1,6 @@
-"""Release on merge (SPEC §6): tag, component tags, changelog entry, GitHub Release; each step skipped when done."""
+"""Release on merge (SPEC §6): tag, component tags, changelog entry, GitHub Release; each step skipped when done.
+With `environments:`, each environment whose manifest the merge changes gets its own release (id, changelog,
+Release); a promotion records the earlier environment's release it was verified by (Verified-In)."""
 from __future__ import annotations
 
 import enum
@@ -6,17 +8,21 @@ import logging
 from dataclasses import dataclass
 from typing import Mapping
 
+from bot.core import environments as envs
 from bot.core import release as core
 from bot.core.approvals import Evaluation, from_json, latest_approvals
 from bot.core.checks import Annotation, CheckResult, Conclusion, Problem
 from bot.core.codeowners import parse
 from bot.core.config import Config, ReleaseConfig
-from bot.core.manifest import Manifest, parse_manifest
+from bot.core.environments import Environment
+from bot.core.manifest import Manifest, combine_checks, parse_manifest
 from bot.forge.base import Forge, PullRequest
 from bot.forge.errors import AlreadyExists, Conflict, NotFound, TeamNotFound, TransientError
 from bot.handlers import Context, shipped
 from bot.handlers.approvals import details_key
 from bot.handlers.configs import fetch_codeowners, fetch_config
+from bot.handlers.history import release_history
+from bot.handlers.manifest import touched_environments
 from bot.handlers.publish import publish_check
 from bot.routing import Router
 from bot.webhooks.event import Event
@@ -42,46 +48,65 @@ def on_pull_request_merged(event: Event, ctx: Context) -> None:
     config = loaded.config
     if not config.managed or (config.release is None and not loaded.problems):
         return
-    # An invalid config drops the repo's layer; the default manifest path still tells a release merge apart.
-    if not _changes_path(forge, pull, (config.release or ReleaseConfig()).manifest):
-        return
+    files = forge.list_pull_files(repo, pull.number)
     details_url = ctx.details_url(repo, pull.number)  # the merged pull request's page
-    plan, problems = (None, loaded.problems) if loaded.problems else fetch_and_plan(forge, ctx, pull, config)
+    if loaded.problems:
+        # An invalid config drops the repo's layer; the default manifest path still tells a release merge apart.
+        if any(ReleaseConfig().manifest in (f.path, f.previous_path) for f in files):
+            _fail(forge, repo, pull.merge_commit_sha, "No release: fix the problems below", loaded.problems,
+                  details_url=details_url)
+        return
+    touched = touched_environments(files, config)
+    if not touched:
+        return
+    tags = forge.list_annotated_tags(repo, limit=TAG_SCAN_LIMIT)  # the history, read once for every environment
+    results = [release_environment(ctx, pull, config, environment, branch=default_branch, tags=tags,
+                                   details_url=details_url) for environment in touched]
+    publish_check(forge, repo, combine_checks(results))
+
+
+def release_environment(ctx: Context, pull: PullRequest, config: Config, environment: Environment, *, branch: str,
+                        tags, details_url: str | None) -> CheckResult:
+    """One environment's release of the merge: plan, write, then tell (shipped-in notes, announcements)."""
+    forge, repo, sha = ctx.forge, pull.repo, pull.merge_commit_sha
+    plan, problems = fetch_and_plan(forge, ctx, pull, config, environment, tags=tags)
     if plan is None:
-        _fail(forge, repo, pull.merge_commit_sha, "No release: fix the problems below", problems, details_url=details_url)
-        return
+        return _failure(repo, sha, "No release: fix the problems below", problems, details_url=details_url)
     plan, carried = shipped.with_shipped_list(ctx, pull, config, plan)  # the Release lists the PRs it ships
-    failure = publish_release(forge, repo, plan=plan, config=config, sha=pull.merge_commit_sha, branch=default_branch)
+    failure = publish_release(forge, repo, plan=plan, config=config, sha=sha, branch=branch,
+                              changelog=environment.changelog)
     if failure is not None:
-        _fail(forge, repo, pull.merge_commit_sha, failure, (), details_url=details_url)
-        return
-    publish_check(forge, repo, _success(plan, sha=pull.merge_commit_sha, details_url=details_url))
+        return _failure(repo, sha, failure, (), details_url=details_url)
     shipped.after_release(ctx, pull, config, plan, carried)  # shipped-in notes, history, announcements
-
-
-def _changes_path(forge: Forge, pull: PullRequest, path: str) -> bool:
-    return any(path in (f.path, f.previous_path) for f in forge.list_pull_files(pull.repo, pull.number))
+    return _success(plan, sha=sha, details_url=details_url)
 
 
 # --------------------------------------------------------------------------------------------- fetch
 
 
 def fetch_and_plan(
-    forge: Forge, ctx: Context, pull: PullRequest, config: Config
+    forge: Forge, ctx: Context, pull: PullRequest, config: Config, environment: Environment | None = None, *,
+    tags=None,
 ) -> tuple[core.ReleasePlan | None, tuple[Problem, ...]]:
-    """Read the manifest at the merge commit and the previous one at the base, the commits in between for
-    each component, and who approved; then let the core decide what to write."""
-    path = config.release.manifest
+    """Read the environment's manifest at the merge commit and the previous one at the base, the commits in
+    between for each component, who approved, and the environment's release history; then let the core decide
+    what to write."""
+    environment = environment or envs.of(config)[0]
+    path = environment.manifest
     found = forge.get_file(pull.repo, path, ref=pull.merge_commit_sha)
     if found is None:
         return None, (Problem(path, None, f"{path} does not exist at the merge commit"),)
-    manifest, problems = parse_manifest(found.content, path=path, config=config)
+    manifest, problems = parse_manifest(found.content, path=path, config=config,
+                                        allow_prerelease=environment.allow_prerelease)
     if manifest is None or problems:
         return None, problems
-    previous = _previous_manifest(forge, pull, config)
+    previous = _previous_manifest(forge, pull, path, config)
     old_versions = previous.versions if previous else {}
-    restored = find_release(forge, pull.repo, config, manifest.versions) if manifest.rollback else None
-    previous_id = find_release(forge, pull.repo, config, old_versions) if previous else None
+    listed = tags if tags is not None else forge.list_annotated_tags(pull.repo, limit=TAG_SCAN_LIMIT)
+    # This merge's own tag (a replay) is not "released before": the ids come out the same the second time.
+    history = [r for r in release_history(forge, pull.repo, config, environment=environment, tags=listed)
+               if r.commit_sha != pull.merge_commit_sha]
+    earlier = earlier_release(history, manifest.versions)
     return core.plan_release(
         config=config,
         versions=manifest.versions,
@@ -93,18 +118,38 @@ def fetch_and_plan(
             approvals=fetch_approvals(forge, ctx, pull, config),
         ),
         date=ctx.now.date(),
-        restored_id=restored[0] if restored else None,
-        previous_id=previous_id[0] if previous_id else None,
+        restored_id=earlier.tag if earlier and manifest.rollback else None,
+        repeat_of=earlier.tag if earlier and not manifest.rollback else None,
+        environment=environment,
+        verified_in=verified_in(forge, pull.repo, config, environment, manifest.versions, tags=listed),
         web_url=_web_url(pull),
         release_repo=pull.repo,
     )
 
 
-def _previous_manifest(forge: Forge, pull: PullRequest, config: Config) -> Manifest | None:
-    found = forge.get_file(pull.repo, config.release.manifest, ref=pull.base_sha)
+def earlier_release(history, versions: Mapping[str, str]) -> core.ReleaseRecord | None:
+    """The release of this environment that first shipped these versions (not a rollback or a repeat of it), else
+    the newest one that did: what a rollback restores (Rollback-Of) and a repeat names (Repeat-Of)."""
+    same = [r for r in history if core.versions_equal(r.versions, versions)]
+    return next((r for r in same if r.original), same[0] if same else None)
+
+
+def verified_in(forge: Forge, repo: str, config: Config, environment: Environment, versions: Mapping[str, str], *,
+                tags) -> tuple[str, str] | None:
+    """(tag, sha) of the earlier environment's newest release of the same versions: the promotion's Verified-In."""
+    if not environment.gated:
+        return None
+    earlier = envs.by_name(envs.of(config), environment.verified_in)
+    history = release_history(forge, repo, config, environment=earlier, tags=tags)
+    found = next((r for r in history if core.versions_equal(r.versions, versions)), None)
+    return (found.tag, found.commit_sha) if found else None
+
+
+def _previous_manifest(forge: Forge, pull: PullRequest, path: str, config: Config) -> Manifest | None:
+    found = forge.get_file(pull.repo, path, ref=pull.base_sha)
     if found is None:
         return None
-    manifest, _problems = parse_manifest(found.content, path=config.release.manifest, config=config)
+    manifest, _problems = parse_manifest(found.content, path=path, config=config, allow_prerelease=True)
     return manifest
 
 
@@ -135,35 +180,6 @@ def component_changes(
             change = core.ComponentChange(name, repo, change.old, change.new, commits, prefix)
         changes.append(change)
     return tuple(changes)
-
-
-def find_release(
-    forge: Forge, repo: str, config: Config, versions: Mapping[str, str]
-) -> tuple[str, str] | None:
-    """(release id, tag message) of the release that shipped exactly these versions, read from the tags'
-    trailers. The tag named by the template is tried first; then the other tags (renamed template, hand-made
-    releases) with their messages, newest first, up to TAG_SCAN_LIMIT."""
-    if not versions:
-        return None
-    candidates = []
-    try:
-        candidates.append(core.render_template(config.release.tag, versions=versions, components=config.components))
-    except core.TemplateError:
-        pass
-    for name in candidates:
-        tag = forge.get_tag(repo, name)
-        if tag is not None and _shipped(tag.message, versions):
-            return core.parse_release_trailers(tag.message).release_id, tag.message
-    for tag in forge.list_annotated_tags(repo, limit=TAG_SCAN_LIMIT):
-        if tag.name not in candidates and _shipped(tag.message, versions):
-            return core.parse_release_trailers(tag.message).release_id, tag.message
-    return None
-
-
-def _shipped(message: str | None, versions: Mapping[str, str]) -> bool:
-    trailers = core.parse_release_trailers(message)
-    # A rollback tag carries the same versions as the release it restores; name the original.
-    return trailers.release_id is not None and trailers.rollback_of is None and core.versions_equal(trailers.versions, versions)
 
 
 def fetch_approvals(forge: Forge, ctx: Context, pull: PullRequest, config: Config) -> tuple[core.Approval, ...]:
@@ -248,8 +264,11 @@ def ensure_tag(forge: Forge, repo: str, *, name: str, message: str, sha: str) ->
     return TagOutcome(state, existing.commit_sha)
 
 
-def publish_release(forge: Forge, repo: str, *, plan: core.ReleasePlan, config: Config, sha: str, branch: str) -> str | None:
-    """The writes, in order, each keyed and skipped when already true. Returns why it stopped, or None."""
+def publish_release(forge: Forge, repo: str, *, plan: core.ReleasePlan, config: Config, sha: str, branch: str,
+                    changelog: str | None = None) -> str | None:
+    """The writes, in order, each keyed and skipped when already true. Returns why it stopped, or None.
+    changelog: the environment's changelog path (default `release.changelog`)."""
+    changelog_path = changelog or config.release.changelog
     tag = ensure_tag(forge, repo, name=plan.release_id, message=plan.tag_message, sha=sha)
     if tag.state is TagState.ELSEWHERE:
         log.error("release tag %s in %s points at %s, not the merge commit %s: nothing written", plan.release_id, repo, tag.commit_sha, sha)
@@ -258,14 +277,14 @@ def publish_release(forge: Forge, repo: str, *, plan: core.ReleasePlan, config: 
         stopped = tag_components(forge, plan=plan, config=config)
         if stopped:
             return stopped
-    changelog, refusal = write_changelog(forge, repo, path=config.release.changelog, branch=branch, plan=plan)
+    written, refusal = write_changelog(forge, repo, path=changelog_path, branch=branch, plan=plan)
     if config.release.github_release and forge.get_release(repo, plan.release_id) is None:
         try:
             forge.create_release(repo, tag=plan.release_id, name=plan.release_id, body=plan.release_body)
         except AlreadyExists:  # a concurrent replay created it first: one release either way
             pass
-    if changelog is Changelog.BLOCKED:
-        return (f"Tagged {plan.release_id}, but {branch} refused the {config.release.changelog} commit ({refusal}). "
+    if written is Changelog.BLOCKED:
+        return (f"Tagged {plan.release_id}, but {branch} refused the {changelog_path} commit ({refusal}). "
                 f"Let the app push to {branch}, then redeliver this pull request's closed event")
     return None
 
@@ -323,12 +342,17 @@ def write_changelog(forge: Forge, repo: str, *, path: str, branch: str, plan: co
 
 def _fail(forge: Forge, repo: str, sha: str, title: str, problems: tuple[Problem, ...], *,
           details_url: str | None = None) -> None:
+    publish_check(forge, repo, _failure(repo, sha, title, problems, details_url=details_url))
+
+
+def _failure(repo: str, sha: str, title: str, problems: tuple[Problem, ...], *,
+             details_url: str | None = None) -> CheckResult:
     summary = "\n".join(f"- {p}" for p in problems) or title
     log.error("release in %s at %s failed: %s", repo, sha, summary)
-    publish_check(forge, repo, CheckResult(
+    return CheckResult(
         name=core.RELEASE_CHECK, head_sha=sha, conclusion=Conclusion.FAILURE, title=title[:200], summary=summary,
         annotations=tuple(Annotation.from_problem(p) for p in problems if p.line), details_url=details_url,
-    ))
+    )
 
 
 def _success(plan: core.ReleasePlan, *, sha: str, details_url: str | None = None) -> CheckResult:

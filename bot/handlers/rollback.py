@@ -5,15 +5,17 @@ import logging
 from dataclasses import dataclass
 from typing import Mapping
 
+from bot.core import environments as envs
 from bot.core import release as core
 from bot.core.codeowners import parse
 from bot.core.config import Config
+from bot.core.environments import Environment
 from bot.core.manifest import parse_manifest
 from bot.forge.base import Forge, Permission, PullRequest
 from bot.forge.errors import AlreadyExists, TeamNotFound
 from bot.handlers import Context
 from bot.handlers.configs import fetch_codeowners, fetch_config
-from bot.handlers.release import find_release
+from bot.handlers.history import environment_of, release_history, release_named
 from bot.routing import Router
 from bot.webhooks.event import Event
 
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 class Target:
     release_id: str
     versions: Mapping[str, str]
+    environment: Environment | None = None  # whose manifest the rollback restores
 
 
 @router.register("comment")  # GitHub issue_comment.created, GitLab Note Hook on a merge request
@@ -39,19 +42,21 @@ def on_rollback_comment(event: Event, ctx: Context) -> None:
     config = fetch_config(forge, repo, ref=head).config
     if not config.managed or config.release is None:
         return  # not a release repo: stay silent (SPEC §3: safe on every repository)
-    owners = manifest_owners(forge, repo, ref=head, path=config.release.manifest)
+    environment, command = environment_for(config, command)
+    owners = manifest_owners(forge, repo, ref=head, path=environment.manifest)
     if not may_roll_back(forge, repo, user=user, owners=owners):
-        forge.comment(repo, number, refusal(user, owners=owners, path=config.release.manifest))
+        forge.comment(repo, number, refusal(user, owners=owners, path=environment.manifest))
         return
-    current = forge.get_file(repo, config.release.manifest, ref=head)
-    target, problem = resolve_target(forge, repo, config, command=command, current=current.content if current else None)
+    current = forge.get_file(repo, environment.manifest, ref=head)
+    target, problem = resolve_target(forge, repo, config, command=command, current=current.content if current else None,
+                                     environment=environment)
     if target is None:
         forge.comment(repo, number, problem)
         return
     notes = f"Rollback to {target.release_id}, requested by @{user} in #{number}"
     content = core.rollback_manifest_text(current.content if current else None, versions=target.versions, config=config, notes=notes)
     pull, opened = open_rollback_pull(
-        forge, repo, base=branch, head_sha=head, path=config.release.manifest, content=content, target=target, number=number,
+        forge, repo, base=branch, head_sha=head, path=environment.manifest, content=content, target=target, number=number,
     )
     forge.comment(repo, number, answer(pull, target=target, opened=opened))
 
@@ -96,35 +101,59 @@ def refusal(user: str, *, owners: tuple[str, ...], path: str) -> str:
 # --------------------------------------------------------------------------------------------- which release
 
 
+def environment_for(config: Config, command: core.RollbackCommand) -> tuple[Environment, core.RollbackCommand]:
+    """Which environment's manifest a rollback restores: the one the named release belongs to (its Environment
+    trailer or tag prefix, judged by name here and again when the tag is read), `/rollback ENVIRONMENT`, or the
+    last environment (production) for a bare `/rollback`."""
+    environments = envs.of(config)
+    named = envs.by_name(environments, command.target) if command.target else None
+    if named is not None and len(environments) > 1:
+        return named, core.RollbackCommand(target=None)
+    if command.target:
+        by_prefix = envs.by_name(environments, environment_of(command.target, None, environments))
+        if by_prefix is not None:
+            return by_prefix, command
+    return environments[-1], command
+
+
 def resolve_target(
-    forge: Forge, repo: str, config: Config, *, command: core.RollbackCommand, current: bytes | None
+    forge: Forge, repo: str, config: Config, *, command: core.RollbackCommand, current: bytes | None,
+    environment: Environment | None = None,
 ) -> tuple[Target | None, str]:
-    """The release named in the command, or the one before the current release (its Previous-Release
-    trailer, written when it was tagged). Returns the target, or why there is none as the answer."""
+    """The release named in the command, or the one before the current release: in the environment's release
+    history (its release tags in the order they were made), the newest release with other versions after the
+    release the manifest runs now. A release's versions come from its trailers or, for a tag made before the app
+    was installed, from the manifest at the tagged commit. Returns the target, or why there is none as the answer."""
+    environment = environment or envs.of(config)[-1]
     versions = {}
     if current is not None:
-        manifest, _problems = parse_manifest(current, path=config.release.manifest, config=config)
+        manifest, _problems = parse_manifest(current, path=environment.manifest, config=config, allow_prerelease=True)
         versions = dict(manifest.versions) if manifest else {}
     wanted = command.target
     if wanted is not None and (core.ref_name_problem(wanted) or "`" in wanted):  # never echo arbitrary text back
         return None, "`/rollback` takes a release id, the name of a release tag, e.g. `/rollback release-1.5.2-2.0.9`."
+    where = f" in {environment.name}" if environment.configured else ""
     if wanted is None:
-        live = find_release(forge, repo, config, versions)
+        history = release_history(forge, repo, config, environment=environment)
+        live = next((i for i, r in enumerate(history) if core.versions_equal(r.versions, versions)), None)
         if live is None:
             return None, (
-                f"The manifest on the default branch ({_versions_text(versions) or 'unreadable'}) matches no release tag, "
+                f"The manifest on the default branch ({_versions_text(versions) or 'unreadable'}) matches no release{where}, "
                 "so I cannot tell which release came before it. Name one: `/rollback RELEASE_ID`."
             )
-        wanted = core.previous_release_of(live[1])
-        if wanted is None:
-            return None, f"Release `{live[0]}` does not record the release before it. Name one: `/rollback RELEASE_ID`."
-    tag = forge.get_tag(repo, wanted)
-    trailers = core.parse_release_trailers(tag.message if tag else None)
-    if trailers.release_id is None or not trailers.versions:
-        return None, f"I found no release `{wanted}`: no tag of that name with `Release-Id` trailers in {repo}."
-    if core.versions_equal(trailers.versions, versions):
+        before = next((r for r in history[live + 1:] if not core.versions_equal(r.versions, versions)), None)
+        if before is None:
+            return None, f"`{history[live].tag}` is the first release{where}: there is none before it to roll back to."
+        return Target(before.tag, before.versions, environment), ""
+    record = release_named(forge, repo, config, wanted)
+    if record is None:
+        return None, (f"I found no release `{wanted}`: no tag of that name in {repo} with `Release-Id` trailers or a "
+                      f"readable `{environment.manifest}` at its commit.")
+    if record.environment is not None and environment.configured and record.environment != environment.name:
+        return None, f"`{wanted}` is a release of {record.environment}, not of {environment.name}."
+    if core.versions_equal(record.versions, versions):
         return None, f"The manifest already has the versions of `{wanted}` ({_versions_text(versions)}); nothing to roll back."
-    return Target(wanted, trailers.versions), ""
+    return Target(wanted, record.versions, environment), ""
 
 
 def _versions_text(versions: Mapping[str, str]) -> str:

@@ -104,7 +104,8 @@ def test_merge_tags_writes_the_changelog_and_publishes_a_release():
     assert tag.message.startswith("Deploy: Application v1.5.3 and Infrastructure v2.1.0\n\nPull request: https://github.com/acme/release/pull/42\n")
     assert "Approved by:\n  @acme/app-team: carol at head1\n  @acme/infra-team: alice at head0\n\n" in tag.message
     assert core.parse_release_trailers(tag.message) == ("release-1.5.3-2.1.0", {"payments-app": "1.5.3", "platform-infra": "2.1.0"}, None)
-    assert core.previous_release_of(tag.message) == "release-1.5.2-2.1.0"
+    assert "Previous-Release" not in tag.message  # SPEC §6 defines no such trailer: history says what came before
+    assert core.parse_lineage(tag.message) == (None, None, None)  # one implicit environment: no Environment trailer
     assert seen["entries"] == [
         "## [release-1.5.3-2.1.0](https://github.com/acme/release/releases/tag/release-1.5.3-2.1.0) - 2026-11-29",
         "## [release-1.5.2-2.1.0] - 2026-11-01",
@@ -351,7 +352,6 @@ def test_merging_a_rollback_tags_it_separately_and_says_what_it_restores():
     tag = forge.repos[REPO].tags["release-1.5.2-2.1.0-rollback-pr43"]
     assert tag.commit_sha == "merge1"
     assert core.parse_release_trailers(tag.message).rollback_of == "release-1.5.2-2.1.0"
-    assert core.previous_release_of(tag.message) == "release-1.5.3-2.1.0"
     changelog = forge.repos[REPO].files["main"]["CHANGELOG.md"].decode()
     assert "**Rollback:** restores the versions of `release-1.5.2-2.1.0`." in changelog
     assert "These changes from acme/payments-app are withdrawn:" in changelog and "pay by invoice" in changelog
@@ -369,8 +369,7 @@ def test_a_rollback_finds_the_release_it_restores_among_250_tags_in_one_listing(
     on_pull_request_merged(_event(number=43), ctx)
     tag = state.tags["deploy-100-rollback-pr43"]  # named after the release it restores
     assert core.parse_release_trailers(tag.message).rollback_of == "deploy-100"
-    assert core.previous_release_of(tag.message) == "deploy-249"
-    assert forge.calls["list_annotated_tags"] == 2  # the release restored, the release replaced: a listing each
+    assert forge.calls["list_annotated_tags"] == 1  # the history is listed once per merge, for every environment
     assert forge.calls["list_tags"] == 0
 
 

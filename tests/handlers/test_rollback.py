@@ -152,7 +152,7 @@ def test_releases_tagged_under_an_older_template_are_found_in_one_listing():
     (pull,) = _opened(forge)
     assert pull.title == "Roll back to deploy-248"
     assert forge.calls["list_annotated_tags"] == 1
-    assert forge.calls["get_tag"] == 2  # the template's name (absent) and the release restored; not one per tag
+    assert forge.calls["get_tag"] == 0  # the listing carries every message: no request per tag
 
 
 @pytest.mark.parametrize("body, message", [
@@ -169,12 +169,107 @@ def test_targets_that_cannot_be_restored_are_explained(body, message):
     assert forge.repos[REPO].comments[7][0].startswith(message)
 
 
-def test_without_a_recorded_previous_release_the_user_is_asked_to_name_one():
+def test_the_one_before_comes_from_the_release_history_not_from_a_trailer():
     forge, ctx = _world()
-    forge.repos[REPO].tags["release-1.5.3-2.1.0"] = _tag("release-1.5.3-2.1.0", "1.5.3", "2.1.0")
+    state = forge.repos[REPO]
+    state.tags.clear()  # no Previous-Release trailers anywhere: the order the releases were made says it
+    for tag in (_tag("release-1.5.1-2.0.9", "1.5.1", "2.0.9"), _tag("release-1.5.2-2.0.9", "1.5.2", "2.0.9"),
+                _tag("release-1.5.3-2.1.0", "1.5.3", "2.1.0")):
+        state.tags[tag.name] = tag
+    on_rollback_comment(_comment(), ctx)
+    (pull,) = _opened(forge)
+    assert pull.title == "Roll back to release-1.5.2-2.0.9"
+
+
+def test_after_a_rollback_the_one_before_is_the_release_it_replaced():
+    forge, ctx = _world()
+    state = forge.repos[REPO]
+    # 1.5.3 was rolled back to 1.5.2 (its own tag), the manifest runs 1.5.2 now: "the one before" is 1.5.3
+    rollback = _tag("release-1.5.2-2.0.9-rollback-pr9", "1.5.2", "2.0.9")
+    state.tags[rollback.name] = rollback
+    for ref in ("main", "head1"):
+        forge.add_file(REPO, "release.yml", b"release:\n  application_version: 1.5.2\n  infrastructure_version: 2.0.9\n  rollback: true\n", ref=ref)
+    on_rollback_comment(_comment(), ctx)
+    (pull,) = _opened(forge)
+    assert pull.title == "Roll back to release-1.5.3-2.1.0"
+
+
+def test_the_first_release_has_none_before_it():
+    forge, ctx = _world()
+    state = forge.repos[REPO]
+    state.tags.clear()
+    state.tags["release-1.5.3-2.1.0"] = _tag("release-1.5.3-2.1.0", "1.5.3", "2.1.0")
     on_rollback_comment(_comment(), ctx)
     assert forge.repos[REPO].comments[7] == [
-        "Release `release-1.5.3-2.1.0` does not record the release before it. Name one: `/rollback RELEASE_ID`."]
+        "`release-1.5.3-2.1.0` is the first release: there is none before it to roll back to."]
+
+
+def test_a_release_tagged_before_the_app_was_installed_can_be_rolled_back_to_by_name_and_as_the_one_before():
+    forge, ctx = _world()
+    state = forge.repos[REPO]
+    state.tags.clear()
+    # tagged by hand, no trailers: the versions are read from the manifest at the tagged commit
+    state.tags["release-1.4.0-2.0.0"] = Tag("release-1.4.0-2.0.0", "old-commit", "Deploy by hand\n", "t-old")
+    forge.add_file(REPO, "release.yml", b"release:\n  application_version: 1.4.0\n  infrastructure_version: 2.0.0\n",
+                   ref="old-commit")
+    state.tags["release-1.5.3-2.1.0"] = _tag("release-1.5.3-2.1.0", "1.5.3", "2.1.0")
+    on_rollback_comment(_comment("/rollback release-1.4.0-2.0.0"), ctx)
+    (pull,) = _opened(forge)
+    assert pull.title == "Roll back to release-1.4.0-2.0.0"
+    manifest = yaml.safe_load(state.files[pull.head_ref]["release.yml"])
+    assert manifest["release"]["application_version"] == "1.4.0" and manifest["release"]["rollback"] is True
+    forge2, ctx2 = _world()
+    forge2.repos[REPO].tags.clear()
+    forge2.repos[REPO].tags.update(state.tags)
+    forge2.add_file(REPO, "release.yml", b"release:\n  application_version: 1.4.0\n  infrastructure_version: 2.0.0\n",
+                    ref="old-commit")
+    on_rollback_comment(_comment(), ctx2)
+    assert [p.title for p in _opened(forge2)] == ["Roll back to release-1.4.0-2.0.0"]
+
+
+ENVIRONMENTS = b"""
+release:
+  manifest: release.yml
+components:
+  payments-app: {repo: acme/payments-app, kind: application}
+  platform-infra: {repo: acme/platform-infra, kind: infrastructure}
+environments:
+  - {name: staging, manifest: environments/staging/release.yml}
+  - {name: production, manifest: environments/production/release.yml, verification: [e2e-staging], soak: 2h}
+"""
+
+
+def _env_world():
+    forge, ctx = _world(codeowners="environments/ @acme/infra-team\n")
+    state = forge.repos[REPO]
+    state.tags.clear()
+    for ref in ("main", "head1"):
+        forge.add_file(REPO, ".github/release-coordinator.yml", ENVIRONMENTS, ref=ref)
+        forge.add_file(REPO, "environments/staging/release.yml", LIVE.replace(b"1.5.3", b"1.6.0"), ref=ref)
+        forge.add_file(REPO, "environments/production/release.yml", LIVE, ref=ref)
+    for env, prefix in (("staging", "staging/"), ("production", "")):
+        for app in ("1.5.2", "1.5.3") + (("1.6.0",) if env == "staging" else ()):
+            name = f"{prefix}release-{app}-2.1.0"
+            message = (f"Deploy\n\nRelease-Id: {name}\nComponent-Version: payments-app={app}\n"
+                       f"Component-Version: platform-infra=2.1.0\nEnvironment: {env}\n")
+            state.tags[name] = Tag(name, f"sha-{name}", message, f"tag-{name}")
+    return forge, ctx
+
+
+@pytest.mark.parametrize(("body", "path", "title"), [
+    ("/rollback", "environments/production/release.yml", "Roll back to release-1.5.2-2.1.0"),
+    ("/rollback staging", "environments/staging/release.yml", "Roll back to staging/release-1.5.3-2.1.0"),
+    ("/rollback staging/release-1.5.2-2.1.0", "environments/staging/release.yml", "Roll back to staging/release-1.5.2-2.1.0"),
+    ("/rollback release-1.5.2-2.1.0", "environments/production/release.yml", "Roll back to release-1.5.2-2.1.0"),
+])
+def test_rollback_per_environment(body, path, title):
+    forge, ctx = _env_world()
+    on_rollback_comment(_comment(body), ctx)
+    (pull,) = _opened(forge)
+    assert pull.title == title
+    assert yaml.safe_load(forge.repos[REPO].files[pull.head_ref][path])["release"]["rollback"] is True
+    untouched = ({"environments/staging/release.yml", "environments/production/release.yml"} - {path}).pop()
+    assert forge.repos[REPO].files[pull.head_ref][untouched] == forge.repos[REPO].files["main"][untouched]
 
 
 @pytest.mark.parametrize("event", [
