@@ -87,12 +87,10 @@ class Worker:
         missing = self.settings.missing_gitlab_api()
         if missing:
             raise NotConfigured(f"GitLab is not configured: set {', '.join(missing)}")
-        import gitlab  # python-gitlab; imported lazily so intake never needs it
+        from bot.forge.gitlab import GitLabForge, client  # python-gitlab; imported lazily so intake never needs it
 
-        from bot.forge.gitlab import GitLabForge
-
-        client = gitlab.Gitlab(self.settings.gitlab_url, private_token=self.settings.gitlab_token.reveal())
-        return GitLabForge(client, config_project=self.settings.gitlab_config_project)
+        gl = client(self.settings.gitlab_url, self.settings.gitlab_token.reveal())
+        return GitLabForge(gl, config_project=self.settings.gitlab_config_project)
 
     def forge(self, installation_id: int | None, *, kind: str = "github"):
         """One forge per (forge, account), kept across jobs (its client keeps tokens and caches)."""
