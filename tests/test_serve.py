@@ -196,3 +196,56 @@ def test_sigterm_finishes_a_request_in_flight_and_accepts_no_new_connection(tmp_
         assert answer.startswith("HTTP/1.1 202"), answer
         proc.wait(15)
         assert proc.returncode == 0
+
+
+def process_tree(pid: int) -> list[int]:
+    children = pathlib.Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid] + [p for child in children for p in process_tree(int(child))]
+
+
+def rss_and_threads(pid: int) -> tuple[int, int]:
+    """Resident kB and thread count over serve's whole process tree (arbiter, web workers, consumer)."""
+    rss = threads = 0
+    for p in process_tree(pid):
+        status = dict(line.split(":", 1) for line in pathlib.Path(f"/proc/{p}/status").read_text().splitlines())
+        rss += int(status["VmRSS"].split()[0])
+        threads += int(status["Threads"])
+    return rss, threads
+
+
+def half_body_request(delivery_id: str) -> bytes:
+    body = FIXTURE.read_bytes()
+    head = (f"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"X-GitHub-Event: pull_request\r\nX-GitHub-Delivery: {delivery_id}\r\n"
+            f"X-Hub-Signature-256: {sign(body, secret=SECRET)}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    return head + body[: len(body) // 2]
+
+
+def test_stalled_half_body_clients_hold_no_thread_and_a_real_delivery_still_gets_its_202(tmp_path):
+    stalled_count = 300  # bench/slow_clients.py runs the same with 3,000
+    with LoopbackGitHub() as gh, serving(tmp_path, github_url=gh.url, args=["--read-timeout", "4"]) as (proc, base):
+        port = int(base.rsplit(":", 1)[1])
+        time.sleep(1.0)
+        rss_before, threads_before = rss_and_threads(proc.pid)
+        stalled = []
+        try:
+            for i in range(stalled_count):
+                client = socket.create_connection(("127.0.0.1", port), timeout=5)
+                client.sendall(half_body_request(f"stalled-{i}"))
+                stalled.append(client)
+            time.sleep(0.5)
+            started = time.monotonic()
+            assert deliver(base, "real-1") == 202
+            assert time.monotonic() - started < 1.0
+            rss_during, threads_during = rss_and_threads(proc.pid)
+            # bounded: no thread per connection; the request pool (2 threads, made on first use) is all that may grow
+            assert threads_during <= threads_before + 2, (threads_before, threads_during)
+            assert rss_during - rss_before < 30_000  # kB, for 300 connections each holding ~14 KB read so far
+            time.sleep(4.5)  # past --read-timeout: every stalled client was answered 408 and closed
+            for client in stalled[:20]:
+                client.settimeout(2)
+                assert client.recv(200).startswith(b"HTTP/1.1 408")
+        finally:
+            for client in stalled:
+                client.close()
+        assert deliver(base, "real-2") == 202
