@@ -116,7 +116,7 @@ class Queue:
     def submit(self, delivery: Delivery) -> bool:
         """Record the delivery and enqueue it (SQLite: in one transaction). False for a delivery id seen
         before: nothing is enqueued then. Counts deliveries_total{outcome="queued"}."""
-        count = ("deliveries_total", {"event": delivery.event, "outcome": "queued"})
+        count = ("deliveries_total", {"event": delivery.event, "outcome": "queued", "forge": delivery.forge})
         if isinstance(self.journal, SqliteJournal):
             message = self.huey.serialize_task(self._deliver.s(delivery.delivery_id))
             return self.journal.record(delivery, now=time.time(), enqueue=(self.huey.storage.name, message),
@@ -281,7 +281,7 @@ class Queue:
         )
 
     def _count(self, name: str, delivery: Delivery) -> None:
-        self.journal.incr(name, {"event": delivery.event})
+        self.journal.incr(name, {"event": delivery.event, "forge": delivery.forge})
 
     def sweep(self) -> list[str]:
         """Re-enqueue deliveries whose consumer died mid-job or whose message huey lost."""

@@ -47,9 +47,9 @@ def create_app(settings: Settings, *, queue: Queue | None = None, store: Any = N
                            settings.gitlab_token, settings.gitlab_webhook_secret, settings.details_link_secret,
                            settings.details_link_key])
 
-    def count(event: str, outcome: str) -> None:
+    def count(event: str, outcome: str, forge: str = "github") -> None:
         try:
-            queue.journal.incr("deliveries_total", {"event": event, "outcome": outcome})
+            queue.journal.incr("deliveries_total", {"event": event, "outcome": outcome, "forge": forge})
         except Exception:  # metrics must never change the answer GitHub gets
             log.exception("could not count a delivery")
 
@@ -207,7 +207,7 @@ def _answer(reply: _Reply, fields: dict[str, Any], started: float, count) -> Res
     # Unverified requests are counted under event="-": header values an attacker chose never become labels.
     verified = reply.outcome not in ("not_configured", "bad_signature", "bad_token", "too_large")
     if reply.outcome != "queued":  # Queue.submit counts accepted deliveries in the same commit
-        count(fields.get("event") if verified and fields.get("event") else "-", reply.outcome)
+        count(fields.get("event") if verified and fields.get("event") else "-", reply.outcome, fields.get("forge", "github"))
     logs.event(log, "delivery", level=logging.INFO if reply.status < 500 else logging.ERROR, outcome=reply.outcome,
                status=reply.status, duration_ms=round((time.monotonic() - started) * 1000, 2),
                **{k: v for k, v in fields.items() if verified or k in ("forge", "delivery_id")})

@@ -187,10 +187,10 @@ def test_metrics_count_deliveries_by_event_and_outcome(client):
     response = client.get("/metrics")
     assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     text = response.get_data(as_text=True)
-    assert 'release_coordinator_deliveries_total{event="pull_request",outcome="queued"} 1' in text
-    assert 'release_coordinator_deliveries_total{event="pull_request",outcome="duplicate"} 1' in text
-    assert 'release_coordinator_deliveries_total{event="-",outcome="bad_signature"} 1' in text
-    assert 'release_coordinator_deliveries_total{event="ping",outcome="ignored"} 1' in text
+    assert 'release_coordinator_deliveries_total{event="pull_request",forge="github",outcome="queued"} 1' in text
+    assert 'release_coordinator_deliveries_total{event="pull_request",forge="github",outcome="duplicate"} 1' in text
+    assert 'release_coordinator_deliveries_total{event="-",forge="github",outcome="bad_signature"} 1' in text
+    assert 'release_coordinator_deliveries_total{event="ping",forge="github",outcome="ignored"} 1' in text
     assert 'release_coordinator_queue_depth{state="queued"} 1' in text
     assert "release_coordinator_dead_letters 0" in text
     assert "# TYPE release_coordinator_jobs_done_total counter" in text
