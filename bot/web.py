@@ -1,7 +1,6 @@
 """create_app(settings): verify, record and answer webhooks; health, readiness, metrics and the landing page."""
 from __future__ import annotations
 
-import html
 import importlib
 import json
 import logging
@@ -145,7 +144,7 @@ def create_app(settings: Settings, *, queue: Queue | None = None, store: Any = N
 
     @app.get("/")
     def landing() -> Response:
-        return Response(_landing(settings, router), content_type="text/html; charset=utf-8")
+        return Response(_landing(settings, router, queue), content_type="text/html; charset=utf-8")
 
     try:
         pages = importlib.import_module("bot.pages")
@@ -219,52 +218,10 @@ def _event_label(name: str, action: str | None) -> str:
     return f"{name}.{action}" if action else name
 
 
-def _setup_offer(settings: Settings) -> str:
-    from bot import pages_setup
+def _landing(settings: Settings, router: Router, queue: Queue) -> str:
+    """The status page (bot.pages_status): the forge's answer about our identity, what is served, PUBLIC_URL,
+    the queue and its dead letters, each line green, amber or red; the App registration steps when unconfigured."""
+    from bot import pages_status
 
-    if pages_setup.configured(settings):
-        return ""
-    return ('<p><a href="/setup"><strong>Register the GitHub App</strong></a> on your account or an organization '
-            "from <code>app.yml</code> in two clicks (GitHub's manifest flow), or by hand:</p>\n")
-
-
-def _landing(settings: Settings, router: Router) -> str:
-    missing = settings.missing_github()
     routes = sorted({_event_label(e, a) if a else f"{e} (any action)" for e, a in router.routes()})
-    status = (
-        "<p><strong>GitHub: configured.</strong></p>" if not missing else
-        "<p><strong>GitHub is not configured yet.</strong> Set: "
-        + ", ".join(f"<code>{html.escape(m)}</code>" for m in missing) + ".</p>"
-    )
-    # GitLab needs its webhook secret (intake) and its URL and token (the worker): say what is still missing
-    gitlab_missing = settings.missing_gitlab()
-    gitlab = (f"configured ({html.escape(settings.gitlab_url or '')}); merge requests are evaluated" if not gitlab_missing else
-              "not configured (set " + ", ".join(f"<code>{html.escape(m)}</code>" for m in gitlab_missing) + ")")
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>release-coordinator</title></head>
-<body>
-<h1>release-coordinator</h1>
-<p>A GitHub App that requires approval from every owning team in CODEOWNERS, validates the release manifest and
-semver bumps with check runs, and tags the coordinated release when the manifest change merges.</p>
-<h2>Status</h2>
-{status}
-<p>GitLab: {gitlab}.</p>
-<p>Webhooks: <code>POST /webhooks/github</code>, <code>POST /webhooks/gitlab</code>. Health: <code>/healthz</code>,
-<code>/readyz</code>, <code>/metrics</code>.</p>
-<h2>Register the GitHub App</h2>
-{_setup_offer(settings)}<ol>
-<li>Open <em>Settings &rarr; Developer settings &rarr; GitHub Apps &rarr; New GitHub App</em> on your account or
-organization (GitHub Enterprise Server: the same page on your server, and set <code>GITHUB_API_URL</code>).</li>
-<li>Copy the events and permissions from <code>app.yml</code> in this project (or post it through GitHub's
-<a href="https://docs.github.com/en/apps/sharing-github-apps/registering-a-github-app-from-a-manifest">app
-manifest flow</a>). Webhook URL: <code>{html.escape(settings.public_url or "https://YOUR-HOST")}/webhooks/github</code>.</li>
-<li>Choose a webhook secret and set it as <code>GITHUB_WEBHOOK_SECRET</code>; set <code>GITHUB_APP_ID</code>, and the
-downloaded private key as <code>GITHUB_PRIVATE_KEY_PATH</code> (or its text as <code>GITHUB_PRIVATE_KEY</code>);
-set <code>PUBLIC_URL</code> so check runs link to this server.</li>
-<li>Install the App on the repositories to manage. Repositories without <code>.github/release-coordinator.yml</code>
-(and not listed by the org's) are left alone.</li>
-</ol>
-<h2>Events handled</h2>
-<ul>{"".join(f"<li><code>{html.escape(r)}</code></li>" for r in routes) or "<li>none yet</li>"}</ul>
-</body></html>
-"""
+    return pages_status.render_landing(settings, routes, queue=queue, request_url=request.url)

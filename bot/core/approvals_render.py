@@ -115,7 +115,8 @@ def _title(evaluation: Evaluation) -> str:
 def _table(groups: Sequence[GroupResult], distinct: bool) -> str:
     if not groups:
         return ""
-    rows = ["| team | required | approved by | missing |", "| --- | ---: | --- | ---: |"]
+    # "group", as in the titles: a CODEOWNERS line's owners may be people, not a team
+    rows = ["| owning group | required | approved by | missing |", "| --- | ---: | --- | ---: |"]
     for g in groups:
         approved = [_at(u) for u in g.approved_by]
         if distinct:
@@ -143,7 +144,7 @@ def _missing_section(g: GroupResult) -> str:
         lines = []
     decided = list(_why_by_line(g).items())
     for line, (pattern, paths) in decided[:MAX_RULES_LISTED]:
-        lines.append(f"- Required by CODEOWNERS line {line} `{_code(pattern)}` for {_paths(paths)}")
+        lines.append(f"- Required by {rule_text(line, pattern, paths, code=lambda t: f'`{_code(t)}`')}")
     if len(decided) > MAX_RULES_LISTED:
         more = decided[MAX_RULES_LISTED:]
         lines.append(f"- … and {len(more)} more CODEOWNERS lines for {sum(len(p) for _, (_, p) in more)} more paths "
@@ -162,6 +163,15 @@ def _missing_section(g: GroupResult) -> str:
     if any("@" in o and not o.startswith("@") for o in g.owners):
         lines.append("- E-mail owners cannot be matched to GitHub accounts; write their @login in CODEOWNERS")
     return "\n".join([head, *lines])
+
+
+def rule_text(line: int, pattern: str, paths: Sequence[str], *, code=lambda text: text) -> str:
+    """"CODEOWNERS line 3 `/infra/` for `infra/main.tf`"; a pattern that names its only path says it once:
+    "CODEOWNERS line 1 for `release.yml`" (it read "`release.yml`: `release.yml`")."""
+    if len(paths) == 1 and pattern.strip("/") == paths[0].strip("/"):
+        return f"CODEOWNERS line {line} for {code(paths[0])}"
+    shown = _listed([code(p) for p in paths])
+    return f"CODEOWNERS line {line} {code(pattern)} for {shown}"
 
 
 def _why_by_line(g: GroupResult) -> dict[int, tuple[str, list[str]]]:
@@ -234,10 +244,6 @@ def _in_repo(problem: Problem) -> bool:
 
 def _as_warning(problem: Problem) -> Problem:
     return Problem(problem.file, problem.line, f"after this pull request merges: {problem.message}", Level.WARNING)
-
-
-def _paths(paths: Sequence[str]) -> str:
-    return _listed([f"`{_code(p)}`" for p in paths])
 
 
 def _listed(items: Sequence[str]) -> str:

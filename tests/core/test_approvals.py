@@ -410,7 +410,7 @@ def test_summary_table_and_missing_team_details():
     assert check.name == APPROVALS and check.head_sha == HEAD and check.conclusion is Conclusion.PENDING
     assert check.details_url == "https://rc.example/pulls/acme/x/1#approvals"  # opens the page at its section
     assert check.title == f"Waiting for 2 of 2 groups: {APP} (1 more), {INFRA} (1 more)"
-    assert "| team | required | approved by | missing |" in check.summary
+    assert "| owning group | required | approved by | missing |" in check.summary
     assert f"| {INFRA} | 2 | @ivan | 1 |" in check.summary
     assert f"| {APP} | 1 | — | 1 |" in check.summary
     assert "Required by CODEOWNERS line 1 `/infra/` for `infra/a`" in check.summary
