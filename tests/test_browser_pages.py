@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
 import pathlib
 import shutil
 import tempfile
@@ -25,6 +26,8 @@ SCREENSHOTS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "screenshot
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the test extra: pip install -e '.[test]'")
+if not (CHROMIUM and CHROMEDRIVER) and os.environ.get("CI"):
+    raise RuntimeError("CI must run the browser tests: .ci/run installs chromium and chromium-driver")
 if not (CHROMIUM and CHROMEDRIVER):
     pytest.skip("headless Chromium tests need Debian's chromium and chromium-driver "
                 "(apt-get install -y chromium chromium-driver; .ci/run does it)", allow_module_level=True)
