@@ -86,6 +86,7 @@ def test_every_routed_event_is_subscribed_in_app_yml():
     manifest = yaml.safe_load((ROOT / "app.yml").read_text())
     # installation and installation_repositories reach every App and cannot be listed in a manifest
     routed = {event for event, _ in all_handlers().routes()} - {"installation", "installation_repositories"}
+    routed = {event for event in routed if "." not in event}  # GitHub's names have no dot; the app's own do
     assert routed <= set(manifest["default_events"])
 
 
