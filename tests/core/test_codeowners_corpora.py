@@ -1,14 +1,12 @@
 """Real CODEOWNERS files (shared/corpora, beside the clone): answers checked by reading the files by hand."""
 from __future__ import annotations
 
-from pathlib import Path
 
-import pytest
 
 from bot.core.codeowners import parse
+from tests.conftest import shared_path
 
-CORPORA = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "codeowners"
-pytestmark = pytest.mark.skipif(not CORPORA.is_dir(), reason="shared/corpora is not beside this clone")
+CORPORA = shared_path("corpora", "codeowners")  # beside the clone; skips naming the folder when it is not there
 
 
 def load(name: str, platform: str):
