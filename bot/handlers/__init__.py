@@ -35,6 +35,9 @@ class Context:
     # requests whose summary note (Forge.summary_note) is due at the end of the delivery (flush_notes).
     results: dict[str, Any] = field(default_factory=dict, repr=False)
     notes_due: dict[str, Any] = field(default_factory=dict, repr=False)
+    # Pull requests this delivery has read ((repo, number) -> PullRequest, bot.handlers.manifest.pulls_of): one GET
+    # per pull request per delivery, not one per handler (GitLab's hooks carry no full merge request).
+    pulls: dict[Any, Any] = field(default_factory=dict, repr=False)
     # The queue's submit_job (bot.notify.deliver.Jobs): handlers queue announcements as jobs of their own. None
     # outside a queue (CLI replay without one, tests): nothing is announced then.
     jobs: Any = field(default=None, repr=False)

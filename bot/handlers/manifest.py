@@ -42,7 +42,9 @@ def pulls_of(event: Event, ctx: Context, *, check_name: str) -> Iterator[PullReq
         # check suites list only same-repo pull requests; forks' must be looked up by head sha
         numbers = ctx.forge.pulls_for_commit(event.repo, event.head_sha)
     for number in numbers:
-        pull = ctx.forge.get_pull(event.repo, number)
+        pull = ctx.pulls.get((event.repo, number))
+        if pull is None:
+            pull = ctx.pulls[(event.repo, number)] = ctx.forge.get_pull(event.repo, number)
         if pull.state == "open":
             yield pull
 

@@ -253,11 +253,11 @@ class FakeGitLab:
         return sha
 
     def force_push(self, project: str, iid: int, files: dict[str, bytes | str]) -> str:
-        """Rewrite the source branch from the target branch's head: older versions' heads leave the branch."""
+        """Rewrite the source branch from the target branch's head: older versions' heads leave the branch, but
+        GitLab keeps those versions (and their commits) for comparing."""
         st = self.project(project)
         mr = st.mrs[iid]
         sha = self.add_commit(project, files, branch=mr.source_branch, parent=st.branches[mr.target_branch], message="rewritten")
-        mr.versions.clear()  # the fake keeps only versions reachable after a force-push
         self._new_version(st, mr)
         return sha
 
@@ -678,7 +678,9 @@ class FakeGitLab:
             old, new = (self._resolve(st, q.get("from")), self._resolve(st, q.get("to"))) if st else (None, None)
             if not old or not new:
                 return nf("Ref")
-            base = self._merge_base(st, old, new) or old  # straight=false: the diff from the merge base
+            # straight=false (the default): the diff from the merge base (from...to); straight=true: from's tree
+            # to to's tree directly (from..to)
+            base = old if q.get("straight") == "true" else self._merge_base(st, old, new) or old
             shas = [s for s in self._ancestors(st, new) if s not in set(self._ancestors(st, base))]
             return 200, {"commit": self.commit_json(st, new), "commits": [self.commit_json(st, s) for s in reversed(shas)],
                          "diffs": _tree_diff(st.commits[base].files, st.commits[new].files), "compare_timeout": False,

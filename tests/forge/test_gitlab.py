@@ -162,15 +162,19 @@ def test_requested_changes_bots_and_the_access_of_every_reviewer_in_one_request(
     assert gl.requests() == before  # answered from the prefetch
 
 
-def test_changed_since_compares_version_heads_and_a_force_push_loses_the_old_head(gl, forge):
+def test_changed_since_compares_the_two_heads_trees_even_across_a_force_push(gl, forge):
     base, first = seed_mr(gl)
     gl.push(REPO, 7, {"infra/main.tf": "x"})
     pull = forge.get_pull(REPO, 7)
     assert forge.changed_since(pull, first) == {"infra/main.tf"}
+    assert gl.calls[-1].query["straight"] == ["true"]
     assert forge.changed_since(pull, pull.head_sha) == frozenset()
-    gl.force_push(REPO, 7, {"src/rewritten.py": "x"})
+    assert forge.changed_since(pull, base) is None  # never a head of this MR
+    gl.force_push(REPO, 7, {"src/rewritten.py": "x"})  # from main: src/app.py and infra/main.tf are gone
     rewritten = forge.get_pull(REPO, 7)
-    assert forge.changed_since(rewritten, first) is None
+    assert forge.changed_since(rewritten, first) == {"src/app.py", "src/rewritten.py"}
+    before = gl.requests()
+    assert forge.changed_since(rewritten, first) == {"src/app.py", "src/rewritten.py"} and gl.requests() == before
 
 
 def test_compare_says_diverged_when_base_is_not_an_ancestor(gl, forge):

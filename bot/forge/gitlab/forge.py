@@ -85,18 +85,19 @@ class GitLabForge:
 
     # --- pull requests
     def get_pull(self, repo: str, number: int) -> PullRequest:
-        return self.http.get(f"{_project(repo)}/merge_requests/{number}", parse=lambda d: self._mr(repo, d),
-                             needs=f"Reporter on {repo} to read merge requests")
+        # The parsed answer (kept with its ETag) carries what else the adapter wants of the MR, so a 304 renews it too.
+        pull, meta = self.http.get(f"{_project(repo)}/merge_requests/{number}", parse=lambda d: self._mr(repo, d),
+                                   needs=f"Reporter on {repo} to read merge requests")
+        self._mr_meta.put(("mr-meta", repo, number), meta)
+        return pull
 
-    def _mr(self, repo: str, d: dict) -> PullRequest:
+    def _mr(self, repo: str, d: dict) -> tuple[PullRequest, tuple]:
         pull = parse.merge_request(repo, d)
         self._learn_users([d.get("author"), *(d.get("reviewers") or ())])
         refs = d.get("diff_refs") or {}
-        self._mr_meta.put(("mr-meta", repo, pull.number), (
-            d.get("changes_count"), tuple(u["id"] for u in d.get("reviewers") or () if u.get("id")),
-            (refs.get("base_sha"), refs.get("head_sha"), refs.get("start_sha")),
-        ))
-        return pull
+        meta = (d.get("changes_count"), tuple(u["id"] for u in d.get("reviewers") or () if u.get("id")),
+                (refs.get("base_sha"), refs.get("head_sha"), refs.get("start_sha")))
+        return pull, meta
 
     def _meta(self, repo: str, number: int, *, read: bool = False) -> tuple | None:
         """What get_pull saw of the MR within `fresh_for` (read: ask GitLab when nothing is known)."""
@@ -133,7 +134,9 @@ class GitLabForge:
         requested_changes), https://docs.gitlab.com/api/merge_requests/#get-merge-request-diff-versions."""
         mr = f"{_project(repo)}/merge_requests/{number}"
         approved_by = self.http.get(f"{mr}/approvals", parse=lambda d: list((d or {}).get("approved_by") or ()))
-        reviewers = self.http.get_pages(f"{mr}/reviewers", parse=lambda d: list(d or ()))
+        # A review state (requested_changes) lives on the MR's reviewers: with none, there is nothing to ask.
+        meta = self._meta(repo, number)
+        reviewers = [] if meta is not None and not meta[1] else self.http.get_pages(f"{mr}/reviewers", parse=lambda d: list(d or ()))
         self._learn_users([a.get("user") for a in approved_by] + [r.get("user") for r in reviewers])
         versions = self._versions(repo, number) if approved_by or any(r.get("state") == "requested_changes" for r in reviewers) else []
         reviews = parse.approvals(approved_by, reviewers, versions)
@@ -194,22 +197,28 @@ class GitLabForge:
                           needs=f"Developer on {repo} to set merge request reviewers")
 
     def changed_since(self, pull: PullRequest, sha: str) -> frozenset[str] | None:
-        """Paths changed from an approval's head to the MR's head. None when no diff version of the MR had that
-        head any more (a force-push replaced it) or GitLab no longer has the commit."""
+        """Paths changed from an approval's head to the MR's head. None when no diff version of the MR has that
+        head (it was never this MR's head) or GitLab no longer has the commit."""
         if sha == pull.head_sha:
             return frozenset()
         self._meta(pull.repo, pull.number, read=True)  # the versions cache keys on the MR's current diff_refs
         heads = {v.get("head_commit_sha") for v in self._versions(pull.repo, pull.number)}
         if sha not in heads:
             return None
+        # The two heads' trees compared directly (straight=true): what the approver did not see, whether the
+        # branch was extended, rebased or rewritten since (GitLab keeps every version's head). A rebase onto a
+        # newer target adds the target's changes: a superset, never a subset.
+        # https://docs.gitlab.com/api/repositories/#compare-branches-tags-or-commits (straight)
+        key = ("straight", pull.repo, sha, pull.head_sha)
         try:
-            comparison = self.compare(pull.repo, sha, pull.head_sha)
+            files, cut = self.http.get(f"{_project(pull.repo)}/repository/compare",
+                                       {"from": sha, "to": pull.head_sha, "straight": "true"}, immutable=key,
+                                       parse=lambda d: (tuple(parse.diff_file(f) for f in d.get("diffs") or ()),
+                                                        bool(d.get("compare_timeout"))))
         except NotFound:
-            return None
-        if comparison.status != "ahead":
-            return None
-        paths = {p for f in comparison.files for p in (f.path, f.previous_path) if p}
-        if comparison.files_truncated:  # past the compare's limits: the MR's own files are a superset
+            return None  # GitLab no longer has that commit
+        paths = {p for f in files for p in (f.path, f.previous_path) if p}
+        if cut or len(files) >= DIFF_FILES_DEFAULT_LIMIT:  # past the compare's limits: the MR's files are a superset
             paths |= {p for f in self.list_pull_files(pull.repo, pull.number, head_sha=pull.head_sha, base_sha=pull.base_sha)
                       for p in (f.path, f.previous_path) if p}
         return frozenset(paths)
@@ -469,7 +478,10 @@ class GitLabForge:
         and the 400 "Cannot transition status via :enqueue from :pending" (another writer got there first) is
         taken as the no-op it is. https://docs.gitlab.com/api/commits/#set-the-pipeline-status-of-a-commit"""
         wanted = commit_status(result)
-        current = self._current_status(repo, result.head_sha, result.name, ask=True)
+        # Compared with what this adapter last saw or wrote there. Nothing known (a new head, a new process): the
+        # write goes straight out, as publish_check asks only when its store has no record of a write there;
+        # a refusal then is the no-op handled below.
+        current = self._current_status(repo, result.head_sha, result.name, ask=False)
         if current is not None and current[1].state in WAITING_STATES and (
                 current[1].state == wanted.state or (current[1].state, wanted.state) == ("running", "pending")):
             # refused by GitLab; a changed reason while waiting is told by the summary note (ensure_note)
@@ -577,7 +589,8 @@ class GitLabForge:
         data = self.http.request("POST", f"{_project(repo)}/merge_requests",
                                  body={"source_branch": head, "target_branch": base, "title": title, "description": body},
                                  needs=f"Developer on {repo} to open merge requests").data
-        pull = self._mr(repo, data)
+        pull, meta = self._mr(repo, data)
+        self._mr_meta.put(("mr-meta", repo, pull.number), meta)
         if not pull.head_sha:
             pull = replace(pull, head_sha=self.get_branch_sha(repo, head))
         return pull
