@@ -1,8 +1,6 @@
 """Real CODEOWNERS files (shared/corpora, beside the clone): answers checked by reading the files by hand."""
 from __future__ import annotations
 
-
-
 from bot.core.codeowners import parse
 from tests.conftest import shared_path
 
