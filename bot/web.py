@@ -159,6 +159,9 @@ def create_app(settings: Settings, *, queue: Queue | None = None, store: Any = N
     from bot import pages_access
 
     app.register_blueprint(pages_access.blueprint)  # /access: the access audit's reports (signed links)
+    from bot import pages_history
+
+    app.register_blueprint(pages_history.blueprint)  # /releases/<forge>/<repo>: timeline + Atom feed (signed links)
     return app
 
 

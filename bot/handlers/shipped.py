@@ -59,15 +59,17 @@ def carried_by(ctx: Context, pull: PullRequest, config: Config,
 
 def with_shipped_list(ctx: Context, pull: PullRequest, config: Config,
                       plan: core_release.ReleasePlan) -> tuple[core_release.ReleasePlan, tuple[core_plan.CarriedPull, ...]]:
-    """The plan whose Release body also lists the pull requests it ships, and those pull requests."""
+    """The plan whose Release body (and changelog entry, which the body repeats) also lists the pull requests it
+    ships, and those pull requests."""
     carried = carried_by(ctx, pull, config, plan)
     section = core_plan.shipped_section(carried, pull_url=ctx.forge.links.pull)
     if not section:
         return plan, carried
     body = plan.release_body.rstrip("\n") + "\n\n" + section
     if len(body) > core_release.MAX_RELEASE_BODY:
-        return plan, carried  # the changelog entry links each pull request already
-    return dataclasses.replace(plan, release_body=body), carried
+        return plan, carried  # the entry's commit lines link each pull request already
+    entry = plan.changelog_entry.rstrip("\n") + "\n\n" + section
+    return dataclasses.replace(plan, release_body=body, changelog_entry=entry), carried
 
 
 def shipped_key(forge: str, repo: str, number: int, environment: str) -> str:
