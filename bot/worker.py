@@ -145,9 +145,8 @@ class Worker:
     def periodic(self) -> None:
         """Every five minutes: the window engineer's bot.handlers.window.periodic(contexts, store, now)."""
         if self.settings.github_app_configured and self.store is not None:
-            from bot.handlers import access  # the daily access audit: each installation once a day (access.periodic)
-
-            access.periodic(self.context, self.store, self.clock())
+            # the daily access audit: each installation once a day (bot.handlers.access.periodic)
+            importlib.import_module("bot.handlers.access").periodic(self.context, self.store, self.clock())
         try:
             window = importlib.import_module("bot.handlers.window")
         except ModuleNotFoundError as exc:

@@ -147,11 +147,15 @@ def test_periodic_calls_the_window_engine_with_contexts_per_installation(monkeyp
         calls.append((contexts(5), store, now))
 
     monkeypatch.setitem(sys.modules, "bot.handlers.window", types.SimpleNamespace(periodic=periodic))
+    audits = []  # the daily access audit rides on the same five-minute tick
+    monkeypatch.setitem(sys.modules, "bot.handlers.access",
+                        types.SimpleNamespace(periodic=lambda contexts, store, now: audits.append((store, now))))
     settings = Settings(github_app_id=1, github_private_key=Secret("unused by the stand-in forge"))
     worker, built = make_worker(settings=settings)
     worker.periodic()
     ((ctx, store, now),) = calls
     assert ctx.forge.installation_id == 5 and store == {} and now == NOW
+    assert audits == [({}, NOW)]
 
 
 def test_periodic_does_nothing_without_app_credentials(monkeypatch):
