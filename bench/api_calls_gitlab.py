@@ -1,7 +1,7 @@
 """GitLab API requests per Merge Request Hook, cold and warm, through the worker (every handler routed for it).
 
 Run by hand from the repository root: `.venv/bin/python bench/api_calls_gitlab.py [--out bench/results/api_calls_gitlab.md]`.
-A Merge Request Hook (shaped from the go-gitlab fixture in ../shared/fixtures/gitlab/merge_request/update.json)
+A Merge Request Hook (go-gitlab's fixture fixtures/gitlab/merge_request/update.json with this project's names)
 is parsed by bot/webhooks/gitlab.py and run by bot.worker.Worker.run_event, as the queue would, against a real
 GitLabForge over tests/forge/fakegitlab.py (GitLab's JSON, offset pagination, ETags) on `responses`; nothing
 leaves the process. "cold" is the first event on a new forge (one per process), "warm" the next event on the
@@ -35,7 +35,7 @@ from tests.forge.fakegitlab import FakeGitLab, diff_json  # noqa: E402
 REPO = "acme/payments-app"
 CONFIG_PROJECT = "acme/release-settings"
 NUMBER = 42
-FIXTURE = Path(__file__).resolve().parents[2] / "shared/fixtures/gitlab/merge_request/update.json"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures/gitlab/merge_request/update.json"  # go-gitlab's, unchanged
 CONFIG = b"""approvals:
   mode: each-team
   teams:
@@ -98,9 +98,7 @@ def add_mr(gl: FakeGitLab, number: int, *, base: str, n_files: int, n_approvals:
 
 def hook(gl: FakeGitLab, number: int, *, action: str, delivery: int) -> dict:
     """The Merge Request Hook GitLab sends, on the go-gitlab fixture's shape."""
-    payload = json.loads(FIXTURE.read_text()) if FIXTURE.exists() else {"object_kind": "merge_request", "project": {},
-                                                                           "object_attributes": {}, "user": {}}
-    payload = copy.deepcopy(payload)
+    payload = copy.deepcopy(json.loads(FIXTURE.read_text()))
     st = gl.project(REPO)
     mr = st.mrs[number]
     payload["project"].update(path_with_namespace=REPO, default_branch="main", id=st.id)

@@ -479,3 +479,21 @@ def test_the_token_travels_in_its_header_and_never_reaches_the_logs(gl, forge, c
     forge.get_pull(REPO, 7)
     assert gl.calls[-1].headers["PRIVATE-TOKEN"] == "glpat-secret-token"
     assert "glpat-secret-token" not in caplog.text and "glpat-secret-token" not in str(caught.value)
+
+
+def test_an_mr_without_reviewers_costs_no_reviewers_request(gl, forge):
+    seed_mr(gl)
+    gl.approve(REPO, 7, "alice")
+    forge.get_pull(REPO, 7)
+    assert [r.user for r in forge.list_reviews(REPO, 7)] == ["alice"]
+    assert not any("/reviewers" in c.path for c in gl.calls)
+
+
+def test_a_new_process_writing_the_pending_already_there_takes_gitlabs_refusal_as_done(gl, forge):
+    base, head = seed_mr(gl)
+    first = forge.create_check(REPO, result(head=head))
+    restarted = make_forge()  # knows nothing of the status: writes, and GitLab refuses pending -> pending
+    assert restarted.create_check(REPO, result(head=head)) == first
+    assert [c.status for c in gl.calls if c.method == "POST"] == [201, 400]
+    assert restarted.create_check(REPO, result(head=head)) == first  # now it knows: nothing sent
+    assert [c.status for c in gl.calls if c.method == "POST"] == [201, 400]
