@@ -118,8 +118,8 @@ def test_dockerignore_keeps_secrets_and_state_out_of_the_build_context() -> None
     for path in ("var/github-app.env", ".env", "var/queue.db", ".git/config", ".venv/bin/python", "tests/test_web.py",
                  "bot/__pycache__/web.cpython-311.pyc", "key.pem"):
         assert not dockerignore_includes(path), path
-    for path in ("pyproject.toml", "bot/web.py", "bot/templates/pull.html", "bot/defaults.yml",
-                 "config/defaults.yml"):
+    for path in ("pyproject.toml", "app.yml", "bot/web.py", "bot/templates/pull.html", "bot/defaults.yml",
+                 "bot/app.yml", "config/defaults.yml"):
         assert dockerignore_includes(path), path
 
 
@@ -148,6 +148,7 @@ def test_build_context_after_dockerignore_builds_a_complete_package(tmp_path) ->
     assert (build / "bot" / "defaults.yml").read_bytes() == (ROOT / "config" / "defaults.yml").read_bytes()
     assert (build / "bot" / "templates" / "pull.html").is_file()
     assert (build / "bot" / "cli.py").is_file()
+    assert (build / "bot" / "app.yml").read_bytes() == (ROOT / "app.yml").read_bytes()  # what /setup posts
 
 
 def cli_commands() -> set[str]:
