@@ -36,6 +36,7 @@ def test_json_lists_each_path_with_owners_and_deciding_line(github_file, capsys)
         {"path": "README", "owners": ["@global-owner"], "line": 1, "pattern": "*"},
     ]
     assert f"{github_file}:5: Invalid pattern" in out.err  # the "!" line, reported and skipped
+    assert "Invalid pattern: Invalid pattern" not in out.err and "on line 5" not in out.err  # said once
 
 
 def test_json_line_is_null_when_no_rule_matched(tmp_path, capsys) -> None:
@@ -96,3 +97,17 @@ def test_missing_file_is_a_usage_error(tmp_path, capsys) -> None:
 
 def test_missing_codeowners_option_is_a_usage_error(capsys) -> None:
     assert main(["owners", "x"]) == 2
+
+
+@pytest.mark.parametrize("kind, message, suggestion, expected", [
+    ("Invalid pattern", "Invalid pattern on line 5: `!x` is not supported", None, "Invalid pattern: `!x` is not supported"),
+    ("Invalid owner", "Invalid owner on line 2: `nobody`", None, "Invalid owner: `nobody`"),
+    ("Zero owners", "Entry on line 3 has no owners", None, "Zero owners: Entry on line 3 has no owners"),
+    ("Invalid pattern", "Invalid pattern on line 7: `[a-z]`", "escape it", "Invalid pattern: `[a-z]` (escape it)"),
+])
+def test_an_error_says_its_kind_once(kind, message, suggestion, expected):
+    from bot.commands.owners import error_text
+    from bot.core.codeowners._parse import CodeownersError
+
+    line = int(message.split("line ")[1].split()[0].rstrip(":"))
+    assert error_text(CodeownersError(line, kind, message, "", suggestion)) == expected

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         return USAGE_ERROR
     codeowners = parse(data, platform="gitlab" if args.gitlab else "github")
     for error in codeowners.errors:
-        print(f"{args.codeowners}:{error.line}: {error.kind}: {error.message}", file=sys.stderr)
+        print(f"{args.codeowners}:{error.line}: {error_text(error)}", file=sys.stderr)
     paths = args.paths or [line.rstrip("\r\n") for line in sys.stdin if line.rstrip("\r\n")]
     paths = [path.removeprefix("./") for path in paths]
     rows = _gitlab_rows(codeowners, paths) if args.gitlab else _github_rows(codeowners, paths)
@@ -140,3 +140,12 @@ def _text(row: dict, filename: str) -> str:
             heading += f"[{row['approvals_required']}]"
         return f"{row['path']}\t{heading}\t{owners}\t{decided}"
     return f"{row['path']}\t{owners}\t{decided}"
+
+
+def error_text(error) -> str:
+    """"Invalid pattern: `!x` is not supported (…)", not "Invalid pattern: Invalid pattern on line 5: …": the
+    message is GitHub's wording (kind and line included), and the line is already in the FILE:LINE prefix."""
+    repeated = f"{error.kind} on line {error.line}: "
+    message = error.message[len(repeated):] if error.message.startswith(repeated) else error.message
+    text = message if message.lower().startswith(error.kind.lower()) else f"{error.kind}: {message}"
+    return text + (f" ({error.suggestion})" if error.suggestion else "")
