@@ -4,39 +4,23 @@ server-rendered SVG timeline, the releases with links to tags, changelog and pul
 Data: the history record the release handler writes on each release (bot.handlers.shipped.record_release), not
 the forge: the web process holds no installation token and a page view must cost no API request; the record
 also keeps what tags do not (when the release was made, the pull requests it carried). Like the details pages it
-shows a private repository's versions and pull requests, so it opens only from its signed link (posted in the
-release's notes and the plan), the feed too (a feed reader keeps the signed URL).
+shows a private repository's versions and pull requests, so it opens only from its signed link (posted under the
+release plan of every release pull request), the feed too (a feed reader keeps the signed URL).
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
-from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
 from bot.core import history
+from bot.handlers.shipped import history_key, history_signature, history_url  # noqa: F401 (history_url: re-exported)
 
 blueprint = Blueprint("pages_history", __name__, template_folder="templates")
 
 
-def history_signature(*, key: Any, forge: str, repo: str) -> str:
-    """HMAC-SHA256 over its own subject, so a pull request's or access report's link opens no history page."""
-    secret = key.reveal() if hasattr(key, "reveal") else str(key)
-    return hmac.new(secret.encode(), f"releases:{forge}:{repo}".encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def history_url(public_url: str, *, key: Any, forge: str, repo: str, feed: bool = False) -> str | None:
-    if not public_url or key is None:
-        return None
-    path = f"/releases/{forge}/{repo}" + ("/feed.atom" if feed else "")
-    return f"{public_url.rstrip('/')}{path}?sig={history_signature(key=key, forge=forge, repo=repo)}"
-
-
 def _record(forge: str, repo: str):
     """The saved history, or None for a wrong sig exactly as for a repo never released (nothing leaks)."""
-    from bot.handlers.shipped import history_key
-
     key = current_app.config.get("DETAILS_LINK_KEY")
     store = current_app.config.get("STORE")
     sig = request.args.get("sig") or ""

@@ -18,7 +18,7 @@ from bot.core.config import Config
 from bot.core.environments import Environment
 from bot.core.manifest import parse_manifest
 from bot.forge.errors import NotFound
-from bot.handlers import Context
+from bot.handlers import Context, shipped
 from bot.handlers.approvals import details_key
 from bot.handlers.configs import fetch_config
 from bot.handlers.publish import publish_check, rerequested
@@ -73,6 +73,9 @@ def with_release_plan(result: CheckResult | None, ctx: Context, pull: PullReques
             text = text.replace(core_plan.PLAN_HEADING, f"{core_plan.PLAN_HEADING}: {item.environment.name}", 1)
         sections.append(text)
         announce_plan_ready(ctx, pull, loaded.config, item)
+    history = shipped.history_url(ctx.public_url, key=ctx.details_link_key, forge=ctx.forge.kind, repo=pull.repo)
+    if history:
+        sections.append(f"[Release history and Atom feed of {pull.repo}]({history})\n")
     summary = result.summary.rstrip("\n") + "\n\n" + "\n".join(sections)
     if len(summary) > MAX_SUMMARY:
         summary = summary[: MAX_SUMMARY - 200].rsplit("\n", 1)[0] + "\n\n…the plan is cut here (GitHub's limit).\n"

@@ -5,6 +5,8 @@ queue the announcements. Called from bot.handlers.release; every step is keyed a
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
 import logging
 from typing import Any, Mapping
 
@@ -110,6 +112,21 @@ def comment_shipped(ctx: Context, *, release_repo: str, plan: core_release.Relea
 
 def history_key(forge: str, repo: str) -> str:
     return f"releases:{forge}:{repo}"
+
+
+def history_signature(*, key: Any, forge: str, repo: str) -> str:
+    """The history page's link signature (bot.pages_history): HMAC-SHA256 over its own subject, so a pull
+    request's details link or an access report's opens no history page, and the other way round."""
+    secret = key.reveal() if hasattr(key, "reveal") else str(key)
+    return hmac.new(secret.encode(), f"releases:{forge}:{repo}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def history_url(public_url: str, *, key: Any, forge: str, repo: str, feed: bool = False) -> str | None:
+    """The signed link of a release repo's history page (or its Atom feed); None without PUBLIC_URL or a key."""
+    if not public_url or key is None:
+        return None
+    path = f"/releases/{forge}/{repo}" + ("/feed.atom" if feed else "")
+    return f"{public_url.rstrip('/')}{path}?sig={history_signature(key=key, forge=forge, repo=repo)}"
 
 
 def record_release(ctx: Context, *, pull: PullRequest, config: Config, plan: core_release.ReleasePlan,

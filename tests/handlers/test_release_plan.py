@@ -5,7 +5,7 @@ import datetime as dt
 from bot.core.approvals import TEAM, Evaluation, GroupResult, to_json
 from bot.core.checks import MANIFEST
 from bot.core.config import ApprovalMode, Invalidate
-from bot.handlers import Context, release_plan
+from bot.handlers import Context, release_plan, shipped
 from bot.handlers.manifest import on_pull
 from bot.model import ChangedFile, Commit, Comparison, PullRequest, Tag
 from bot.webhooks.event import Event
@@ -78,10 +78,13 @@ def event(name="pull_request", action="opened"):
 def test_the_manifest_check_carries_the_plan_with_who_must_still_approve():
     forge, store = world(), DictStore()
     save_evaluation(store, infra_approved=False)
-    ctx = Context(forge=forge, now=TUESDAY, store=store, jobs=Jobs())
+    ctx = Context(forge=forge, now=TUESDAY, store=store, jobs=Jobs(), public_url="https://rc.example",
+                  details_link_key="k")
     on_pull(event(), ctx)
     summary = forge.checks_on(RELEASE, HEAD_SHA)[MANIFEST].summary
     plan = summary[summary.index("### Release plan"):]
+    history = shipped.history_url("https://rc.example", key="k", forge="github", repo=RELEASE)
+    assert plan.rstrip().endswith(f"[Release history and Atom feed of {RELEASE}]({history})")
     assert "Merging tags **`release-1.5.3-2.1.0`**." in plan
     assert "**Can ship:** as soon as the missing approvals are given" in plan
     assert "- `@acme/infra-team`: 1 more approval (can approve: @bob)" in plan
