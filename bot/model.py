@@ -123,7 +123,7 @@ class Comparison:
 class FileContent:
     content: bytes
     # An opaque version of the file, handed back to update_file so a concurrent change is refused:
-    # GitHub's blob sha; GitLab's last_commit_id of the file on that branch.
+    # The blob sha on GitHub and GitLab (GitLab's update_file checks it, then commits with the file's last_commit_id).
     sha: str
 
 

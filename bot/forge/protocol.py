@@ -91,12 +91,13 @@ class Forge(Protocol):
 
     def get_file(self, repo: str, path: str, *, ref: str) -> FileContent | None:
         """The file at ref (branch, tag or sha), None when absent (or a symlink). FileContent.sha is the opaque
-        version update_file wants back (GitHub: blob sha; GitLab: last_commit_id)."""
+        version update_file wants back (GitHub and GitLab: the blob sha; GitLab's update_file then commits with the
+        file's last_commit_id, so GitLab itself refuses a concurrent change)."""
         ...
 
     def get_files(self, wanted: Sequence[FileRef]) -> tuple[FileContent | None, ...]:
         """Many files, repositories and refs at once, in order; None for a missing repo, ref or file (ref None:
-        the default branch). GitHub: one GraphQL request; GitLab: one request per file not cached."""
+        the default branch). GitHub and GitLab: one GraphQL request for every file not cached."""
         ...
 
     def get_default_branch(self, repo: str) -> str:
