@@ -227,8 +227,8 @@ def _owning_teams(forge: Forge, pull: PullRequest) -> list[str]:
     teams: list[str] = []
     for changed in forge.list_pull_files(pull.repo, pull.number):
         for path in filter(None, (changed.path, changed.previous_path)):
-            match = rules.owners_of(path)
-            for owner in match.owners if match else ():
+            # every section that applies (GitLab; GitHub: the one deciding line)
+            for owner in (o for m in rules.sections_of(path) if not m.optional for o in m.owners):
                 if "/" in owner and owner not in teams:
                     teams.append(owner)
     return teams

@@ -67,8 +67,11 @@ def on_rollback_comment(event: Event, ctx: Context) -> None:
 def manifest_owners(forge: Forge, repo: str, *, ref: str, path: str) -> tuple[str, ...]:
     """The owners CODEOWNERS names for the manifest at the default branch's head."""
     found = fetch_codeowners(forge, repo, ref=ref)
-    match = parse(found[1], platform=forge.layout.codeowners_dialect).owners_of(path) if found else None
-    return match.owners if match else ()
+    if not found:
+        return ()
+    # every section that applies (GitLab; GitHub: the one deciding line), optional ones ask nothing
+    matches = parse(found[1], platform=forge.layout.codeowners_dialect).sections_of(path)
+    return tuple(dict.fromkeys(o for m in matches if not m.optional for o in m.owners))
 
 
 def may_roll_back(forge: Forge, repo: str, *, user: str, owners: tuple[str, ...]) -> bool:
