@@ -18,7 +18,7 @@ from bot.core.manifest import combine_checks, parse_manifest, problems_check, un
 from bot.core.promotion import PROMOTION, Outcome, PromotionVerdict, judge_promotion, match, promotion_check
 from bot.core.release import ReleaseRecord
 from bot.forge.protocol import Forge
-from bot.handlers import Context, KeyValue
+from bot.handlers import Context, KeyValue, announce
 from bot.handlers.configs import fetch_config
 from bot.handlers.history import release_history
 from bot.handlers.manifest import pulls_of, touched_environments
@@ -103,6 +103,7 @@ def evaluate_pull(ctx: Context, pull: PullRequest, *, account: int | None) -> Ch
             results.append(dataclasses.replace(verdict, details_url=details_url))
             continue
         follow_up(ctx, pull, verdict, account=account)
+        announce.promotion_blocked(ctx, pull, config, verdict)  # once per version set, when verification failed
         results.append(promotion_check(verdict, head_sha=pull.head_sha, details_url=details_url))
     return combine_checks(results)
 
