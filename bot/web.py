@@ -68,12 +68,20 @@ def create_app(settings: Settings, *, queue: Queue | None = None, store: Any = N
                 raise _Reply(400, "malformed", "X-GitHub-Event and X-GitHub-Delivery headers are required")
             fields["event"] = name
             try:
+                body = github_webhooks.json_body(body, request.headers.get("Content-Type"))  # the JSON is journaled
                 action, repo = github_webhooks.peek(github_webhooks.load_payload(body))
+            except github_webhooks.UnsupportedMediaType as exc:
+                raise _Reply(415, "unsupported_media_type", str(exc)) from None
             except MalformedDelivery as exc:
                 raise _Reply(400, "malformed", str(exc)) from None
             fields.update(action=action, repo=repo)
             if not router.accepts(name, action):
                 raise _Reply(202, "ignored", f"{_event_label(name, action)} is not handled; nothing queued")
+            if not settings.github_app_configured:
+                # Verified and routed, but nothing could run it: refuse it (GitHub shows the 503 and the delivery can
+                # be redelivered once the App is configured) rather than keep it to fail as a dead letter.
+                raise _Reply(503, "app_not_configured", "GitHub App credentials are missing: set "
+                             + ", ".join(m for m in settings.missing_github() if m != "GITHUB_WEBHOOK_SECRET"))
             delivery = Delivery(delivery_id, "github", name, action, repo, body, time.time())
             try:
                 queued = queue.submit(delivery)
@@ -133,7 +141,17 @@ def create_app(settings: Settings, *, queue: Queue | None = None, store: Any = N
             queue.ping()
         except Exception as exc:  # any backend failure means "not ready"
             return jsonify(status="unavailable", error=f"queue unreachable: {type(exc).__name__}"), 503
-        return jsonify(status="ready")
+        warning = queue.durability()  # asked of the backend once per process
+        if warning:  # ready (it accepts deliveries), but say loudly that a restart of the backend loses them
+            return jsonify(status="ready", durable=False, warning=f"NOT DURABLE: {warning}")
+        return jsonify(status="ready", durable=True)
+
+    @app.errorhandler(500)
+    def internal_error(exc):  # a bug on the webhook path: still the JSON shape GitHub's delivery log shows
+        if not request.path.startswith("/webhooks/"):
+            return exc
+        return Response(json.dumps({"status": "error", "message": "internal error; nothing was queued, redeliver"}),
+                        status=500, content_type="application/json")
 
     @app.get("/metrics")
     def prometheus() -> Response:

@@ -39,7 +39,8 @@ def forge():
 
 @pytest.fixture
 def app(tmp_path, forge):
-    settings = Settings(github_webhook_secret=Secret(SECRET), queue_url=f"sqlite:///{tmp_path}/queue.db",
+    settings = Settings(github_webhook_secret=Secret(SECRET), github_app_id=1, github_private_key=Secret("unused"),
+                        queue_url=f"sqlite:///{tmp_path}/queue.db",
                         public_url="https://rc.example")
     store = DictStore()
     router = Router(approvals_router)

@@ -44,7 +44,8 @@ def queue(tmp_path):
 
 
 def client_for(queue, router=None):
-    settings = Settings(github_webhook_secret=Secret(SECRET), queue_url=queue.url)
+    settings = Settings(github_webhook_secret=Secret(SECRET), github_app_id=1, github_private_key=Secret("unused"),
+                        queue_url=queue.url)
     return create_app(settings, queue=queue, router=router, store=DictStore()).test_client()
 
 

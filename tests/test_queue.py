@@ -478,3 +478,68 @@ def test_a_deferral_never_takes_back_a_delivery_another_consumer_has_claimed_sin
     assert queue.journal.state("handed-over") is State.RUNNING  # still fast's
     queue.journal.defer("handed-over", owner="fast", due_at=time.time() + 2)
     assert queue.journal.state("handed-over") is State.QUEUED
+
+
+# --- durability: does the backend keep accepted deliveries across its own restart?
+
+class _NoConfigRedis:
+    """A managed Redis that disables CONFIG (ElastiCache, Memorystore) and answers INFO persistence."""
+
+    def __init__(self, aof_enabled: int | None):
+        self.aof_enabled = aof_enabled
+
+    def config_get(self, name):
+        import redis
+
+        raise redis.exceptions.ResponseError("unknown command 'CONFIG'")
+
+    def info(self, section):
+        import redis
+
+        if self.aof_enabled is None:
+            raise redis.exceptions.ResponseError("unknown command 'INFO'")
+        return {"aof_enabled": self.aof_enabled}
+
+
+def test_the_machines_redis_keeps_nothing_on_disk_and_the_warning_says_so():
+    redis_or_skip()
+    from bot.queue import durability_warning
+
+    warning = durability_warning(REDIS_URL)
+    assert warning == ('Redis keeps nothing on disk (appendonly no, save ""): deliveries accepted but not yet run are '
+                       "lost if Redis restarts; set appendonly yes (or a save schedule)")
+
+
+def test_redis_with_appendonly_or_a_save_schedule_persists():
+    from bot.queue import _redis_warning
+
+    class Configured:
+        def __init__(self, appendonly, save):
+            self.values = {"appendonly": appendonly, "save": save}
+
+        def config_get(self, name):
+            return {name: self.values[name]}
+
+    assert _redis_warning(Configured("yes", "")) is None
+    assert _redis_warning(Configured("no", "3600 1 300 100 60 10000")) is None
+    assert _redis_warning(Configured("no", "")).startswith("Redis keeps nothing on disk")
+
+
+def test_redis_with_config_disabled_falls_back_to_info_persistence():
+    from bot.queue import _redis_warning
+
+    assert _redis_warning(_NoConfigRedis(aof_enabled=1)) is None
+    assert _redis_warning(_NoConfigRedis(aof_enabled=0)).startswith("Redis has appendonly off (INFO persistence; "
+                                                                      "CONFIG is disabled")
+    assert _redis_warning(_NoConfigRedis(aof_enabled=None)).startswith("cannot tell whether Redis keeps anything")
+
+
+def test_a_sqlite_queue_in_a_temporary_directory_or_on_tmpfs_is_not_durable(tmp_path):
+    from bot.queue import durability_warning
+
+    mounts = tmp_path / "mounts"
+    mounts.write_text("/dev/vda1 / ext4 rw 0 0\ntmpfs /srv/fast tmpfs rw 0 0\n")
+    assert "is in a temporary directory (/tmp)" in durability_warning("sqlite:////tmp/q.db", mounts=str(mounts))
+    assert "is on a tmpfs filesystem (/srv/fast)" in durability_warning("sqlite:////srv/fast/q.db", mounts=str(mounts))
+    assert durability_warning("sqlite:////srv/rc/queue.db", mounts=str(mounts)) is None
+    assert durability_warning("sqlite:////srv/fastlane/q.db", mounts=str(mounts)) is None  # a prefix, not inside

@@ -35,7 +35,8 @@ def router():
 
 @pytest.fixture
 def settings(tmp_path):
-    return Settings(github_webhook_secret=Secret(SECRET), queue_url=f"sqlite:///{tmp_path}/queue.db")
+    return Settings(github_webhook_secret=Secret(SECRET), github_app_id=1, github_private_key=Secret("intake never signs"),
+                    queue_url=f"sqlite:///{tmp_path}/queue.db")
 
 
 @pytest.fixture
@@ -166,13 +167,23 @@ def test_queue_failure_answers_503_and_records_nothing(client, queue):
     assert post(client, OPENED).json["status"] == "queued"
 
 
-def test_health_and_readiness(client):
+def test_health_and_readiness(client, tmp_path):
     assert client.get("/healthz").status_code == 200
-    assert client.get("/readyz").json == {"status": "ready"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200  # ready: it accepts deliveries; but pytest's tmp_path is a temporary directory
+    assert (ready.json["status"], ready.json["durable"]) == ("ready", False)
+    assert ready.json["warning"].startswith(f"NOT DURABLE: the SQLite queue {tmp_path}/queue.db is in a temporary")
+
+
+def test_readyz_says_durable_for_a_queue_file_on_a_persistent_disk(router, monkeypatch, tmp_path):
+    monkeypatch.setattr(Queue, "durability", lambda self: None)  # the path rules: tests/test_queue.py
+    client = create_app(Settings(queue_url=f"sqlite:///{tmp_path}/q.db"), router=router, store=object()).test_client()
+    assert client.get("/readyz").json == {"status": "ready", "durable": True}
 
 
 def test_readyz_is_503_when_the_queue_is_unreachable(router):
-    settings = Settings(github_webhook_secret=Secret(SECRET), queue_url="redis://127.0.0.1:1/0")
+    settings = Settings(github_webhook_secret=Secret(SECRET), github_app_id=1, github_private_key=Secret("unused"),
+                        queue_url="redis://127.0.0.1:1/0")
     client = create_app(settings, router=router, store=object()).test_client()
     response = client.get("/readyz")
     assert response.status_code == 503
@@ -266,3 +277,54 @@ def test_pages_blueprint_is_registered_with_the_store(settings, queue, router, m
     app = create_app(settings, queue=queue, router=router)
     app.config["STORE"].set_json("acme/app#2", {"approved": True})
     assert app.test_client().get("/pulls/acme/app/2").json == {"value": {"approved": True}}
+
+
+# --- intake edge cases (issue 11): App credentials, nesting, Content-Type
+
+def test_secret_set_but_app_credentials_missing_refuses_routed_deliveries_with_503(tmp_path, router):
+    settings = Settings(github_webhook_secret=Secret(SECRET), queue_url=f"sqlite:///{tmp_path}/queue.db")
+    queue = Queue(settings.queue_url)
+    client = create_app(settings, queue=queue, router=router).test_client()
+    response = post(client, OPENED)
+    assert response.status_code == 503
+    assert response.json == {"status": "app_not_configured", "message": "GitHub App credentials are missing: set "
+                             "GITHUB_APP_ID, GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH"}
+    assert queue.journal.state("d-1") is None and queue.journal.count(State.DEAD) == 0  # not kept to fail later
+    assert post(client, {"zen": "hi"}, event="ping", delivery="p-1").status_code == 202  # nothing to run: no 503
+
+
+def test_a_signed_body_nested_100000_deep_is_400_with_the_parsers_message(client, queue):
+    body = b"[" * 100_000 + b"]" * 100_000
+    response = post(client, None, body=body)
+    assert response.status_code == 400 and response.content_type == "application/json"
+    assert response.json["message"].startswith("body is not valid JSON: maximum recursion depth exceeded")
+    assert queue.journal.state("d-1") is None
+
+
+def test_a_form_encoded_delivery_is_verified_over_the_raw_body_and_journaled_as_json(client, queue):
+    from urllib.parse import urlencode
+
+    body = urlencode({"payload": json.dumps(OPENED)}).encode()
+    response = post(client, None, body=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert (response.status_code, response.json["status"]) == (202, "queued")
+    claim = queue.journal.claim("d-1", owner="test", now=0)
+    assert json.loads(claim.delivery.body) == OPENED  # the worker reads JSON whichever content type came in
+
+
+@pytest.mark.parametrize("content_type, status", [
+    ("application/json; charset=utf-8", 202),
+    ("text/plain", 415),
+    (None, 415),
+    ("application/x-www-form-urlencoded", 400),  # JSON sent as if form-encoded: no `payload` field
+])
+def test_content_type_is_json_or_form_encoded_and_nothing_else(client, queue, content_type, status):
+    response = post(client, OPENED, headers={"Content-Type": content_type})
+    assert response.status_code == status, response.json
+    if status == 415:
+        assert response.json["message"].startswith("Content-Type must be application/json or "
+                                                   "application/x-www-form-urlencoded")
+        assert queue.journal.state("d-1") is None
+
+
+def test_an_unsigned_body_of_any_type_is_401_before_its_type_is_looked_at(client):
+    assert post(client, OPENED, secret="wrong", headers={"Content-Type": "text/plain"}).status_code == 401

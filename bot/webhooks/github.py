@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import json
 import re
+import urllib.parse
 from typing import Any, Mapping
 
 from bot.model import PullRequest
@@ -17,6 +18,36 @@ MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB and drops big
 
 class MalformedDelivery(ValueError):
     """The body is not a JSON object, or a required header is missing: answer 400."""
+
+
+class UnsupportedMediaType(MalformedDelivery):
+    """A Content-Type GitHub never sends for a webhook: answer 415."""
+
+
+JSON_TYPE, FORM_TYPE = "application/json", "application/x-www-form-urlencoded"
+
+
+def json_body(body: bytes, content_type: str | None) -> bytes:
+    """The JSON payload of a delivery, by its Content-Type: a webhook's "Content type" is application/json, or
+    application/x-www-form-urlencoded with the JSON in the `payload` field
+    (https://docs.github.com/en/webhooks/using-webhooks/creating-webhooks#content-type). Anything else, a missing
+    type included, is refused (415) rather than guessed at. The signature covers the raw body as sent, so this runs
+    after verify()."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media == JSON_TYPE:
+        return body
+    if media == FORM_TYPE:
+        try:
+            fields = urllib.parse.parse_qs(body.decode("ascii"), keep_blank_values=True, strict_parsing=True,
+                                           max_num_fields=16)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise MalformedDelivery(f"form-encoded body is malformed: {exc}") from None
+        payload = fields.get("payload")
+        if not payload or len(payload) != 1:
+            raise MalformedDelivery("form-encoded body must carry the JSON in exactly one `payload` field")
+        return payload[0].encode()
+    shown = f"got {content_type!r}" if content_type else "got none"
+    raise UnsupportedMediaType(f"Content-Type must be {JSON_TYPE} or {FORM_TYPE} (the webhook's content type), {shown}")
 
 
 def verify(body: bytes, *, signature: str | None, secret: str) -> bool:
@@ -44,6 +75,8 @@ def load_payload(body: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedDelivery(f"body is not valid JSON: {exc}") from None
+    except RecursionError as exc:  # json nests by recursion: a body nested ~1,000 deep or more ends here
         raise MalformedDelivery(f"body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise MalformedDelivery("body must be a JSON object")

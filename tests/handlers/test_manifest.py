@@ -258,7 +258,8 @@ def test_signed_delivery_end_to_end_posts_manifest_and_window_checks(tmp_path):
     forge.add_pull(PullRequest(repo, pull["number"], pull["title"], pull["user"]["login"], pull["head"]["sha"],
                                pull["head"]["ref"], pull["base"]["ref"], pull["base"]["sha"], "open"),
                    files=[ChangedFile("release.yml", "modified")])
-    settings = Settings(github_webhook_secret=Secret("s3cret"), queue_url=f"sqlite:///{tmp_path}/queue.db")
+    settings = Settings(github_webhook_secret=Secret("s3cret"), github_app_id=1, github_private_key=Secret("unused"),
+                        queue_url=f"sqlite:///{tmp_path}/queue.db")
     ours = Router(router, semver.router, window.router)
     worker = Worker(settings, store=DictStore(), router=ours, forge_for=lambda _id: forge, clock=lambda: NOW)
     queue = Queue(settings.queue_url, runner=worker)
