@@ -24,7 +24,6 @@ import hashlib
 import itertools
 import json
 import re
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit

@@ -6,23 +6,21 @@ import base64
 import logging
 import time
 from dataclasses import replace
-from typing import Any, Callable, Iterable, Sequence
-from urllib.parse import quote
+from typing import Any, Callable, Sequence
 
 import gitlab
 from urllib3.util import Retry
 
-from bot.core.checks import CheckResult
-from bot.forge.errors import AlreadyExists, Conflict, ForgeError, NotFound, TeamNotFound
-from bot.forge.github import note_marker
+from bot.forge.errors import AlreadyExists, Conflict, NotFound
 from bot.forge.gitlab import parse
+from bot.forge.gitlab.checks import Checks
 from bot.forge.gitlab.http import RETRY, GitLabHttp
+from bot.forge.gitlab.people import People
+from bot.forge.gitlab.urls import is_sha, project as _project, q as _q
 from bot.forge.http import LRU
 from bot.forge.layout import gitlab_layout, gitlab_links
-from bot.forge.statuses import WAITING_STATES, CommitStatus, commit_status, status_digest
 from bot.model import (
-    Commit, Comparison, ExistingCheck, FileContent, FileRef, Note, Permission, PullFiles, PullRequest, Release,
-    Review, Tag, TeamInfo,
+    Commit, Comparison, FileContent, FileRef, Permission, PullFiles, PullRequest, Release, Review, Tag,
 )
 
 log = logging.getLogger(__name__)
@@ -32,31 +30,7 @@ FRESH_FOR = 60.0
 # default (an administrator may raise it to 3,000); past it the MR's changes_count reads "1000+".
 DIFF_FILES_DEFAULT_LIMIT = 1000
 SYMLINK_MODE = "120000"  # git's mode of a symbolic link, as GraphQL's RepositoryBlob.mode gives it
-_SHA_CHARS = frozenset("0123456789abcdef")
-# GraphQL: members of the group, of its ancestors (what REST members/all lists) and of its subgroups.
-# https://docs.gitlab.com/api/graphql/reference/#groupmemberrelation (DIRECT, INHERITED, DESCENDANTS)
-MEMBER_RELATIONS = "[DIRECT, INHERITED, DESCENDANTS]"
 BLOB_FIELDS = "path oid mode size rawBlob"
-
-
-def is_sha(ref: str) -> bool:
-    return len(ref) == 40 and set(ref) <= _SHA_CHARS
-
-
-def _q(part: str) -> str:
-    return quote(part, safe="")
-
-
-def _project(repo: str) -> str:
-    # https://docs.gitlab.com/api/rest/#namespaced-paths: a project path in a URL is URL-encoded, / as %2F
-    return f"/projects/{_q(repo)}"
-
-
-def _group_path(team: str) -> str:
-    path = team.lstrip("@").strip("/")
-    if not path:
-        raise TeamNotFound(team, f"{team} is not a group: expected @group or @group/subgroup")
-    return path
 
 
 def client(url: str, token: str, *, timeout: float = 30.0) -> gitlab.Gitlab:
@@ -65,7 +39,7 @@ def client(url: str, token: str, *, timeout: float = 30.0) -> gitlab.Gitlab:
     return gitlab.Gitlab(url, private_token=token, timeout=timeout)
 
 
-class GitLabForge:
+class GitLabForge(People, Checks):
     """One per GitLab instance and token. `gl` is a python-gitlab client (see client())."""
 
     kind = "gitlab"
@@ -329,210 +303,6 @@ class GitLabForge:
         https://docs.gitlab.com/api/tags/#list-project-repository-tags (order_by=updated: the commit's date)"""
         return tuple(self.http.get_pages(f"{_project(repo)}/repository/tags", {"order_by": "updated", "sort": "desc"},
                                          parse=lambda d: [parse.tag(t) for t in d], limit=limit))
-
-    # --- people
-    def team_members(self, team: str) -> frozenset[str]:
-        """The group's members/all (its own and its ancestors' members) plus the members of every descendant
-        group, active users only. https://docs.gitlab.com/api/members/#list-all-members-of-a-group-or-project-including-inherited-and-invited-members,
-        https://docs.gitlab.com/api/groups/#list-descendant-groups"""
-        path = _group_path(team)
-        key = ("team-members", path.lower())
-        cached = self.http.fresh.get(key)
-        if cached is not self.http.fresh.MISSING:
-            self.http.stats.cache_hits += 1
-            return cached
-        group = f"/groups/{_q(path)}"
-        try:
-            members = self.http.get_pages(f"{group}/members/all", parse=lambda d: list(d or ()))
-            subgroups = self.http.get_pages(f"{group}/descendant_groups", parse=lambda d: [g["id"] for g in d or ()])
-        except NotFound as exc:
-            raise TeamNotFound(team, f"group {path} does not exist or the token cannot see it ({exc})") from exc
-        for subgroup in subgroups:
-            members += self.http.get_pages(f"/groups/{subgroup}/members", parse=lambda d: list(d or ()))
-        self._learn_users(members)
-        found = frozenset(parse.username(m) for m in members if parse.is_active(m))
-        self.http.fresh.put(key, found)
-        return found
-
-    def get_teams(self, names: Iterable[str], *, repo: str) -> dict[str, TeamInfo | None]:
-        """Every group in ONE GraphQL query (and one more per further page of 100 members): groupMembers with
-        relations DIRECT, INHERITED and DESCENDANTS is what team_members walks over REST. repo_permission is
-        NONE: a group's members hold different access levels on a project, so each approver's own is used
-        (list_reviews has fetched them in one request). https://docs.gitlab.com/api/graphql/reference/#groupgroupmembers"""
-        wanted = list(dict.fromkeys(names))
-        found: dict[str, TeamInfo | None] = {name: None for name in wanted}
-        todo: dict[str, str] = {}
-        for name in wanted:
-            cached = self.http.fresh.get(("team", name.lower()))
-            if cached is not self.http.fresh.MISSING:
-                self.http.stats.cache_hits += 1
-                found[name] = cached
-            elif name.lstrip("@").strip("/"):
-                todo[name] = _group_path(name)
-        members: dict[str, set[str]] = {name: set() for name in todo}
-        cursors: dict[str, str | None] = {name: None for name in todo}
-        while cursors:
-            variables: dict[str, Any] = {}
-            declared, fields = [], []
-            order = list(cursors)
-            for j, name in enumerate(order):
-                variables[f"g{j}"] = todo[name]
-                declared.append(f"$g{j}: ID!")
-                after = ""
-                if cursors[name] is not None:
-                    variables[f"c{j}"] = cursors[name]
-                    declared.append(f"$c{j}: String")
-                    after = f", after: $c{j}"
-                fields.append(f"g{j}: group(fullPath: $g{j}) {{ groupMembers(relations: {MEMBER_RELATIONS}, first: 100{after}) "
-                              "{ nodes { user { username bot state } } pageInfo { hasNextPage endCursor } } }")
-            data = self.http.graphql(f"query({', '.join(declared)}) {{ {' '.join(fields)} }}", variables)
-            following: dict[str, str | None] = {}
-            for j, name in enumerate(order):
-                group = data.get(f"g{j}")
-                if not group or group.get("groupMembers") is None:
-                    members.pop(name, None)  # no such group, or the token cannot see it
-                    continue
-                page = group["groupMembers"]
-                members[name] |= {n["user"]["username"] for n in page.get("nodes") or ()
-                                  if n and n.get("user") and parse.is_active(n["user"])}
-                info = page.get("pageInfo") or {}
-                if info.get("hasNextPage") and info.get("endCursor"):
-                    following[name] = info["endCursor"]
-            cursors = following
-        for name in todo:
-            found[name] = TeamInfo(frozenset(members[name]), Permission.NONE) if name in members else None
-            self.http.fresh.put(("team", name.lower()), found[name])
-        return found
-
-    def permission(self, repo: str, user: str) -> Permission:
-        """Effective access level on the project (inherited and invited groups included), blocked users NONE.
-        https://docs.gitlab.com/api/members/#get-a-member-of-a-group-or-project-including-inherited-and-invited-members"""
-        key = ("permission", repo, user.lower())
-        cached = self.http.fresh.get(key)
-        if cached is not self.http.fresh.MISSING:
-            self.http.stats.cache_hits += 1
-            return cached
-        uid = self._user_id(user)
-        found = Permission.NONE
-        if uid is not None:
-            try:
-                found = self.http.get(f"{_project(repo)}/members/all/{uid}", parse=lambda d: (
-                    parse.permission(d.get("access_level")) if parse.is_active(d) else Permission.NONE))
-            except NotFound:
-                found = Permission.NONE
-        self.http.fresh.put(key, found)
-        return found
-
-    def _user_id(self, user: str) -> int | None:
-        uid = self._user_ids.get(user.lower())
-        if uid is None:
-            # https://docs.gitlab.com/api/users/#list-users: ?username= matches exactly, case-insensitively
-            users = self.http.get("/users", {"username": user}, parse=lambda d: list(d or ()))
-            self._learn_users(users)
-            uid = self._user_ids.get(user.lower())
-        return uid
-
-    def _learn_users(self, users: Iterable[Any]) -> None:
-        for user in users:
-            if isinstance(user, dict) and user.get("username") and user.get("id"):
-                self._user_ids.put(user["username"].lower(), int(user["id"]))
-
-    # --- checks: commit statuses + the summary note
-    def check_digest(self, result: CheckResult) -> str:
-        return status_digest(commit_status(result))
-
-    def find_check(self, repo: str, *, head_sha: str, name: str) -> ExistingCheck | None:
-        current = self._current_status(repo, head_sha, name, ask=True)
-        return None if current is None else ExistingCheck(current[0], status_digest(current[1]))
-
-    def _current_status(self, repo: str, sha: str, name: str, *, ask: bool) -> tuple[int, CommitStatus] | None:
-        """Our latest status of that name on sha: what we last saw or wrote, else (ask) GitLab's answer.
-        https://docs.gitlab.com/api/commits/#list-the-statuses-of-a-commit (latest per name unless all=true)"""
-        known = self._statuses.get((repo, sha, name))
-        if known is not None or not ask:
-            return known
-        try:
-            statuses = self.http.get_pages(f"{_project(repo)}/repository/commits/{sha}/statuses", {"name": name},
-                                           parse=lambda d: list(d or ()), needs=f"Reporter on {repo} to read commit statuses")
-        except NotFound:
-            return None  # no such commit: no status on it either (a write to it then says what is missing)
-        ours = [s for s in statuses if s.get("name") == name]
-        if not ours:
-            return None
-        latest = max(ours, key=lambda s: s["id"])
-        current = (int(latest["id"]), CommitStatus(latest.get("status") or "", latest.get("description") or "",
-                                                   latest.get("target_url")))
-        self._statuses.put((repo, sha, name), current)
-        return current
-
-    def create_check(self, repo: str, result: CheckResult) -> int:
-        return self._set_status(repo, result)
-
-    def update_check(self, repo: str, check_id: int, result: CheckResult) -> None:
-        self._set_status(repo, result)
-
-    def _set_status(self, repo: str, result: CheckResult) -> int:
-        """POST projects/:id/statuses/:sha, unless GitLab's state machine would refuse it: a status that is
-        pending (running) cannot be moved to pending (running) again (lib/api/commit_statuses.rb ->
-        Ci::CreateCommitStatusService#apply_job_state!: `job.enqueue!` / `job.run!`). Such a write is never sent,
-        and the 400 "Cannot transition status via :enqueue from :pending" (another writer got there first) is
-        taken as the no-op it is. https://docs.gitlab.com/api/commits/#set-the-pipeline-status-of-a-commit"""
-        wanted = commit_status(result)
-        # Compared with what this adapter last saw or wrote there. Nothing known (a new head, a new process): the
-        # write goes straight out, as publish_check asks only when its store has no record of a write there;
-        # a refusal then is the no-op handled below.
-        current = self._current_status(repo, result.head_sha, result.name, ask=False)
-        if current is not None and current[1].state in WAITING_STATES and (
-                current[1].state == wanted.state or (current[1].state, wanted.state) == ("running", "pending")):
-            # refused by GitLab; a changed reason while waiting is told by the summary note (ensure_note)
-            return current[0]
-        if current is not None and current[1] == wanted:
-            return current[0]
-        body: dict[str, Any] = {"state": wanted.state, "name": result.name, "description": wanted.description}
-        if wanted.target_url and len(wanted.target_url) <= 255:  # app/models/commit_status.rb: target_url max 255
-            body["target_url"] = wanted.target_url
-        try:
-            data = self.http.request("POST", f"{_project(repo)}/statuses/{result.head_sha}", body=body,
-                                     needs=f"Developer on {repo} to set commit statuses").data
-        except ForgeError as exc:
-            if "cannot transition status" not in str(exc).lower():
-                raise
-            # Another writer (a second worker) got the status into this state after we last looked: what we
-            # wanted is what is there. Read it back rather than trust what we remembered.
-            self._statuses.put((repo, result.head_sha, result.name), None)
-            seen = self._current_status(repo, result.head_sha, result.name, ask=True)
-            return seen[0] if seen else 0
-        written = (int(data["id"]), CommitStatus(data.get("status") or wanted.state, data.get("description") or "",
-                                                 data.get("target_url")))
-        self._statuses.put((repo, result.head_sha, result.name), written)
-        return written[0]
-
-    def ensure_note(self, repo: str, number: int, *, topic: str, body: str) -> Note:
-        """The one note of ours for topic, found by its marker line: created once, edited in place with PUT when
-        its body differs, left alone when equal. https://docs.gitlab.com/api/notes/#merge-requests (list sorted
-        by created_at ascending, create, modify). Once found or made, its id is remembered: no list again."""
-        marker = note_marker(topic)
-        full = f"{marker}\n{body}"
-        notes = f"{_project(repo)}/merge_requests/{number}/notes"
-        needs = f"Reporter on {repo} to comment on merge requests"
-        known = self._notes.get((repo, number, topic))
-        if known is None:
-            listed = self.http.get_pages(notes, {"sort": "asc", "order_by": "created_at"}, parse=lambda d: [
-                (n["id"], n.get("body") or "") for n in d or () if not n.get("system") and (n.get("body") or "").startswith(marker)])
-            known = listed[0] if listed else None
-        if known is not None and known[1] == full:
-            self._notes.put((repo, number, topic), known)
-            return Note(known[0], body)
-        if known is not None:
-            try:
-                self.http.request("PUT", f"{notes}/{known[0]}", body={"body": full}, needs=needs)
-                self._notes.put((repo, number, topic), (known[0], full))
-                return Note(known[0], body)
-            except NotFound:
-                pass  # someone deleted it: write it again
-        data = self.http.request("POST", notes, body={"body": full}, needs=needs).data
-        self._notes.put((repo, number, topic), (int(data["id"]), full))
-        return Note(int(data["id"]), body)
 
     # --- writes for releases and rollbacks
     def create_tag(self, repo: str, *, name: str, message: str, sha: str) -> Tag:
