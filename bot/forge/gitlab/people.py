@@ -8,8 +8,9 @@ from bot.forge.gitlab import parse
 from bot.forge.gitlab.urls import group_path as _group_path, project as _project, q as _q
 from bot.model import Permission, TeamInfo
 
-# GraphQL: members of the group, of its ancestors (what REST members/all lists) and of its subgroups.
-# https://docs.gitlab.com/api/graphql/reference/#groupmemberrelation (DIRECT, INHERITED, DESCENDANTS)
+# GraphQL: members of the group, of its ancestors (what REST members/all lists) and of its subgroups, as GitLab's
+# own spec/requests/api/graphql/group/group_members_spec.rb "returns direct, inherited, and descendant members".
+# https://docs.gitlab.com/api/graphql/reference/#groupmemberrelation. A member invited by email has user null.
 MEMBER_RELATIONS = "[DIRECT, INHERITED, DESCENDANTS]"
 
 
