@@ -147,6 +147,9 @@ class Worker:
         if self.settings.github_app_configured and self.store is not None:
             # the daily access audit: each installation once a day (bot.handlers.access.periodic)
             importlib.import_module("bot.handlers.access").periodic(self.context, self.store, self.clock())
+        if not self.settings.missing_gitlab_api() and self.store is not None:
+            importlib.import_module("bot.handlers.access").periodic(
+                lambda account: self.context(account, kind="gitlab"), self.store, self.clock(), forge="gitlab")
         try:
             window = importlib.import_module("bot.handlers.window")
         except ModuleNotFoundError as exc:

@@ -40,6 +40,7 @@ class Reviews:
     approvals: int = 0
     code_owner_review: bool = False
     dismiss_stale: bool = False
+    author_can_approve: bool = False  # GitLab's "Prevent approval by author" off; GitHub never counts the author
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class Protection:
     ruleset_id: int | None = None
     level: str = "repository"  # "repository" | "organization" | "enterprise"
     reviews: Reviews | None = None
-    checks: frozenset[str] = frozenset()
+    checks: frozenset[str] = frozenset()  # "*": every status must pass (GitLab's "Pipelines must succeed")
     blocks_force_push: bool = False
     blocks_deletion: bool = False
     bypass: frozenset[str] | None = frozenset()
@@ -103,6 +104,10 @@ class RepoState:
     unreadable: tuple[Unreadable, ...] = ()
     settings_url: str = ""  # the repository's web URL, for "how to fix" links
     api: str = ""  # the API path prefix of the repository, e.g. /repos/acme/infra
+    # How to fix a finding on this forge, by finding code, when it differs from GitHub's (the adapter knows):
+    # ((code, settings page, API call), ...); "{who}" in them stands for the team or person concerned.
+    fix_hints: tuple[tuple[str, str, str], ...] = ()
+    can_enforce: bool = True  # capability: enforce's writes exist for this forge (GitHub); else plan nothing
 
     def cannot_read(self, what: str) -> bool:
         return any(u.what == what for u in self.unreadable)
@@ -123,12 +128,13 @@ class Target:
     checks: frozenset[str]
     our_staleness: bool  # the approvals check is required and discards stale approvals itself
     bypass: frozenset[str]
+    allow_author: bool = False  # approvals.allow_author: the author's own approval may count
     enforce: bool = False
     enforce_permissions: bool = False
 
 
 def target_for(repo: str, *, roles: Iterable[str], policy: AccessPolicy, owning_teams: frozenset[str] | None,
-               codeowners_path: str | None, invalidate_on_push: str, windows: bool) -> Target:
+               codeowners_path: str | None, invalidate_on_push: str, windows: bool, allow_author: bool = False) -> Target:
     """Resolve the policy for `repo`. owning_teams: the teams its CODEOWNERS names (None: no CODEOWNERS).
     A release repo that is also a component meets both rules: its component kind's writers, the higher number."""
     roles = tuple(dict.fromkeys(roles))
@@ -155,7 +161,7 @@ def target_for(repo: str, *, roles: Iterable[str], policy: AccessPolicy, owning_
         min_approvals=max(rule.min_approvals for rule in rules),
         code_owner_review=any(rule.code_owner_review for rule in rules),
         checks=frozenset(checks), our_staleness=APPROVALS_CHECK in checks and invalidate_on_push != "never",
-        bypass=frozenset(b.lower() for b in policy.bypass), enforce=policy.enforce,
+        bypass=frozenset(b.lower() for b in policy.bypass), allow_author=allow_author, enforce=policy.enforce,
         enforce_permissions=policy.enforce and policy.enforce_permissions,
     )
 
@@ -199,7 +205,7 @@ _TITLES = {
     "outside-collaborator": "Outside collaborator", "base-permission": "Every org member can write",
     "unreadable": "Could not read the settings", "not-visible": "Repository not visible to the app",
     "writers-missing": "Listed writer team cannot write", "no-writers": "No writer team resolved",
-    "bypass-hidden": "Bypass list not visible",
+    "bypass-hidden": "Bypass list not visible", "author-approval": "Authors may approve their own changes",
 }
 
 
@@ -254,11 +260,11 @@ def _protection(target: Target, state: RepoState) -> list[Finding]:
     page = f"{state.settings_url}/settings/branches" if state.settings_url else "Settings > Branches / Rules"
     fix_call = _fix_call(state)
 
-    def fix(what: str) -> Fix:
-        return Fix(f"{page}: {what}", *fix_call)
+    def fix(what: str, code: str = "") -> Fix:
+        return _hint(state, code) or Fix(f"{page}: {what}", *fix_call)
 
     def drift(code: str, expected: str, actual: str, what: str) -> Finding:
-        return Finding(repo, code, Severity.DRIFT, expected, actual, fix(what))
+        return Finding(repo, code, Severity.DRIFT, expected, actual, fix(what, code))
 
     if not sources:
         if not known:
@@ -297,13 +303,16 @@ def _protection(target: Target, state: RepoState) -> list[Finding]:
         requirement("code-owner-review", lambda p: p.reviews is not None and p.reviews.code_owner_review,
                     "review from code owners required", "not required", "require review from code owners")
     for check in sorted(target.checks):
-        requirement("required-check", lambda p, c=check: c in p.checks, f"{check} is a required status check",
+        requirement("required-check", lambda p, c=check: c in p.checks or "*" in p.checks, f"{check} is a required status check",
                     f"required: {', '.join(sorted(set().union(*(p.checks for p in sources)))) or 'none'}",
                     f"add {check} to the required status checks")
     if not target.our_staleness:
         requirement("stale-reviews", lambda p: p.reviews is not None and p.reviews.dismiss_stale,
                     "stale approvals dismissed on push (or the approvals check required with invalidate_on_push)",
                     "approvals given before a push keep counting", "dismiss stale pull request approvals")
+    if not target.allow_author and any(r.author_can_approve for r in reviews):
+        findings.append(drift("author-approval", "the author's own approval does not count",
+                              "authors may approve their own merge requests", "prevent approval by author"))
     requirement("force-push", lambda p: p.blocks_force_push, "force pushes blocked", "allowed", "block force pushes")
     requirement("deletion", lambda p: p.blocks_deletion, "deletion blocked", "allowed", "block deletions")
     if bypassed:
@@ -319,6 +328,13 @@ def _protection(target: Target, state: RepoState) -> list[Finding]:
                                 f"GitHub does not show the bypass list of {', '.join(hidden)} to the app",
                                 Fix(f"{page}: check each ruleset's bypass list by hand")))
     return findings
+
+
+def _hint(state: RepoState, code: str, who: str = "") -> Fix | None:
+    for hint_code, where, api in state.fix_hints:
+        if hint_code == code:
+            return Fix(where.replace("{who}", who), api.replace("{who}", who))
+    return None
 
 
 def _fix_call(state: RepoState) -> tuple[str, str]:
@@ -351,7 +367,7 @@ def _writers(target: Target, state: RepoState) -> list[Finding]:
                     repo, "writer-team", Severity.DRIFT,
                     f"only {_names(target.writers) or 'no team'} may write; others at most triage",
                     f"{team} has {grant.permission}",
-                    Fix(f"{access_page}: set {team} to Triage or Read",
+                    _hint(state, "writer-team", team) or Fix(f"{access_page}: set {team} to Triage or Read",
                         f"PUT /orgs/{org}/teams/{slug}/repos/{repo}", json.dumps({"permission": "triage"}))))
         for team in sorted(target.writers - set(granted)):
             findings.append(Finding(repo, "writers-missing", Severity.NOTICE, f"{team} may write",
@@ -364,7 +380,8 @@ def _writers(target: Target, state: RepoState) -> list[Finding]:
                     repo, "outside-collaborator" if outside else "writer-person", Severity.DRIFT,
                     "write access only through the writer teams",
                     f"{person.who} has {person.permission} as {'an outside' if outside else 'a direct'} collaborator",
-                    Fix(f"{access_page}: lower {person.who} to Triage (or add them to a writer team and remove the direct grant)",
+                    _hint(state, "writer-person", person.who) or Fix(
+                        f"{access_page}: lower {person.who} to Triage (or add them to a writer team and remove the direct grant)",
                         f"PUT {state.api}/collaborators/{person.who}", json.dumps({"permission": "triage"}))))
             elif outside:
                 findings.append(Finding(repo, "outside-collaborator", Severity.NOTICE, "outside collaborators are known",
@@ -427,6 +444,8 @@ def plan(target: Target, state: RepoState) -> tuple[Change, ...]:
     (branch protection if it has one, else the `release-coordinator` ruleset), and with enforce_permissions the
     write access of teams and people not listed lowered to triage. Nothing is planned on what cannot be read."""
     changes: list[Change] = []
+    if not state.can_enforce:
+        return ()
     if not state.cannot_read("branch protection"):
         changes += _protection_change(target, state)
     if target.enforce_permissions:

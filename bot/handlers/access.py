@@ -76,6 +76,10 @@ def periodic(contexts: Callable[[int | None], Context], store: KeyValue, now: dt
     """Every installation audited in the last run that is due again (24 h): settings also change without an
     event GitHub sends to apps (an org's base permission, a person's org role). Returns how many ran."""
     seen = store.get_json(INSTALLATIONS_KEY) or {}
+    if forge == "gitlab":
+        # GitLab sends no hook when protection, approval rules or members change, and has no installation event:
+        # its one token is audited daily from the first tick on.
+        seen.setdefault("gitlab:None", dt.datetime.min.replace(tzinfo=dt.timezone.utc).isoformat())
     ran = 0
     for key, last in sorted(seen.items()):
         kind, _, account = key.partition(":")
@@ -191,7 +195,8 @@ def _target(forge, repo: str, roles: list[str], texts: dict, release_layer: Conf
         teams = owning_teams(owner for rule in parsed.rules for owner in rule.owners)
     return target_for(repo, roles=roles, policy=config.access, owning_teams=teams,
                       codeowners_path=co[0] if co else None,
-                      invalidate_on_push=config.approvals.invalidate_on_push.value, windows=config.windows is not None)
+                      invalidate_on_push=config.approvals.invalidate_on_push.value, windows=config.windows is not None,
+                      allow_author=config.approvals.allow_author)
 
 
 def _layout(forge):

@@ -128,3 +128,23 @@ def test_settings_events_and_the_daily_run_audit(ctx, forge):
     assert periodic(lambda account: ctx, ctx.store, NOW + dt.timedelta(hours=1)) == 0  # audited an hour ago
     assert periodic(lambda account: ctx, ctx.store, NOW + dt.timedelta(hours=25)) == 1
     assert forge.access.calls["read_repo"] == 6
+
+
+def test_gitlab_is_audited_daily_with_a_commit_status_and_an_issue():
+    forge = FakeForge(kind="gitlab")
+    project = "acme/platform/release"
+    forge.add_file(project, ".gitlab/release-coordinator.yml", "release: {manifest: release.yml}\n")
+    forge.add_file(project, "CODEOWNERS", "* @acme/platform\n")
+    forge.repos[project].branches["main"] = "d" * 40
+    forge.access.branches = {project: "main"}
+    forge.access.states = {project: RepoState(project, "main", can_enforce=False, api="/projects/acme%2Fplatform%2Frelease",
+                                              fix_hints=(("unprotected", "Settings > Repository > Protected branches",
+                                                          "POST /projects/acme%2Fplatform%2Frelease/protected_branches"),))}
+    ctx = Context(forge=forge, now=NOW, public_url="https://rc.example", store=DictStore(), details_link_key="k")
+    assert periodic(lambda account: ctx, ctx.store, NOW, forge="gitlab") == 1  # no hook to wait for: the first tick
+    check = forge.checks_on(project, "d" * 40)[ACCESS]
+    assert check.conclusion is Conclusion.FAILURE
+    [issue] = forge.access.issues[project]
+    assert "POST /projects/acme%2Fplatform%2Frelease/protected_branches" in issue["body"]
+    assert forge.access.calls["apply"] == 0  # enforce has no GitLab writes
+    assert periodic(lambda account: ctx, ctx.store, NOW + dt.timedelta(hours=2), forge="gitlab") == 0
