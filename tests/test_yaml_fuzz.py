@@ -149,3 +149,64 @@ def test_version_file_reader_never_crashes(text) -> None:
         assert str(exc)
     else:
         assert isinstance(version, str)
+
+
+# --- JSON and TOML version files (package.json#version, pyproject.toml#project.version): json and tomllib recurse
+
+DEEP_VERSION_FILES = {
+    "json arrays": ("package.json#version", b"[" * 100_000 + b"]" * 100_000, 1),
+    "json objects": ("package.json#version", b'{"a":' * 50_000 + b"1" + b"}" * 50_000, 1),
+    "toml arrays on line 3": ("pyproject.toml#project.version", b"[project]\nversion = '1.0.0'\nx = "
+                              + b"[" * 100_000 + b"]" * 100_000, 3),
+    "toml inline tables": ("pyproject.toml#project.version", b"a = " + b"{b = " * 50_000 + b"1" + b"}" * 50_000, 1),
+}
+
+
+@pytest.mark.parametrize("spec, body, line", DEEP_VERSION_FILES.values(), ids=DEEP_VERSION_FILES.keys())
+def test_deep_json_and_toml_version_files_are_errors_with_their_line(spec, body, line) -> None:
+    with pytest.raises(versioning.VersionFileError) as caught:
+        versioning.read_version(spec, body)
+    assert f"deeper than {yamlsafe.MAX_DEPTH} levels" in str(caught.value) and caught.value.line == line
+
+
+def test_brackets_inside_strings_and_comments_do_not_count() -> None:
+    deep = "[" * 200
+    assert versioning.read_version("package.json#version", f'{{"version": "1.2.3", "x": "{deep}\\""}}'.encode()) == "1.2.3"
+    toml = f"# {deep}\n[project]\nversion = \"2.0.0\"\nx = '{deep}'\ny = \"\\\"{deep}\"\n"
+    assert versioning.read_version("pyproject.toml#project.version", toml.encode()) == "2.0.0"
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.text(alphabet="[]{}\"'#\\ab\n", max_size=8),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                                         max_size=3),
+                           max_leaves=30)
+
+
+def _depth(value) -> int:
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    return 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES)
+def test_too_deep_counts_json_nesting_exactly(value) -> None:
+    import json
+
+    text = json.dumps(value, indent=1)
+    depth = _depth(value)
+    assert (yamlsafe.too_deep(text, hash_comments=False, limit=depth) is None)
+    if depth:
+        assert yamlsafe.too_deep(text, hash_comments=False, limit=depth - 1) is not None
+
+
+@settings(max_examples=200, deadline=None)
+@given(ANY_TEXT, st.sampled_from(["package.json#version", "pyproject.toml#project.version"]))
+def test_json_and_toml_version_readers_never_crash(text, spec) -> None:
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    try:
+        versioning.read_version(spec, raw)
+    except versioning.VersionFileError as exc:
+        assert str(exc)

@@ -50,12 +50,14 @@ def read_version(spec: str, content: bytes) -> str:
             raise VersionFileError(f"{path}: {exc.message}", exc.line) from None
         data, line = loaded.data, loaded.line_of(*keys)
     elif lower.endswith(".toml"):
+        _refuse_deep_nesting(path, content, hash_comments=True)
         try:
             data = tomllib.loads(content.decode("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise VersionFileError(f"{path}: invalid TOML: {exc}") from None
         line = None
     elif lower.endswith(".json"):
+        _refuse_deep_nesting(path, content, hash_comments=False)
         try:
             data = json.loads(content)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -70,6 +72,13 @@ def read_version(spec: str, content: bytes) -> str:
     if not isinstance(data, str):
         raise VersionFileError(f"{path}: `{'.'.join(keys)}` is {data!r}; write the version as a quoted string", line)
     return data.strip()
+
+
+def _refuse_deep_nesting(path: str, content: bytes, *, hash_comments: bool) -> None:
+    # json and tomllib recurse per level: a pull request's 100,000-deep array would crash the check, not fail it
+    line = yamlsafe.too_deep(content.decode("utf-8", errors="replace"), hash_comments=hash_comments)
+    if line is not None:
+        raise VersionFileError(f"{path}: nests deeper than {yamlsafe.MAX_DEPTH} levels", line)
 
 
 def parse_version(text: str) -> semver.Version | None:

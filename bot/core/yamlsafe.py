@@ -67,6 +67,38 @@ def load(text: bytes | str, *, max_bytes: int) -> Loaded:
     return Loaded(data, lines)
 
 
+def too_deep(text: str, *, hash_comments: bool, limit: int | None = None) -> int | None:
+    """JSON and TOML version files: the 1-based line where `[`/`{` nest deeper than the limit, else None.
+
+    json and tomllib parse recursively (a 100,000-deep array is a RecursionError), so the brackets are counted
+    before either runs, outside "..." and '...' strings (backslash escapes in "...") and, for TOML, # comments."""
+    limit = MAX_DEPTH if limit is None else limit
+    depth, line, quote, index, size = 0, 1, "", 0, len(text)
+    while index < size:
+        char = text[index]
+        if char == "\n":
+            line += 1
+        elif quote:
+            if char == "\\" and quote == '"':
+                index += 1
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char == "#" and hash_comments:
+            end = text.find("\n", index)
+            index = size if end < 0 else end
+            continue
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return line
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+        index += 1
+    return None
+
+
 class _DepthLimitedLoader(yaml.SafeLoader):
     """SafeLoader whose composer refuses collections nested deeper than MAX_DEPTH, before composing them."""
 
