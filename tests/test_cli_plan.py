@@ -99,7 +99,7 @@ def test_plan_prints_tag_message_and_entry_and_writes_nothing(world, capsys):
     assert out.startswith("Tag: release-1.5.3-2.1.0 (on ")
     message = out.split("--- tag message ---\n", 1)[1].split("\n--- changelog entry", 1)[0]
     assert parse_release_trailers(message) == ("release-1.5.3-2.1.0", {"payments-app": "1.5.3", "platform-infra": "2.1.0"}, None)
-    assert "Previous-Release: release-1.5.2-2.0.9" in message
+    assert "| payments-app | 1.5.2 → 1.5.3 | upgraded |" in out  # compared with the release before: its trailers
     entry = out.split("--- changelog entry (CHANGELOG.md) ---\n", 1)[1]
     assert entry.startswith("## [release-1.5.3-2.1.0](https://github.com/acme/release/releases/tag/release-1.5.3-2.1.0) - 2026-11-29\n")
     app_section = entry.split("### payments-app", 1)[1].split("### platform-infra", 1)[0]
@@ -127,7 +127,8 @@ def test_plan_ignores_the_tag_of_head_itself(world, capsys):
     release, app, infra = world
     release.tag("release-1.5.3-2.1.0", PREVIOUS_TAG.replace("1.5.2", "1.5.3").replace("2.0.9", "2.1.0"))
     code, out, _ = _plan(capsys, release, app, infra)
-    assert code == 0 and "Previous-Release: release-1.5.2-2.0.9" in out
+    assert code == 0 and out.startswith("Tag: release-1.5.3-2.1.0 (on ")  # not a repeat of itself
+    assert "| payments-app | 1.5.2 → 1.5.3 | upgraded |" in out
 
 
 def test_plan_of_a_rollback_names_the_restored_release(world, capsys):

@@ -6,11 +6,13 @@ import datetime as dt
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from typing import Mapping
 
+from bot.commands.plan_git import GitError, LocalReleaseRepo, parse_verification
+from bot.core import environments as envs
 from bot.core import release as core
 from bot.core.config import CONFIG_PATH, Config, ConfigSource, load_config
+from bot.core.environments import Environment
 from bot.core.manifest import parse_manifest
 from bot.handlers.configs import builtin_defaults
 
@@ -28,11 +30,16 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--date", type=dt.date.fromisoformat, help="release date, YYYY-MM-DD (default: today, UTC)")
     parser.add_argument("--pull", type=int, metavar="NUMBER", help="the release pull request's number, if known")
     parser.add_argument("--web-url", default="https://github.com", help="for links (GitHub Enterprise Server: its URL)")
+    parser.add_argument("--environment", metavar="NAME",
+                        help="with `environments:` in the config: the environment whose manifest to plan; for one after "
+                             "the first, also print the promotion verdict")
+    parser.add_argument("--verification", action="append", default=[], metavar="NAME=STATE",
+                        help="a verification's state on the earlier environment's release commit, as CI knows it "
+                             "(success|pending|failure; git has no commit statuses); repeat for each")
+    parser.add_argument("--rollback", nargs="?", const="", metavar="RELEASE_ID",
+                        help="drill: print the manifest, tag and changelog entry a rollback to RELEASE_ID (default: the "
+                             "release before the current one) would produce")
     parser.set_defaults(run=run)
-
-
-class GitError(Exception):
-    """git refused: not a repository, unknown revision."""
 
 
 def git(path: str, *args: str) -> str:
@@ -45,24 +52,6 @@ def git(path: str, *args: str) -> str:
 def show(path: str, rev: str, file: str) -> bytes | None:
     done = subprocess.run(["git", "-C", path, "show", f"{rev}:{file}"], capture_output=True, check=False)
     return done.stdout if done.returncode == 0 else None
-
-
-@dataclass(frozen=True)
-class ReleaseTag:
-    name: str
-    commit: str
-    message: str
-
-
-def release_tags(path: str) -> list[ReleaseTag]:
-    """Annotated tags carrying release trailers, newest first (tagger date)."""
-    out = git(path, "for-each-ref", "--sort=-creatordate", "--format=%(refname:short)%00%(*objectname)%00%(contents)%1e", "refs/tags")
-    tags = []
-    for record in out.split("\x1e"):
-        parts = record.lstrip("\n").split("\x00", 2)
-        if len(parts) == 3 and parts[1] and core.parse_release_trailers(parts[2]).release_id:
-            tags.append(ReleaseTag(parts[0], parts[1], parts[2]))
-    return tags
 
 
 def commits_between(path: str, older: str, newer: str) -> tuple[core.CommitInfo, ...]:
@@ -84,14 +73,21 @@ def run(args: argparse.Namespace) -> int:
             print(f"--repo expects NAME=PATH, got {item!r}", file=sys.stderr)
             return 2
         checkouts[name] = path
+    verification, problem = parse_verification(args.verification)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     try:
-        return _plan(args, checkouts)
+        return _plan(args, checkouts, verification)
     except GitError as exc:
         print(f"git: {exc}", file=sys.stderr)
         return 2
 
 
-def _plan(args: argparse.Namespace, checkouts: Mapping[str, str]) -> int:
+def _plan(args: argparse.Namespace, checkouts: Mapping[str, str], verification: Mapping[str, str]) -> int:
+    from bot.handlers.history import release_history
+    from bot.handlers.release import earlier_release, verified_in
+
     repo_path = args.release_repo
     head = git(repo_path, "rev-parse", "HEAD").strip()
     repo_name = _github_name(repo_path)
@@ -102,33 +98,42 @@ def _plan(args: argparse.Namespace, checkouts: Mapping[str, str]) -> int:
             print(problem, file=sys.stderr)
         return 1
     config = loaded.config
-    path = config.release.manifest
+    environment, problem = _environment(config, args.environment)
+    if environment is None:
+        print(problem, file=sys.stderr)
+        return 2
+    local = LocalReleaseRepo(repo_path, verification=verification)
+    if args.rollback is not None:
+        return _rollback_drill(args, local, config, environment, checkouts, repo_name=repo_name, head=head)
+    path = environment.manifest
     text = show(repo_path, "HEAD", path)
     if text is None:
         print(f"{path}: not found at HEAD of {repo_path}", file=sys.stderr)
         return 1
-    manifest, problems = parse_manifest(text, path=path, config=config)
+    manifest, problems = parse_manifest(text, path=path, config=config, allow_prerelease=environment.allow_prerelease)
     if manifest is None or problems:
         for problem in problems:
             print(problem, file=sys.stderr)
         return 1
-    tags = [t for t in release_tags(repo_path) if t.commit != head]  # HEAD's own tag is this release, not the previous
-    previous_id, old_versions = None, {}
-    if tags:
-        previous_id, old_versions = core.parse_release_trailers(tags[0].message)[:2]
+    tags = local.list_annotated_tags(repo_name)
+    # HEAD's own tag is this release, not the one before it
+    history = [r for r in release_history(local, repo_name, config, environment=environment, tags=tags) if r.commit_sha != head]
+    if history:
+        old_versions = dict(history[0].versions)
     else:
         before = show(repo_path, "HEAD~1", path)
-        old = parse_manifest(before, path=path, config=config)[0] if before is not None else None
+        old = parse_manifest(before, path=path, config=config, allow_prerelease=True)[0] if before is not None else None
         old_versions = dict(old.versions) if old else {}
-    restored = None
-    if manifest.rollback:
-        restored = next((t.name for t in tags if _restores(t.message, manifest.versions)), None)
+    earlier = earlier_release(history, manifest.versions)
     changes = _changes(config, checkouts, old=old_versions, new=manifest.versions)
     plan, problems = core.plan_release(
         config=config, versions=manifest.versions, rollback=manifest.rollback, notes=manifest.notes,
         changes=changes,
         provenance=_provenance(args, repo_name), date=args.date or dt.datetime.now(dt.timezone.utc).date(),
-        restored_id=restored, previous_id=previous_id, web_url=args.web_url.rstrip("/"), release_repo=repo_name,
+        restored_id=earlier.tag if earlier and manifest.rollback else None,
+        repeat_of=earlier.tag if earlier and not manifest.rollback else None, environment=environment,
+        verified_in=verified_in(local, repo_name, config, environment, manifest.versions, tags=tags),
+        web_url=args.web_url.rstrip("/"), release_repo=repo_name,
     )
     if plan is None:
         for problem in problems:
@@ -137,12 +142,15 @@ def _plan(args: argparse.Namespace, checkouts: Mapping[str, str]) -> int:
     print(f"Tag: {plan.release_id} (on {head[:12]}, {repo_path})")
     print("Dry run: nothing was written. At merge the tag message also names the pull request's head sha and the")
     print("approvers per team.\n")
-    if manifest.rollback and args.pull is None:
-        print("note: a rollback's tag is named after its pull request: pass --pull NUMBER", file=sys.stderr)
+    if (manifest.rollback or earlier) and args.pull is None:
+        print("note: a rollback's or a repeat's tag is named after its pull request: pass --pull NUMBER", file=sys.stderr)
     print("--- tag message ---")
     print(plan.tag_message)
-    print(f"--- changelog entry ({config.release.changelog}) ---")
+    print(f"--- changelog entry ({environment.changelog}) ---")
     print(plan.changelog_entry)
+    if environment.gated:
+        print("--- promotion ---")
+        print(_promotion(local, repo_name, config, environment, tags=tags))
     print("--- release plan ---")
     print(_release_plan(config, changes, plan.release_id, web_url=args.web_url.rstrip("/")))
     return 0
@@ -163,16 +171,74 @@ def _release_plan(config: Config, changes: tuple[core.ComponentChange, ...], rel
                         "approve).")
 
 
+def _environment(config: Config, name: str | None) -> tuple[Environment | None, str]:
+    environments = envs.of(config)
+    names = ", ".join(e.name for e in environments)
+    if name is None:
+        if config.environments:
+            return None, f"the config names environments ({names}): pass --environment NAME"
+        return environments[0], ""
+    found = envs.by_name(environments, name) if config.environments else None
+    if found is None:
+        return None, (f"--environment {name}: the config names {names}" if config.environments else
+                      f"--environment {name}: the config has no `environments:` section")
+    return found, ""
+
+
+def _promotion(local: LocalReleaseRepo, repo_name: str | None, config: Config, environment: Environment, *, tags) -> str:
+    """The verdict the promotion check would give now, from the checkout's tags (and --verification)."""
+    from bot.core.promotion import promotion_check
+    from bot.handlers.promotion import judge
+
+    verdict = judge(local, repo_name, config, environment, head_sha="HEAD", now=dt.datetime.now(dt.timezone.utc), tags=tags)
+    check = verdict if not hasattr(verdict, "outcome") else promotion_check(verdict, head_sha="HEAD")
+    state = {"success": "passes", "pending": "waits", "failure": "fails"}.get(check.conclusion.value, check.conclusion.value)
+    return f"release-coordinator/promotion {state}: {check.title}\n\n{check.summary}\n"
+
+
+def _rollback_drill(args: argparse.Namespace, local: LocalReleaseRepo, config: Config, environment: Environment,
+                    checkouts: Mapping[str, str], *, repo_name: str | None, head: str) -> int:
+    """What `/rollback [RELEASE_ID]` would open and its merge would tag and write, without writing anything."""
+    from bot.handlers.rollback import resolve_target
+
+    current = show(args.release_repo, "HEAD", environment.manifest)
+    target, problem = resolve_target(local, repo_name, config, command=core.RollbackCommand(target=args.rollback or None),
+                                     current=current, environment=environment)
+    if target is None:
+        print(problem, file=sys.stderr)
+        return 1
+    notes = f"Rollback to {target.release_id}"
+    content = core.rollback_manifest_text(current, versions=target.versions, config=config, notes=notes)
+    old = parse_manifest(current, path=environment.manifest, config=config, allow_prerelease=True)[0] if current else None
+    changes = _changes(config, checkouts, old=dict(old.versions) if old else {}, new=target.versions)
+    pull = args.pull if args.pull is not None else 0
+    plan, problems = core.plan_release(
+        config=config, versions=target.versions, rollback=True, notes=notes, changes=changes,
+        provenance=core.Provenance(pull_number=pull), date=args.date or dt.datetime.now(dt.timezone.utc).date(),
+        restored_id=target.release_id, environment=environment, web_url=args.web_url.rstrip("/"), release_repo=repo_name,
+    )
+    if plan is None:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return 1
+    print(f"Rollback drill: restores {target.release_id} in {environment.name if environment.configured else repo_name or 'the release repo'}"
+          f" (from {head[:12]}). Dry run: nothing was written.")
+    if args.pull is None:
+        print("note: the rollback's tag is named after its pull request (pr0 here): pass --pull NUMBER", file=sys.stderr)
+    print(f"\n--- {environment.manifest} (the rollback pull request's change) ---")
+    print(content.decode(), end="")
+    print(f"\n--- tag: {plan.release_id} ---")
+    print(plan.tag_message)
+    print(f"--- changelog entry ({environment.changelog}) ---")
+    print(plan.changelog_entry)
+    return 0
+
+
 def _provenance(args: argparse.Namespace, repo_name: str | None) -> core.Provenance:
     if args.pull is None:
         return core.Provenance()
     url = f"{args.web_url.rstrip('/')}/{repo_name}/pull/{args.pull}" if repo_name else None
     return core.Provenance(pull_number=args.pull, pull_url=url)
-
-
-def _restores(message: str, versions: Mapping[str, str]) -> bool:
-    trailers = core.parse_release_trailers(message)
-    return trailers.rollback_of is None and core.versions_equal(trailers.versions, versions)
 
 
 def _changes(config: Config, checkouts: Mapping[str, str], *, old: Mapping[str, str], new: Mapping[str, str]) -> tuple[core.ComponentChange, ...]:
