@@ -50,7 +50,8 @@ def world():
 def app(tmp_path, world):
     gh, _ = world
     settings = Settings(github_webhook_secret=Secret(SECRET), queue_url=f"sqlite:///{tmp_path}/queue.db",
-                        public_url="https://rc.example")
+                        public_url="https://rc.example", github_app_id=4242,
+                        github_private_key=Secret("unused: the worker's forge_for stands in for the App client"))
     client = github.Github(auth=Auth.Token("t"), base_url="https://api.github.com", seconds_between_requests=None,
                            seconds_between_writes=None)
     forge = GitHubForge(client, app_id=gh.our_app_id)
