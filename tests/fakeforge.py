@@ -199,6 +199,8 @@ class FakeForge:
         for name in names:
             members = self.teams.get(name.lower())
             grant = self.team_permissions.get((name.lower(), repo), Permission.NONE)
+            if self.kind == "gitlab":  # as GitLabForge.get_teams: a group grants no role of its own, see there
+                grant = Permission.NONE
             found[name] = None if members is None else TeamInfo(members, grant)
         return found
 

@@ -26,10 +26,11 @@ HEAD = fake_sha("contract head")
 
 
 class FakeWorld:
-    """Seeds FakeForge the way a handler test would."""
+    """Seeds FakeForge the way a handler test would (kind="gitlab": FakeForge behaving like GitLab)."""
 
-    def __init__(self) -> None:
-        self.forge = FakeForge()
+    def __init__(self, kind: str = "github") -> None:
+        self.forge = FakeForge(kind)
+        self.grants_by_team = kind == "github"
 
     def add_file(self, repo: str, path: str, content: bytes, *, branch: str = "main") -> str:
         state = self.forge.repos[repo]
@@ -116,10 +117,10 @@ class GitLabWorld:
                        state="opened" if state == "open" else state)
 
 
-@pytest.fixture(params=["fake", "github", "gitlab"])
+@pytest.fixture(params=["fake", "github", "fake-gitlab", "gitlab"])
 def world(request):
-    if request.param == "fake":
-        yield FakeWorld()
+    if request.param.startswith("fake"):
+        yield FakeWorld("gitlab" if request.param == "fake-gitlab" else "github")
         return
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         yield GitHubWorld(rsps) if request.param == "github" else GitLabWorld(rsps)
