@@ -352,6 +352,12 @@ def test_redis_overlay_scales_and_its_redis_persists() -> None:
     queue_url = by_kind(docs, "ConfigMap")["release-coordinator"]["data"]["QUEUE_URL"]
     service = by_kind(docs, "Service")["release-coordinator-redis"]
     assert queue_url.startswith(f"redis://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}/")
+    # the password-less Redis accepts connections from the app's web and worker pods only
+    policy = by_kind(docs, "NetworkPolicy")["release-coordinator-redis"]
+    assert policy["spec"]["podSelector"]["matchLabels"] == redis["spec"]["selector"]["matchLabels"]
+    allowed = [peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+               for rule in policy["spec"]["ingress"] for peer in rule["from"]]
+    assert sorted(allowed) == ["web", "worker"] and policy["spec"]["policyTypes"] == ["Ingress"]
 
 
 def test_redis_external_overlay_takes_the_url_from_the_secret() -> None:
