@@ -202,8 +202,8 @@ def test_transient_error_is_retried_no_sooner_than_retry_after(backend):
     assert len(attempts) == 2
     assert queue.journal.state("flaky") is State.DONE
     counters = queue.journal.counters()
-    assert counters[("jobs_retried_total", '{"event":"pull_request"}')] == 1
-    assert counters[("jobs_done_total", '{"event":"pull_request"}')] == 1
+    assert counters[("jobs_retried_total", '{"event":"pull_request","forge":"github"}')] == 1
+    assert counters[("jobs_done_total", '{"event":"pull_request","forge":"github"}')] == 1
 
 
 def test_backoff_grows_exponentially_and_is_capped():
@@ -373,8 +373,8 @@ def test_two_consumer_processes_run_one_repositorys_deliveries_one_at_a_time(bac
     for (_, done), (next_start, _) in zip(spans, spans[1:]):
         assert done <= next_start, f"two deliveries for acme/app overlapped: {spans}"
     counters = queue.journal.counters()
-    assert counters[("jobs_done_total", '{"event":"pull_request"}')] == 3
-    assert ("jobs_retried_total", '{"event":"pull_request"}') not in counters  # waiting for the lease is no retry
+    assert counters[("jobs_done_total", '{"event":"pull_request","forge":"github"}')] == 3
+    assert ("jobs_retried_total", '{"event":"pull_request","forge":"github"}') not in counters  # waiting for the lease is no retry
     assert queue.journal.dead_letters() == []
 
 
@@ -432,8 +432,8 @@ def test_a_holder_that_died_blocks_its_repository_no_longer_than_its_lease(backe
     assert 0.5 <= started - taken_at < 1.5
     assert attempt == 0  # waiting for the lease used none of the delivery's 8 attempts
     counters = queue.journal.counters()
-    assert ("jobs_retried_total", '{"event":"pull_request"}') not in counters
-    assert counters[("jobs_done_total", '{"event":"pull_request"}')] == 1
+    assert ("jobs_retried_total", '{"event":"pull_request","forge":"github"}') not in counters
+    assert counters[("jobs_done_total", '{"event":"pull_request","forge":"github"}')] == 1
 
 
 def test_a_long_job_keeps_its_repository_past_the_lease_while_its_process_beats(backend):
