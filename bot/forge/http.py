@@ -49,6 +49,20 @@ def bounded_requester(requester: Requester, retry: Retry | int | None = RETRY, *
     return Requester(**{**requester.kwargs, "retry": retry, "seconds_between_requests": seconds_between_reads})
 
 
+def reading_requester(requester: Requester) -> Requester:
+    """A twin of `requester` (auth, base URL, timeout, retry, read pacing) that paces nothing as a write."""
+    return Requester(**{**requester.kwargs, "seconds_between_writes": None})
+
+
+_MUTATION = re.compile(r"^\s*(?:#[^\n]*\n\s*)*mutation\b")
+
+
+def is_mutation(document: str) -> bool:
+    """Whether a GraphQL document's operation is a mutation (a write GitHub paces); queries are reads.
+    https://spec.graphql.org/October2021/#sec-Language.Operations (a bare `{ ... }` is a query)."""
+    return bool(_MUTATION.match(document))
+
+
 def next_link(headers: Mapping[str, str]) -> str | None:
     # https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api
     for url, rel in _LINK.findall(headers.get("link", "")):
@@ -226,6 +240,12 @@ class GitHubHttp:
     def __init__(self, requester: Requester, *, cache_size: int = 2048, clock: Callable[[], float] = time.time,
                  fresh_for: float = 60.0) -> None:
         self.requester = requester
+        # PyGithub paces every verb but GET as a write (seconds_between_writes, 1 s by default), and a GraphQL
+        # query is a POST: four reads of one evaluation slept ~3 s. Queries go through a twin requester (same auth,
+        # token and base URL) without write pacing; REST writes and GraphQL mutations keep GitHub's pacing on
+        # `requester`, which the reads no longer touch, so a write never waits behind a read either.
+        # https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api#pause-between-mutative-requests
+        self.reader = reading_requester(requester)
         self.immutable = LRU(cache_size)
         self.etags = LRU(cache_size)
         self.fresh = Fresh(cache_size, ttl=fresh_for, clock=clock)
@@ -234,14 +254,15 @@ class GitHubHttp:
 
     def request(
         self, verb: str, url: str, *, params: Mapping[str, Any] | None = None, body: Any = None,
-        headers: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None, requester: Requester | None = None,
     ) -> Response:
         """One HTTP request; raises the mapped ForgeError for any status >= 400, returns 2xx and 304."""
         what = f"{verb} {url.split('?')[0]}"
         send = {**HEADERS, **(headers or {})}  # a fresh dict: the Requester writes the token into it
         self.stats.requests += 1
+        via = requester or (self.reader if verb in ("GET", "HEAD") else self.requester)
         try:
-            status, response_headers, text = self.requester.requestJson(verb, url, dict(params or {}), send, body)
+            status, response_headers, text = via.requestJson(verb, url, dict(params or {}), send, body)
         except requests.exceptions.RequestException as exc:  # connection refused/reset, timeouts, retries spent
             raise TransientError(f"{what}: {type(exc).__name__}") from exc
         except GithubException as exc:  # raised by PyGithub while refreshing the installation token
@@ -263,7 +284,9 @@ class GitHubHttp:
         base is https://HOST/api/v3; PyGithub's Requester knows both). Returns (data, tolerated errors): an error
         whose type is in `tolerate` and that names a `path` belongs to that field (e.g. NOT_FOUND for one
         aliased repository); any other error raises the mapped ForgeError."""
-        response = self.request("POST", self.requester.graphql_url, body={"query": query, "variables": dict(variables)})
+        requester = self.requester if is_mutation(query) else self.reader
+        response = self.request("POST", self.requester.graphql_url, body={"query": query, "variables": dict(variables)},
+                                requester=requester)
         body = response.data if isinstance(response.data, dict) else {}
         errors = tuple(e for e in body.get("errors") or () if isinstance(e, dict))
         for error in errors:
