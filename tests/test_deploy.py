@@ -300,6 +300,12 @@ def test_secrets_are_referenced_never_inlined(overlay) -> None:
                 if SECRETISH.search(env["name"]):
                     assert "value" not in env, f"{env['name']} is inlined"
                     assert env["valueFrom"]["secretKeyRef"]["name"] == "release-coordinator"
+        for volume in spec.get("volumes", []) if spec else []:
+            if "secret" in volume:
+                mode = volume["secret"]["defaultMode"]
+                # root owns the files, group fsGroup: the app user reads them by group, other users not at all
+                assert mode & 0o040 and not mode & 0o007, oct(mode)
+                assert spec["securityContext"]["fsGroup"] == spec["securityContext"]["runAsGroup"]
     for config_map in by_kind(docs, "ConfigMap").values():
         for key, value in config_map["data"].items():
             assert not SECRETISH.search(key) or key == "QUEUE_URL", key
