@@ -21,7 +21,7 @@ from bot.forge.protocol import Forge
 from bot.handlers import Context, KeyValue, announce
 from bot.handlers.configs import fetch_config
 from bot.handlers.history import release_history
-from bot.handlers.manifest import pulls_of, touched_environments
+from bot.handlers.manifest import merge_group_details_url, pulls_of, release_merge_group, touched_environments
 from bot.handlers.publish import publish_check, rerequested
 from bot.handlers.rechecks import DUE, RECHECK_EVENT, Recheck, schedule
 from bot.model import PullRequest, Tag
@@ -49,6 +49,36 @@ def on_pull(event: Event, ctx: Context) -> None:
         result = evaluate_pull(ctx, pull, account=event.account)
         if result is not None:
             publish_check(ctx, pull, result, force=rerequested(event))
+
+
+@router.register("merge_group", "checks_requested")
+def on_merge_group(event: Event, ctx: Context) -> None:
+    """The queue's commit is judged again (SPEC §5: not a blind pass): its environments' manifests at the group sha."""
+    found = release_merge_group(event, ctx, check_name=PROMOTION)
+    if found is None:
+        return
+    config, _base_sha, changed = found
+    if not any(e.gated for e in envs.of(config)):
+        return
+    details_url = merge_group_details_url(event, ctx)
+    gated = [e for e in changed if e.gated]
+    if not gated:
+        result = unchanged_check(PROMOTION, head_sha=event.head_sha, details_url=details_url)
+    else:
+        tags = ctx.forge.list_annotated_tags(event.repo, limit=1000)
+        results = []
+        for environment in gated:
+            verdict = judge(ctx.forge, event.repo, config, environment, head_sha=event.head_sha, now=ctx.now, tags=tags)
+            check = verdict if isinstance(verdict, CheckResult) else promotion_check(verdict, head_sha=event.head_sha)
+            # the queue waits for nothing: a promotion still soaking or waiting for verification fails there
+            if check.conclusion is Conclusion.PENDING:
+                check = dataclasses.replace(check, conclusion=Conclusion.FAILURE,
+                                            summary=check.summary + "\n\nIn the merge queue a waiting promotion fails: "
+                                            "the queue would wait for nothing. Queue it again once this check passes "
+                                            "on the pull request.")
+            results.append(dataclasses.replace(check, details_url=details_url))
+        result = combine_checks(results)
+    publish_check(ctx.forge, event.repo, result, store=ctx.store)
 
 
 # A verification signal changed on some commit of the release repo. https://docs.github.com/en/webhooks/webhook-events-and-payloads
