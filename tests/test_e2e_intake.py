@@ -118,5 +118,5 @@ def test_delivery_runs_through_a_real_consumer_into_the_handler(queue):
     assert (event.delivery_id, event.repo, event.pull_number, event.installation_id) == (
         "review-1", "Codertocat/Hello-World", 2, 1)
     assert ctx.forge is forges[1]
-    assert ctx.details_url("Codertocat/Hello-World", 2) == "https://rc.example.com/pulls/Codertocat/Hello-World/2"
+    assert ctx.details_url("Codertocat/Hello-World", 2) == "https://rc.example.com/pulls/github/Codertocat/Hello-World/2"
     assert ctx.now.tzinfo is not None

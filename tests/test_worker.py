@@ -60,7 +60,7 @@ def test_handlers_get_the_event_and_a_context_for_its_installation():
     ((event, ctx),) = seen
     assert (event.pull_number, event.head_sha, event.installation_id) == (5, "f" * 40, 77)
     assert ctx.forge.installation_id == 77 and ctx.now == NOW and ctx.store == {}
-    assert ctx.details_url("acme/release", 5) == "https://rc.example.com/pulls/acme/release/5"
+    assert ctx.details_url("acme/release", 5) == "https://rc.example.com/pulls/github/acme/release/5"  # INTERFACES §4
     assert len(outcome.done) == 1 and not outcome.failed and not outcome.transient
 
 
