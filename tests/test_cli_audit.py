@@ -54,7 +54,7 @@ def test_text_report_and_plan(capsys):
 
 
 def test_no_credentials_is_a_usage_error(monkeypatch, capsys):
-    for name in ("GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_PRIVATE_KEY_PATH"):
+    for name in ("GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_PRIVATE_KEY_PATH", "GITLAB_URL", "GITLAB_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     assert main(["audit"]) == 2
     assert "set GITHUB_APP_ID" in capsys.readouterr().err
@@ -63,3 +63,24 @@ def test_no_credentials_is_a_usage_error(monkeypatch, capsys):
 def test_no_installation_for_the_org(capsys):
     assert audit_command.run(args(org="nobody"), forges=lambda org: []) == 2
     assert "no installation on nobody" in capsys.readouterr().err
+
+
+def test_a_refused_installation_list_is_a_credentials_error(capsys):
+    from bot.forge.errors import ForgeError
+
+    def refused(org):
+        raise ForgeError("GET /app/installations: 401 A JSON web token could not be decoded")
+        yield
+
+    assert audit_command.run(args(), forges=refused) == 2
+    assert "refused the App's credentials" in capsys.readouterr().err
+
+
+def test_gitlab_forge_is_audited_by_the_same_command(capsys):
+    forge = FakeForge(kind="gitlab")
+    forge.add_file(RELEASE, ".gitlab/release-coordinator.yml", "release: {manifest: release.yml}\n")
+    forge.access.branches = {RELEASE: "main"}
+    assert audit_command.run(args(json=True), forges=lambda org: [forge]) == 1  # nothing protects it
+    [report] = json.loads(capsys.readouterr().out)
+    assert report["repos"][0]["findings"][0]["code"] == "unprotected"
+

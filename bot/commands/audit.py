@@ -19,8 +19,9 @@ EXIT_CLEAN, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "audit", help="audit branch protection and write access against access: (exit 0 clean, 1 drift, 2 usage)",
-        description="Audits every release repository the GitHub App's installations manage, and the components "
-                    "each lists, against the access: policy. Needs GITHUB_APP_ID and GITHUB_PRIVATE_KEY(_PATH).")
+        description="Audits every release repository the GitHub App's installations (and the GitLab token) manage, and "
+                    "the components each lists, against the access: policy. Needs GITHUB_APP_ID and "
+                    "GITHUB_PRIVATE_KEY(_PATH), or GITLAB_URL and GITLAB_TOKEN.")
     parser.add_argument("--json", action="store_true", help="print the reports as JSON (a list, one per release repo)")
     parser.add_argument("--plan", action="store_true",
                         help="also print the exact changes access.enforce would make (nothing is changed)")
@@ -75,21 +76,35 @@ def run(args: argparse.Namespace, *, forges: Callable[[str | None], Iterable] | 
 
 
 def _installation_forges(org: str | None):
-    """One GitHubForge per installation of the App (GET /app/installations with the App's JWT), `org`'s only."""
+    """One GitHubForge per installation of the App (GET /app/installations with the App's JWT), `org`'s only;
+    and the GitLab token's forge when GITLAB_URL and GITLAB_TOKEN are set (`org`: a top-level group)."""
     settings = load_settings()
-    if not settings.github_app_configured:
-        raise StartupError("set GITHUB_APP_ID and GITHUB_PRIVATE_KEY (or GITHUB_PRIVATE_KEY_PATH) to audit")
+    gitlab = not settings.missing_gitlab_api()
+    if not settings.github_app_configured and not gitlab:
+        raise StartupError("set GITHUB_APP_ID and GITHUB_PRIVATE_KEY (or GITHUB_PRIVATE_KEY_PATH), or GITLAB_URL and "
+                           "GITLAB_TOKEN, to audit")
+    if settings.github_app_configured:
+        yield from _github_forges(settings, org)
+    if gitlab:
+        from bot.forge.gitlab import GitLabForge
+        from bot.forge.gitlab.forge import client
+
+        yield GitLabForge(client(settings.gitlab_url, settings.gitlab_token.reveal()),
+                          config_project=settings.gitlab_config_project)
+
+
+def _github_forges(settings, org: str | None):
     from github import GithubException
 
     from bot.forge.auth import GitHubApp
-    from bot.forge.errors import ForgeError as _ForgeError
     from bot.forge.github import GitHubForge
 
     app = GitHubApp(app_id=settings.github_app_id, private_key=settings.github_private_key, api_url=settings.github_api_url)
     try:
         installations = list(app.integration().get_installations())
     except GithubException as exc:
-        raise _ForgeError(f"{exc.status} {(exc.data or {}).get('message', '') if isinstance(exc.data, dict) else exc.data}") from None
+        message = exc.data.get("message", "") if isinstance(exc.data, dict) else exc.data
+        raise ForgeError(f"GET /app/installations: {exc.status} {message}") from None
     for installation in installations:
         login = installation.account.login if installation.account else None
         if org is None or (login or "").lower() == org.lower():
