@@ -123,13 +123,27 @@ def test_dockerignore_keeps_secrets_and_state_out_of_the_build_context() -> None
         assert dockerignore_includes(path), path
 
 
+def _candidates():
+    """Every file that could be in the context: under top-level entries that are included or that a `!pattern`
+    could re-include (so .git and .venv, excluded by `*` and never re-included, are not walked)."""
+    negations = [line.strip()[1:] for line in (ROOT / ".dockerignore").read_text().splitlines()
+                 if line.strip().startswith("!")]
+    for top in ROOT.iterdir():
+        if dockerignore_includes(top.name) or any(
+                _docker_glob(pattern.split("/")[0]).fullmatch(top.name) or pattern.startswith("**")
+                for pattern in negations):
+            yield top
+            if top.is_dir():
+                yield from top.rglob("*")
+
+
 def test_build_context_after_dockerignore_builds_a_complete_package(tmp_path) -> None:
     # What the image's `pip install .` gets: copy only the files the context keeps, then run setuptools' build_py
     # (the step that decides what a wheel carries) there. No network, no daemon.
     context = tmp_path / "context"
-    for path in ROOT.rglob("*"):
+    for path in _candidates():
         relative = path.relative_to(ROOT).as_posix()
-        if ".venv" in relative.split("/")[0] or not dockerignore_includes(relative) or path.is_dir():
+        if not dockerignore_includes(relative) or path.is_dir():
             continue
         target = context / relative
         target.parent.mkdir(parents=True, exist_ok=True)
