@@ -257,3 +257,102 @@ def test_two_deliveries_for_one_pull_request_never_publish_out_of_order():
     older.join(timeout=5)
     newer.join(timeout=5)
     assert forge.checks_on(repo, head)[APPROVALS].conclusion.value == "success"
+
+
+# --- GitLab: one token (account None), the same handlers through neutral kinds
+
+GITLAB_MR = {"object_kind": "merge_request", "user": {"username": "dave"},
+             "project": {"path_with_namespace": "group/sub/releases", "default_branch": "main"},
+             "object_attributes": {"iid": 3, "action": "update", "target_branch": "main", "state": "opened",
+                                   "last_commit": {"id": "a" * 40}, "oldrev": "b" * 40}}
+GITLAB_NOTE = {"object_kind": "note", "user": {"username": "dave"},
+               "project": {"path_with_namespace": "group/sub/releases", "default_branch": "main"},
+               "object_attributes": {"note": "/recheck", "noteable_type": "MergeRequest", "system": False},
+               "merge_request": {"iid": 3, "target_branch": "main", "last_commit": {"id": "a" * 40}}}
+
+
+def gitlab_claim(payload, event="Merge Request Hook", delivery_id="g-1"):
+    body = json.dumps(payload).encode()
+    return Claim(Delivery(delivery_id, "gitlab", event, None, "group/sub/releases", body), 0, None, {})
+
+
+def gitlab_worker(router, made):
+    def gitlab_forge(account):
+        made.append(FakeForge("gitlab"))
+        assert account is None
+        return made[-1]
+
+    return Worker(Settings(), store=DictStore(), router=router, gitlab_forge_for=gitlab_forge, clock=lambda: NOW)
+
+
+def test_a_gitlab_delivery_reaches_kind_handlers_with_the_gitlab_forge_and_no_account():
+    router, seen, made = Router(), [], []
+
+    @router.register("pull.changed")
+    def on_changed(event, ctx):
+        seen.append((event.forge, event.kind, event.account, event.repo, event.pull_number, ctx.forge.kind))
+
+    worker = gitlab_worker(router, made)
+    assert worker(gitlab_claim(GITLAB_MR)).done == (handler_name(on_changed),)
+    assert worker(gitlab_claim(GITLAB_MR, delivery_id="g-2")).done == (handler_name(on_changed),)
+    assert seen == [("gitlab", "pull.changed", None, "group/sub/releases", 3, "gitlab")] * 2
+    assert len(made) == 1  # one adapter for the token, kept across jobs
+
+
+def test_gitlab_recheck_gets_a_fresh_adapter_as_github_rerun_does():
+    router, made = Router(), []
+
+    @router.register("pull.recheck")
+    def on_recheck(event, ctx):
+        assert event.kind == "pull.recheck" and event.comment_body == "/recheck"
+
+    worker = gitlab_worker(router, made)
+    worker.forge(None, kind="gitlab")  # the kept one
+    assert worker(gitlab_claim(GITLAB_NOTE, event="Note Hook")).done == (handler_name(on_recheck),)
+    assert len(made) == 2  # a one-off adapter with nothing cached
+
+
+def test_gitlab_without_url_or_token_fails_naming_what_to_set():
+    router = Router()
+
+    @router.register("pull.changed")
+    def on_changed(event, ctx):
+        raise AssertionError("not reached")
+
+    outcome = Worker(Settings(), store=DictStore(), router=router)(gitlab_claim(GITLAB_MR))
+    assert outcome.failed == {handler_name(on_changed): "NotConfigured: GitLab is not configured: set GITLAB_URL, GITLAB_TOKEN"}
+
+
+def test_a_summary_note_that_fails_transiently_retries_the_delivery():
+    from bot.core.checks import CheckResult, Conclusion
+    from bot.handlers.publish import publish_check
+
+    router, made = Router(), []
+    pull = PullRequest(repo="group/sub/releases", number=3, title="t", author="dave", head_sha="a" * 40,
+                       head_ref="x", base_ref="main", base_sha="b" * 40, state="open")
+
+    @router.register("pull.changed")
+    def on_changed(event, ctx):
+        publish_check(ctx, pull, CheckResult(APPROVALS, pull.head_sha, Conclusion.SUCCESS, "ok", "all approved"))
+
+    worker = gitlab_worker(router, made)
+    worker.forge(None, kind="gitlab").fail_next["ensure_note"] = RateLimited("429", retry_after=7)
+    outcome = worker(gitlab_claim(GITLAB_MR))
+    assert outcome.done == () and outcome.transient[handler_name(on_changed)].retry_after == 7
+    outcome = worker(gitlab_claim(GITLAB_MR))  # the retry: the status is written already, the note now
+    assert outcome.done == (handler_name(on_changed),)
+    forge = made[0]
+    assert forge.calls["create_check"] == 1 and len(forge.notes("group/sub/releases", 3, topic="summary")) == 1
+
+
+def test_periodic_sweeps_every_configured_forge(monkeypatch):
+    calls = []
+    window = types.SimpleNamespace(periodic=lambda contexts, store, now, *, forge="github": calls.append(
+        (forge, contexts(None if forge == "gitlab" else 5).forge.kind)))
+    monkeypatch.setitem(sys.modules, "bot.handlers.window", window)
+    settings = Settings(github_app_id=1, github_private_key=Secret("k"), gitlab_url="https://gitlab.example.com",
+                        gitlab_token=Secret("t"))
+    worker = Worker(settings, store=DictStore(), router=Router(), forge_for=lambda i: FakeForge("github"),
+                    gitlab_forge_for=lambda account: FakeForge("gitlab"), clock=lambda: NOW)
+    worker.periodic()
+    assert calls == [("github", "github"), ("gitlab", "gitlab")]
