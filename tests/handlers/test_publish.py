@@ -87,3 +87,75 @@ def test_force_without_a_store_creates_without_asking():
     publish_check(forge, REPO, result())
     assert publish_check(forge, REPO, result(), force=True) is True
     assert (forge.calls["create_check"], forge.calls["find_check"]) == (2, 1)
+
+
+# --- publish_check(ctx, pull, result): the results record and GitLab's one summary note
+
+import datetime as dt  # noqa: E402
+
+from bot.core.checks import MANIFEST, Annotation, Level  # noqa: E402
+from bot.handlers import Context  # noqa: E402
+from bot.handlers.publish import flush_notes, results_key  # noqa: E402
+from bot.model import PullRequest  # noqa: E402
+
+NOW = dt.datetime(2026, 11, 30, 9, tzinfo=dt.timezone.utc)
+PULL = PullRequest(repo=REPO, number=4, title="Bump", author="dave", head_sha=HEAD, head_ref="x", base_ref="main",
+                   base_sha="b" * 40, state="open", html_url="https://forge.example/acme/app/4")
+
+
+def ctx_for(forge, store):
+    return Context(forge=forge, now=NOW, store=store)
+
+
+def test_every_published_check_lands_in_the_pull_requests_results_record():
+    forge, store = FakeForge(), DictStore()
+    ctx = ctx_for(forge, store)
+    publish_check(ctx, PULL, result())
+    publish_check(ctx, PULL, CheckResult(MANIFEST, HEAD, Conclusion.SUCCESS, "Manifest unchanged", "nothing"))
+    record = store.get_json(results_key("github", REPO, 4))
+    assert {k: record[k] for k in ("forge", "repo", "number", "title", "html_url", "head_sha")} == {
+        "forge": "github", "repo": REPO, "number": 4, "title": "Bump", "html_url": PULL.html_url, "head_sha": HEAD}
+    assert record["checks"][APPROVALS]["conclusion"] == "failure"
+    assert record["checks"][APPROVALS]["evaluated_at"] == NOW.isoformat()
+    assert record["checks"][MANIFEST]["title"] == "Manifest unchanged"
+    assert forge.calls["ensure_note"] == 0  # GitHub: the check run carries its summary
+
+
+def test_gitlab_writes_one_note_per_delivery_and_edits_it_only_when_the_summary_changes():
+    forge, store = FakeForge("gitlab"), DictStore()
+    ctx = ctx_for(forge, store)
+    publish_check(ctx, PULL, result())
+    publish_check(ctx, PULL, CheckResult(MANIFEST, HEAD, Conclusion.FAILURE, "1 problem in release.yml", "see below",
+                                         annotations=(Annotation("release.yml", 3, 3, Level.FAILURE, "not semver"),)))
+    assert flush_notes(ctx) == 1 and forge.calls["ensure_note"] == 1
+    (note,) = forge.notes(REPO, 4, topic="summary")
+    assert "missing @acme/infra" in note
+    assert f"[release.yml#L3](https://gitlab.com/{REPO}/-/blob/{HEAD}/release.yml#L3)" in note  # file#line link
+    again = ctx_for(forge, store)  # the next delivery, same results
+    publish_check(again, PULL, result())
+    assert flush_notes(again) == 0 and forge.calls["ensure_note"] == 1  # nothing changed: no request at all
+    changed = ctx_for(forge, store)
+    publish_check(changed, PULL, result("missing @acme/infra (ivan can approve)"))
+    assert flush_notes(changed) == 1
+    assert len(forge.notes(REPO, 4, topic="summary")) == 1 and forge.calls["note_edits"] == 1
+
+
+def test_gitlab_pending_with_a_new_reason_goes_to_the_note_not_to_a_refused_status():
+    forge, store = FakeForge("gitlab"), DictStore()
+    waiting = CheckResult(APPROVALS, HEAD, Conclusion.PENDING, "Waiting for @acme/infra", "0 of 1")
+    ctx = ctx_for(forge, store)
+    assert publish_check(ctx, PULL, waiting) is True
+    flush_notes(ctx)
+    later = ctx_for(forge, store)
+    # GitLab answers pending -> pending with 400 (FakeForge("gitlab") raises too): no status write is attempted
+    assert publish_check(later, PULL, CheckResult(APPROVALS, HEAD, Conclusion.PENDING, "Waiting for 2 teams", "0 of 2")) is False
+    assert flush_notes(later) == 1 and "0 of 2" in forge.notes(REPO, 4, topic="summary")[0]
+    done = ctx_for(forge, store)
+    assert publish_check(done, PULL, CheckResult(APPROVALS, HEAD, Conclusion.SUCCESS, "Approved", "2 of 2")) is True
+    assert forge.statuses_on(REPO, HEAD)[APPROVALS].state == "success"
+
+
+def test_the_older_call_form_still_writes_without_a_record():
+    forge, store = FakeForge(), DictStore()
+    assert publish_check(forge, REPO, result(), store=store) is True
+    assert store.get_json(results_key("github", REPO, 4)) is None
