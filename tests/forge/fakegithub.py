@@ -73,6 +73,7 @@ class FakeRepo:
     check_runs: dict[int, dict] = field(default_factory=dict)
     releases: dict[str, dict] = field(default_factory=dict)
     comments: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+    comment_ids: dict[int, tuple[int, int]] = field(default_factory=dict)  # comment id -> (number, index in comments)
     requested: dict[int, list[dict]] = field(default_factory=lambda: defaultdict(list))
 
 
@@ -360,8 +361,28 @@ class FakeGitHub:
 
         @R("POST", repo_re + r"/issues/(\d+)/comments")
         def comment(q, b, repo, number):
-            self.repo(repo).comments[int(number)].append(b["body"])
-            return 201, {"id": next(self._ids), "body": b["body"]}
+            st = self.repo(repo)
+            st.comments[int(number)].append(b["body"])
+            comment_id = next(self._ids)
+            st.comment_ids[comment_id] = (int(number), len(st.comments[int(number)]) - 1)
+            return 201, {"id": comment_id, "body": b["body"]}
+
+        @R("GET", repo_re + r"/issues/(\d+)/comments")
+        def list_comments(q, b, repo, number):
+            # https://docs.github.com/en/rest/issues/comments#list-issue-comments (oldest first)
+            st = self.repo(repo)
+            ids = sorted((i, at) for i, (n, at) in st.comment_ids.items() if n == int(number))
+            return 200, Paged([{"id": i, "body": st.comments[int(number)][at]} for i, at in ids])
+
+        @R("PATCH", repo_re + r"/issues/comments/(\d+)")
+        def edit_comment(q, b, repo, comment_id):
+            # https://docs.github.com/en/rest/issues/comments#update-an-issue-comment
+            st = self.repo(repo)
+            if int(comment_id) not in st.comment_ids:
+                return 404, {"message": "Not Found"}
+            number, at = st.comment_ids[int(comment_id)]
+            st.comments[number][at] = b["body"]
+            return 200, {"id": int(comment_id), "body": b["body"]}
 
         @R("GET", repo_re + r"/compare/([^/]+)\.\.\.([^/]+)")
         def compare(q, b, repo, base, head):

@@ -11,7 +11,7 @@ from github import Auth
 
 from bot.core.checks import APPROVALS, MANIFEST, Annotation, CheckResult, Conclusion, Level, result_digest
 from bot.core.config import CONFIG_PATH
-from bot.forge.base import FileRef, PullRequest, TeamInfo
+from bot.forge.base import FileRef, PullFiles, PullRequest, TeamInfo
 from bot.forge.errors import AlreadyExists, Conflict, NotFound, TeamNotFound
 from bot.forge.base import Permission
 from bot.forge.github import GitHubForge
@@ -53,6 +53,9 @@ class FakeWorld:
         self.forge.add_pull(PullRequest(repo=repo, number=number, title="t", author="alice", head_sha=head_sha,
                                         head_ref=f"topic-{number}", base_ref=base_ref, base_sha=fake_sha("base"), state=state))
 
+    def notes(self, repo: str, number: int) -> list[str]:
+        return list(self.forge.repos[repo].comments[number])
+
 
 class GitHubWorld:
     """Seeds FakeGitHub; the forge under test is the real adapter."""
@@ -78,6 +81,9 @@ class GitHubWorld:
     def add_pull(self, repo: str, number: int, *, head_sha: str, state: str = "open", base_ref: str = "main") -> None:
         self.gh.add_pull(repo, number, author="alice", head_sha=head_sha, base_sha=fake_sha("base"),
                          head_ref=f"topic-{number}", base_ref=base_ref, state=state, title="t")
+
+    def notes(self, repo: str, number: int) -> list[str]:
+        return list(self.gh.repo(repo).comments[number])
 
 
 class GitLabWorld:
@@ -115,6 +121,9 @@ class GitLabWorld:
             st.branches[f"topic-{number}"] = head_sha
         self.gl.add_mr(repo, number, author="alice", source_branch=f"topic-{number}", target_branch=base_ref, title="t",
                        state="opened" if state == "open" else state)
+
+    def notes(self, repo: str, number: int) -> list[str]:
+        return self.gl.notes_of(repo, number)
 
 
 @pytest.fixture(params=["fake", "github", "fake-gitlab", "gitlab"])
@@ -365,3 +374,46 @@ def test_create_pull_twice_for_one_branch_is_already_exists(world):
         world.forge.create_pull(REPO, title="Roll back", body="b", head="rollback/r1", base="main")
     assert [p.number for p in world.forge.list_open_pulls(REPO, base="main")] == [pull.number]
 
+
+
+# --- identity, the one summary note, file lists and what a check shows (the reshaped protocol)
+
+def test_identity_layout_and_links_name_the_forge(world):
+    forge = world.forge
+    assert forge.kind in ("github", "gitlab")
+    assert forge.layout.config_path == f".{forge.kind}/release-coordinator.yml"
+    assert forge.layout.codeowners_dialect == forge.kind
+    assert forge.summary_note is (forge.kind == "gitlab")
+    assert forge.links.pull(REPO, 7).endswith(f"/{REPO}/-/merge_requests/7" if forge.kind == "gitlab" else f"/{REPO}/pull/7")
+    assert forge.links.pull_ref(7) == ("!7" if forge.kind == "gitlab" else "#7")
+
+
+def test_ensure_note_creates_once_edits_in_place_and_leaves_an_equal_body_alone(world):
+    world.add_file(REPO, "README.md", b"x")
+    world.add_pull(REPO, 7, head_sha=HEAD)
+    first = world.forge.ensure_note(REPO, 7, topic="summary", body="one")
+    world.forge.ensure_note(REPO, 7, topic="summary", body="one")
+    second = world.forge.ensure_note(REPO, 7, topic="summary", body="two")
+    world.forge.comment(REPO, 7, "a human's comment")  # not ours: never edited
+    world.forge.ensure_note(REPO, 7, topic="other", body="another topic")
+    ours = [n for n in world.notes(REPO, 7) if n.startswith("<!-- release-coordinator:summary -->")]
+    assert ours == ["<!-- release-coordinator:summary -->\ntwo"] and first.id == second.id
+    assert "a human's comment" in world.notes(REPO, 7) and len(world.notes(REPO, 7)) == 3
+
+
+def test_pull_files_say_whether_the_list_is_whole(world):
+    world.add_file(REPO, "README.md", b"x")
+    world.add_pull(REPO, 7, head_sha=HEAD)
+    files = world.forge.list_pull_files(REPO, 7)
+    assert isinstance(files, PullFiles) and files.truncated is False
+
+
+def test_check_digest_changes_exactly_when_the_forge_would_show_a_change(world):
+    digest = world.forge.check_digest
+    waiting = check(conclusion=Conclusion.PENDING, summary="0 of 1")
+    reason = CheckResult(name=APPROVALS, head_sha=HEAD, conclusion=Conclusion.PENDING, title="other", summary="0 of 2")
+    assert digest(waiting) == digest(waiting)
+    # GitLab's status shows no summary and refuses pending -> pending: a new reason while waiting is not a change
+    assert (digest(waiting) == digest(reason)) is (world.forge.kind == "gitlab")
+    assert digest(waiting) != digest(check(conclusion=Conclusion.SUCCESS, summary="0 of 1"))
+    assert digest(check()) != digest(check(conclusion=Conclusion.SUCCESS))
