@@ -206,6 +206,7 @@ _TITLES = {
     "unreadable": "Could not read the settings", "not-visible": "Repository not visible to the app",
     "writers-missing": "Listed writer team cannot write", "no-writers": "No writer team resolved",
     "bypass-hidden": "Bypass list not visible", "author-approval": "Authors may approve their own changes",
+    "config-invalid": "Repository config invalid",
 }
 
 
@@ -223,6 +224,17 @@ class RepoAudit:
     @property
     def unverified(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.severity is Severity.UNVERIFIED)
+
+
+def with_config_problems(audit: RepoAudit, problems: Iterable[Any]) -> RepoAudit:
+    """A repository whose own config is invalid was judged without it (by the release repo's and org's policy)."""
+    problems = [str(p) for p in problems]
+    if not problems:
+        return audit
+    notice = Finding(audit.repo, "config-invalid", Severity.NOTICE, "a valid release-coordinator config",
+                     f"{len(problems)} problem(s), so its own access: overrides were not applied: {'; '.join(problems[:3])}",
+                     Fix("fix the config (its checks show each error with its line)"))
+    return replace(audit, findings=audit.findings + (notice,))
 
 
 def not_visible(repo: str, *, detail: str, install_url: str = "") -> RepoAudit:
@@ -568,6 +580,7 @@ def to_json(report: Report, *, audited_at: str = "") -> dict[str, Any]:
             "writers": sorted(audit.target.writers) if audit.target else [],
             "writers_from": audit.target.writers_from if audit.target else "",
             "min_approvals": audit.target.min_approvals if audit.target else None,
+            "checks": sorted(audit.target.checks) if audit.target else [],
             "protections": list(audit.protections),
             "findings": [{"code": f.code, "severity": f.severity.value, "title": f.title, "expected": f.expected,
                           "actual": f.actual, "fix": {"where": f.fix.where, "api": f.fix.api, "body": f.fix.body}}
@@ -582,5 +595,11 @@ def from_json(data: Mapping[str, Any]) -> Report:
         findings = tuple(Finding(item["repo"], f["code"], Severity(f["severity"]), f["expected"], f["actual"],
                                  Fix(f["fix"]["where"], f["fix"].get("api", ""), f["fix"].get("body", "")))
                          for f in item.get("findings") or ())
-        repos.append(RepoAudit(item["repo"], findings, protections=tuple(item.get("protections") or ())))
+        target = None
+        if item.get("roles"):  # enough of the policy to render the report as it was (the "Policy:" line)
+            target = Target(repo=item["repo"], roles=tuple(item["roles"]), writers=frozenset(item.get("writers") or ()),
+                            writers_from=item.get("writers_from") or "", min_approvals=int(item.get("min_approvals") or 0),
+                            code_owner_review=False, checks=frozenset(item.get("checks") or ()), our_staleness=False,
+                            bypass=frozenset())
+        repos.append(RepoAudit(item["repo"], findings, target, protections=tuple(item.get("protections") or ())))
     return Report(data["release_repo"], tuple(repos), tuple(data.get("applied") or ()), tuple(data.get("failed") or ()))

@@ -14,7 +14,8 @@ import yaml
 from bot import logs
 from bot.core import codeowners, yamlsafe
 from bot.core.access import (
-    Change, RepoAudit, Report, Target, evaluate, not_visible, owning_teams, plan, target_for, to_json,
+    Change, RepoAudit, Report, Target, evaluate, from_json, not_visible, owning_teams, plan, target_for, to_json,
+    with_config_problems,
 )
 from bot.core.access_render import ISSUE_TITLE, issue_step, render_check, render_issue
 from bot.core.config import MAX_CONFIG_BYTES, Config, ConfigResult, ConfigSource, load_config
@@ -69,6 +70,21 @@ def issue_key(forge: str, repo: str) -> str:
 @router.register("team", "added_to_repository", "removed_from_repository", "edited", "deleted")
 def on_settings_changed(event: Event, ctx: Context) -> None:
     audit_and_publish(ctx, account=event.account)
+
+
+@router.register("push")
+def on_push(event: Event, ctx: Context) -> None:
+    """The check sits on the release repo's default branch head: when the head moves, the last report is posted
+    on the new head at once (no new audit: pushes change no settings)."""
+    if ctx.store is None or not event.head_sha or not event.base_ref or event.base_ref != event.default_branch:
+        return
+    kind = getattr(ctx.forge, "kind", "github")
+    saved = ctx.store.get_json(report_key(kind, event.repo))
+    if not saved:
+        return
+    result = render_check(from_json(saved), head_sha=event.head_sha,
+                          details_url=access_url(ctx.public_url, key=ctx.details_link_key, forge=kind, repo=event.repo))
+    publish_commit_check(ctx, event.repo, result)
 
 
 def periodic(contexts: Callable[[int | None], Context], store: KeyValue, now: dt.datetime, *,
@@ -148,8 +164,12 @@ def _audit_release_repo(forge, role, release_repo: str, config: Config, listing:
             continue
         if (repo, "config") not in texts:
             texts.update(_rule_texts(forge, {repo: branch}))
-        target = _target(forge, repo, its_roles, texts, release_layer if repo != release_repo else None)
-        state = role.read_repo(repo, branch=branch)
+        target, problems = _target(forge, repo, its_roles, texts, release_layer if repo != release_repo else None)
+        try:
+            state = role.read_repo(repo, branch=branch)
+        except NotFound as exc:  # gone (or hidden) since the listing
+            audits.append(not_visible(repo, detail=str(exc)))
+            continue
         changes = plan(target, state)
         if enforce and target.enforce and changes:
             done, errors = _apply(role, changes)
@@ -158,7 +178,7 @@ def _audit_release_repo(forge, role, release_repo: str, config: Config, listing:
             if done:
                 state = role.read_repo(repo, branch=branch)  # judge what is there now
         planned += changes
-        audits.append(evaluate(target, state))
+        audits.append(with_config_problems(evaluate(target, state), problems))
     report = Report(release_repo, tuple(audits), tuple(applied), tuple(failed))
     return Audited(report, listing[release_repo], tuple(planned))
 
@@ -185,7 +205,8 @@ def _visible_branch(role, repo: str) -> str | None:
         return None
 
 
-def _target(forge, repo: str, roles: list[str], texts: dict, release_layer: ConfigSource | None) -> Target:
+def _target(forge, repo: str, roles: list[str], texts: dict,
+            release_layer: ConfigSource | None) -> tuple[Target, tuple]:
     loaded = _config(forge, repo, texts, extra=release_layer)
     config = loaded.config
     co = texts.get((repo, "codeowners"))
@@ -196,7 +217,7 @@ def _target(forge, repo: str, roles: list[str], texts: dict, release_layer: Conf
     return target_for(repo, roles=roles, policy=config.access, owning_teams=teams,
                       codeowners_path=co[0] if co else None,
                       invalidate_on_push=config.approvals.invalidate_on_push.value, windows=config.windows is not None,
-                      allow_author=config.approvals.allow_author)
+                      allow_author=config.approvals.allow_author), loaded.problems
 
 
 def _layout(forge):

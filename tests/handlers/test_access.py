@@ -148,3 +148,44 @@ def test_gitlab_is_audited_daily_with_a_commit_status_and_an_issue():
     assert "POST /projects/acme%2Fplatform%2Frelease/protected_branches" in issue["body"]
     assert forge.access.calls["apply"] == 0  # enforce has no GitLab writes
     assert periodic(lambda account: ctx, ctx.store, NOW + dt.timedelta(hours=2), forge="gitlab") == 0
+
+
+def test_a_push_to_the_release_repos_default_branch_moves_the_check_to_the_new_head(ctx, forge):
+    from bot.handlers.access import on_push
+
+    audit_and_publish(ctx, account=1)
+    before = forge.checks_on(RELEASE, "c" * 40)[ACCESS]
+    reads = forge.access.calls["read_repo"]
+    push = Event(forge="github", name="push", action=None, delivery_id="p1", installation_id=1, repo=RELEASE,
+                 default_branch="main", base_ref="main", head_sha="e" * 40)
+    on_push(push, ctx)
+    after = forge.checks_on(RELEASE, "e" * 40)[ACCESS]
+    assert (after.title, after.summary, after.text) == (before.title, before.summary, before.text)
+    assert forge.access.calls["read_repo"] == reads  # no new audit
+    on_push(Event(forge="github", name="push", action=None, delivery_id="p2", installation_id=1, repo=RELEASE,
+                  default_branch="main", base_ref="feature", head_sha="f" * 40), ctx)
+    assert forge.checks_on(RELEASE, "f" * 40) == {}
+
+
+def test_an_invalid_component_config_is_said_and_its_overrides_not_applied(forge):
+    forge.add_file(APP, ".github/release-coordinator.yml", "access:\n  application: {min_approvals: many}\n")
+    [item] = audit(forge, enforce=False)
+    app = next(a for a in item.report.repos if a.repo == APP)
+    assert app.target.min_approvals == 1  # the release repo's and defaults' policy
+    [notice] = [f for f in app.findings if f.code == "config-invalid"]
+    assert "min_approvals must be a whole number" in notice.actual
+
+
+def test_a_repository_gone_since_the_listing_is_not_visible_rather_than_a_crash(forge):
+    from bot.forge.errors import NotFound
+
+    real = forge.access.read_repo
+
+    def read(repo, *, branch):
+        if repo == INFRA:
+            raise NotFound(f"GET /repos/{repo}/rules/branches/main: 404 Not Found")
+        return real(repo, branch=branch)
+
+    forge.access.read_repo = read
+    [item] = audit(forge, enforce=False)
+    assert [f.code for a in item.report.repos if a.repo == INFRA for f in a.findings] == ["not-visible"]
