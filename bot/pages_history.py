@@ -20,14 +20,15 @@ blueprint = Blueprint("pages_history", __name__, template_folder="templates")
 
 
 def _record(forge: str, repo: str):
-    """The saved history, or None for a wrong sig exactly as for a repo never released (nothing leaks)."""
+    """The saved history (empty before the first release: the plan links the page from the first release pull
+    request on), or None for a missing or wrong sig."""
     key = current_app.config.get("DETAILS_LINK_KEY")
     store = current_app.config.get("STORE")
     sig = request.args.get("sig") or ""
     if key is None or store is None or not hmac.compare_digest(
             sig.encode(), history_signature(key=key, forge=forge, repo=repo).encode()):
         return None, sig
-    return store.get_json(history_key(forge, repo)), sig
+    return store.get_json(history_key(forge, repo)) or {"forge": forge, "repo": repo, "releases": []}, sig
 
 
 @blueprint.get("/releases/<forge>/<path:repo>/feed.atom")

@@ -28,9 +28,13 @@ def test_the_page_opens_only_from_its_signed_link(client):
     http, app_settings = client
     unsigned = http.get(f"/releases/github/{RELEASE}")
     wrong = http.get(f"/releases/github/{RELEASE}?sig={'0' * 32}")
-    unknown = http.get(f"/releases/github/acme/nothing?sig={history_signature(key=app_settings.details_link_key, forge='github', repo='acme/nothing')}")
-    assert unsigned.status_code == wrong.status_code == unknown.status_code == 404
-    assert unsigned.data == wrong.data  # a wrong sig tells nothing about whether the repo exists
+    assert unsigned.status_code == wrong.status_code == 404
+    assert unsigned.data == wrong.data
+    # signed but nothing released yet (the plan links the page from the first release pull request on)
+    empty = http.get(f"/releases/github/acme/new?sig={history_signature(key=app_settings.details_link_key, forge='github', repo='acme/new')}")
+    assert empty.status_code == 200 and "No release recorded yet." in empty.get_data(as_text=True)
+    feed = ET.fromstring(http.get(f"/releases/github/acme/new/feed.atom?sig={history_signature(key=app_settings.details_link_key, forge='github', repo='acme/new')}").data)
+    assert feed.findall(f"{ATOM}entry") == [] and feed.findtext(f"{ATOM}updated") == "1970-01-01T00:00:00Z"
     assert http.get(f"/releases/github/{RELEASE}/feed.atom").status_code == 404
     url = history_url(app_settings.public_url, key=app_settings.details_link_key, forge="github", repo=RELEASE)
     assert url == f"https://rc.example/releases/github/{RELEASE}?sig={_sig(app_settings)}"
