@@ -20,7 +20,7 @@ from bot.core.access import (
 from bot.core.access_render import ISSUE_TITLE, issue_step, render_check, render_issue
 from bot.core.config import MAX_CONFIG_BYTES, Config, ConfigResult, ConfigSource, load_config
 from bot.forge.access import access_for
-from bot.forge.errors import ForgeError, NotFound, PermissionDenied
+from bot.forge.errors import ForgeError, NotFound, PermissionDenied, TransientError
 from bot.forge.base import FileRef
 from bot.handlers import Context, KeyValue
 from bot.handlers.configs import builtin_defaults
@@ -298,7 +298,12 @@ def publish(ctx: Context, item: Audited) -> None:
     result = render_check(report, head_sha=head, details_url=access_url(ctx.public_url, key=ctx.details_link_key,
                                                                         forge=kind, repo=repo))
     publish_commit_check(ctx, repo, result)
-    _ensure_issue(ctx, report, kind=kind)
+    try:
+        _ensure_issue(ctx, report, kind=kind)
+    except TransientError:
+        raise  # the queue retries the delivery; the check, written already, is not written twice
+    except ForgeError as exc:  # issues disabled (410) or not allowed: the check and the page still carry the report
+        logs.event(log, "access issue not written", level=logging.WARNING, repo=repo, error=str(exc))
     if ctx.store is not None:
         ctx.store.set_json(report_key(kind, repo), to_json(report, audited_at=ctx.now.isoformat()))
         index = ctx.store.get_json(INDEX_KEY) or {}

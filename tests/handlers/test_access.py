@@ -189,3 +189,16 @@ def test_a_repository_gone_since_the_listing_is_not_visible_rather_than_a_crash(
     forge.access.read_repo = read
     [item] = audit(forge, enforce=False)
     assert [f.code for a in item.report.repos if a.repo == INFRA for f in a.findings] == ["not-visible"]
+
+
+def test_issues_disabled_still_publishes_the_check(ctx, forge):
+    from bot.forge.errors import ForgeError
+
+    forge.access.states[APP] = RepoState(APP, "main", api=f"/repos/{APP}")
+
+    def gone(repo, *, title, body):
+        raise ForgeError(f"POST /repos/{repo}/issues: 410 Issues are disabled for this repo")
+
+    forge.access.create_issue = gone
+    audit_and_publish(ctx, account=1)
+    assert forge.checks_on(RELEASE, "c" * 40)[ACCESS].conclusion is Conclusion.FAILURE
