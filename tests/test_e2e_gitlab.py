@@ -196,3 +196,22 @@ def test_rollback_by_someone_outside_the_owning_team_gets_told_who_may(world):
     replies = [n for n in world.gl.notes_of(RELEASES, 1) if "mallory" in n or "@acme/platform" in n]
     assert replies and "@acme/platform" in replies[-1]
     assert not [mr for mr in world.gl.project(RELEASES).mrs.values() if mr.iid != 1]  # nothing opened
+
+
+@pytest.mark.parametrize("reset_on_push", [True, False])
+def test_a_push_after_an_approval_is_judged_on_the_next_update_hook(world, reset_on_push):
+    """GitLab sends no approval hook when a push resets approvals: the update hook (with oldrev) re-reads them.
+    Kept approvals given on the older head go stale when the push changed a path their team owns."""
+    world.gl.project(RELEASES).reset_approvals_on_push = reset_on_push
+    world.gl.approve(RELEASES, 1, "ivan")
+    world.post("Merge Request Hook", world.mr_hook("approved"))
+    world.run()
+    assert world.statuses()[APPROVALS] == "success"
+    old_head = world.gl.project(RELEASES).branches["bump"]
+    world.gl.push(RELEASES, 1, {"release.yml": "release:\n  application_version: 1.1.0\n  notes: typo fixed\n"})
+    world.post("Merge Request Hook", world.mr_hook("update", oldrev=old_head))
+    world.run()
+    assert world.statuses()[APPROVALS] == "pending"  # on the new head: ivan can approve again
+    (note,) = world.ours()
+    if not reset_on_push:
+        assert f"Stale: @ivan approved {old_head[:7]}" in note
