@@ -15,7 +15,7 @@ from bot.core.manifest import (
 from bot.forge.base import ChangedFile, Forge, PullRequest
 from bot.forge.errors import NotFound
 from bot.handlers import Context
-from bot.handlers.configs import fetch_config
+from bot.handlers.configs import config_path, fetch_config
 from bot.handlers.publish import publish_check, rerequested
 from bot.routing import Router
 from bot.webhooks.event import Event
@@ -153,7 +153,7 @@ def evaluate_pull(forge: Forge, pull: PullRequest, *, details_url: str | None) -
 def judge(forge: Forge, repo: str, config: Config, environment: Environment, *, base_sha: str, head_sha: str,
           details_url: str | None) -> CheckResult:
     path = environment.manifest
-    broken = config_problems(config, config_path=CONFIG_PATH)
+    broken = config_problems(config, config_path=config_path(forge))  # GitLab: .gitlab/release-coordinator.yml
     if broken:
         return problems_check(MANIFEST, head_sha=head_sha, title="Invalid release-coordinator config", problems=broken,
                               details_url=details_url)
