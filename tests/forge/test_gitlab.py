@@ -497,3 +497,13 @@ def test_a_new_process_writing_the_pending_already_there_takes_gitlabs_refusal_a
     assert [c.status for c in gl.calls if c.method == "POST"] == [201, 400]
     assert restarted.create_check(REPO, result(head=head)) == first  # now it knows: nothing sent
     assert [c.status for c in gl.calls if c.method == "POST"] == [201, 400]
+
+
+def test_a_details_link_past_255_characters_is_left_out_and_not_written_again(gl, forge):
+    base, head = seed_mr(gl)
+    long = CheckResult(name=MANIFEST, head_sha=head, conclusion=Conclusion.SUCCESS, title="manifest valid", summary="",
+                       details_url="https://rc.example.com/pulls/gitlab/" + "a" * 260)
+    forge.create_check(REPO, long)
+    assert "target_url" not in gl.calls[-1].body
+    fresh = make_forge()
+    assert fresh.find_check(REPO, head_sha=head, name=MANIFEST).digest == fresh.check_digest(long)

@@ -1,6 +1,7 @@
 """Checks on GitLab: a commit status per check (within GitLab's state machine) and the one summary note."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from bot.core.checks import CheckResult
@@ -18,7 +19,7 @@ class Checks:
     self._notes ((repo, iid, topic) -> (note id, body))."""
 
     def check_digest(self, result: CheckResult) -> str:
-        return status_digest(commit_status(result))
+        return status_digest(_shown(result))
 
     def find_check(self, repo: str, *, head_sha: str, name: str) -> ExistingCheck | None:
         current = self._current_status(repo, head_sha, name, ask=True)
@@ -56,7 +57,7 @@ class Checks:
         Ci::CreateCommitStatusService#apply_job_state!: `job.enqueue!` / `job.run!`). Such a write is never sent,
         and the 400 "Cannot transition status via :enqueue from :pending" (another writer got there first) is
         taken as the no-op it is. https://docs.gitlab.com/api/commits/#set-the-pipeline-status-of-a-commit"""
-        wanted = commit_status(result)
+        wanted = _shown(result)
         # Compared with what this adapter last saw or wrote there. Nothing known (a new head, a new process): the
         # write goes straight out, as publish_check asks only when its store has no record of a write there;
         # a refusal then is the no-op handled below.
@@ -68,7 +69,7 @@ class Checks:
         if current is not None and current[1] == wanted:
             return current[0]
         body: dict[str, Any] = {"state": wanted.state, "name": result.name, "description": wanted.description}
-        if wanted.target_url and len(wanted.target_url) <= TARGET_URL_LIMIT:
+        if wanted.target_url:
             body["target_url"] = wanted.target_url
         try:
             data = self.http.request("POST", f"{_project(repo)}/statuses/{result.head_sha}", body=body,
@@ -112,3 +113,12 @@ class Checks:
         data = self.http.request("POST", notes, body={"body": full}, needs=needs).data
         self._notes.put((repo, number, topic), (int(data["id"]), full))
         return Note(int(data["id"]), body)
+
+
+def _shown(result: CheckResult) -> CommitStatus:
+    """What GitLab will show of result: a link past its 255 characters would be refused (400), so it is left out
+    (the summary note still links the details page)."""
+    status = commit_status(result)
+    if status.target_url and len(status.target_url) > TARGET_URL_LIMIT:
+        return replace(status, target_url=None)
+    return status
