@@ -37,6 +37,8 @@ class Rules:
     ownership: Mapping[str, "Rule | tuple[Rule, ...] | None"]
     problems: tuple[Problem, ...] = ()  # config and CODEOWNERS mistakes found at this ref
     override_label: str | None = None  # the window override label is on the PR: one more approval per group
+    # Owners without a "/" that the forge says are teams: GitLab's top-level groups ("@acme"), lower-case
+    groups: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class PullFacts:
     permissions: Mapping[str, Permission] = field(default_factory=dict)  # reviewer login -> repo permission
     bots: frozenset[str] = frozenset()  # logins known to be bots besides "[bot]" accounts
     files_truncated: bool = False  # GitHub listed only its maximum of files: owners of the rest are unknown
+    groups: frozenset[str] = frozenset()  # as Rules.groups: "@acme" is a GitLab group, not a user
 
 
 # --- results: values that carry their own reasons
@@ -157,7 +160,8 @@ def latest_approvals(reviews: Sequence[Review]) -> tuple[Review, ...]:
 def owners_in(rules: Rules) -> tuple[frozenset[str], frozenset[str]]:
     """(teams, individual logins) named by the lines that own the changed paths, lower-cased."""
     owners = {o.lower() for rule in rules.ownership.values() for r in deciding(rule) for o in r.owners}
-    return frozenset(o for o in owners if is_team(o)), frozenset(o[1:] for o in owners if o.startswith("@") and not is_team(o))
+    return (frozenset(o for o in owners if is_team(o, rules.groups)),
+            frozenset(o[1:] for o in owners if o.startswith("@") and not is_team(o, rules.groups)))
 
 
 @dataclass(frozen=True)
@@ -242,8 +246,9 @@ def deciding(rule: "Rule | tuple[Rule, ...] | None") -> tuple[Rule, ...]:
     return rule if isinstance(rule, tuple) else (rule,)
 
 
-def is_team(owner: str) -> bool:
-    return owner.startswith("@") and "/" in owner
+def is_team(owner: str, groups: frozenset[str] = frozenset()) -> bool:
+    """@org/team (GitHub), @group/sub (GitLab), or a slash-less owner the forge classified as a group."""
+    return owner.startswith("@") and ("/" in owner or owner.lower() in groups)
 
 
 def evaluate(facts: PullFacts, base: Rules, head: Rules | None = None) -> Evaluation:
@@ -343,16 +348,17 @@ def _required_groups(paths: Sequence[str], rules: Rules) -> tuple[dict[str, _Gro
             unowned.append(path)  # no line, or a line with no owners: GitHub leaves the path unowned
             continue
         for rule in decided:
-            _require(groups, rule, path=path, config=config, extra=extra)
+            _require(groups, rule, path=path, config=config, extra=extra, known=rules.groups)
     return groups, tuple(unowned)
 
 
-def _require(groups: dict[str, _Group], rule: Rule, *, path: str, config: ApprovalsConfig, extra: int) -> None:
+def _require(groups: dict[str, _Group], rule: Rule, *, path: str, config: ApprovalsConfig, extra: int,
+             known: frozenset[str] = frozenset()) -> None:
     """The groups one owning line asks for. A GitLab section's `[Section][N]` asks N approvals of its owners."""
     need = max(1, int(getattr(rule, "approvals_required", 1) or 1))
     why = Why(path, rule.line, rule.pattern)
-    teams = sorted({o.lower() for o in rule.owners if is_team(o)})
-    people = tuple(sorted({o.lower() for o in rule.owners if not is_team(o)}))
+    teams = sorted({o.lower() for o in rule.owners if is_team(o, known)})
+    people = tuple(sorted({o.lower() for o in rule.owners if not is_team(o, known)}))
     if config.mode is ApprovalMode.ANY_OWNER:
         # GitHub's native rule: any one owner of the line; a team minimum still applies to its own members.
         owners = tuple(teams) + people
@@ -372,7 +378,7 @@ def _members(group: _Group, facts: PullFacts) -> frozenset[str] | None:
     """Lower-cased logins who speak for the group; None when a team in it could not be read."""
     logins: set[str] = set()
     for owner in group.owners:
-        if is_team(owner):
+        if is_team(owner, facts.groups):
             found = _lower_members(facts).get(owner)
             if found is None:
                 if group.kind == TEAM:
@@ -394,7 +400,7 @@ def _unknown(facts: PullFacts) -> set[str]:
 
 
 def _team_error(group: _Group, facts: PullFacts) -> str | None:
-    missing = [o for o in group.owners if is_team(o) and (o in _unknown(facts) or o not in _lower_members(facts))]
+    missing = [o for o in group.owners if is_team(o, facts.groups) and (o in _unknown(facts) or o not in _lower_members(facts))]
     if group.kind == TEAM and missing or group.kind == OWNERS and missing and len(missing) == len(group.owners):
         return "cannot see team " + ", ".join(missing)
     if group.kind == USERS and not any(o.startswith("@") for o in group.owners):

@@ -84,6 +84,9 @@ def check_pull(
             at_head = replace(at_head, config=loaded)
         head = rules_at(pull, at_head, files=files, forge=forge)
     facts = fetch_facts(forge, pull, files, rules=[base, head])
+    if facts.groups:  # GitLab top-level groups ("@acme") named in CODEOWNERS: teams, not users
+        base = replace(base, groups=facts.groups)
+        head = replace(head, groups=facts.groups) if head is not None else None
     evaluation = evaluate(look_up(forge, pull, facts, rules=[base, head]), base, head)
     if check_sha is not None:
         evaluation = replace(evaluation, head_sha=check_sha)
@@ -127,15 +130,21 @@ def ownership(parsed: codeowners.Codeowners, paths: tuple[str, ...]) -> dict:
 def fetch_facts(forge: Forge, pull: PullRequest, files: tuple[ChangedFile, ...], *, rules: list[Rules | None]) -> PullFacts:
     repo = pull.repo
     reviews = forge.list_reviews(repo, pull.number)
-    wanted = sorted(set().union(*(owners_in(r)[0] for r in rules if r is not None)))
+    named = [owners_in(r) for r in rules if r is not None]
+    wanted = sorted(set().union(*(teams for teams, _ in named)))
+    # GitLab: "@acme" may be a user or a top-level group (namespaces are unique, so not both); ask the forge,
+    # in the same request as the teams. GitHub teams always read "@org/slug".
+    maybe_groups = sorted({f"@{login}" for _, logins in named for login in logins}) if forge.kind == "gitlab" else []
     try:
-        teams = forge.get_teams(wanted, repo=repo) if wanted else {}
+        teams = forge.get_teams(wanted + maybe_groups, repo=repo) if wanted or maybe_groups else {}
     except PermissionDenied:
         # 403 when the installation lacks the organization permission "Members: read"; a team that does not
         # exist or is secret comes back as None. Either way: a failing group naming team and permission.
         teams = dict.fromkeys(wanted)
+    groups = frozenset(name for name in maybe_groups if teams.get(name) is not None)
+    teams = {name: info for name, info in teams.items() if name not in maybe_groups or name in groups}
     return PullFacts(
-        head_sha=pull.head_sha, author=pull.author, files=files, reviews=reviews,
+        head_sha=pull.head_sha, author=pull.author, files=files, reviews=reviews, groups=groups,
         members={team: info.members for team, info in teams.items() if info is not None},
         unknown_teams=frozenset(team for team, info in teams.items() if info is None),
         permissions=granted_by_teams(teams),

@@ -512,3 +512,19 @@ def test_gitlab_a_changed_reason_while_pending_writes_no_second_pending_status()
     assert forge.calls["create_check"] + forge.calls["update_check"] == 1
     record = store.get_json(f"results:gitlab:{REPO}!7")
     assert "@anna" in record["checks"][APPROVALS]["summary"]  # the record (and so the note) has the new reason
+
+
+def test_gitlab_a_top_level_group_owner_is_a_team_not_a_user():
+    forge = gitlab_forge()
+    forge.add_file(REPO, "CODEOWNERS", "/infra/ @acme @paula\n", ref=BASE)  # a group and a user, both slash-less
+    forge.teams["@acme"] = frozenset({"ivan"})
+    gitlab_event = Event(forge="gitlab", name="Merge Request Hook", action="approved", delivery_id="g",
+                         kind="pull.reviewed", repo=REPO, pull_number=7)
+    run(forge, gitlab_event)
+    assert "| @acme | 1 |" in check(forge).summary  # its own row: a team to approve for
+    approve(forge, "ivan")
+    forge.repos[REPO].permissions["paula"] = Permission.WRITE
+    approve(forge, "paula")
+    run(forge, gitlab_event)
+    assert check(forge).conclusion is Conclusion.SUCCESS
+    assert forge.calls["get_teams"] == 2  # the classification rides on the teams request
