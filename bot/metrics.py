@@ -12,6 +12,10 @@ _HELP = {
     "jobs_done_total": ("counter", "Deliveries whose handlers all completed."),
     "jobs_failed_total": ("counter", "Deliveries kept as dead letters (a handler failed for good)."),
     "jobs_retried_total": ("counter", "Job runs that hit a transient forge error and were scheduled again."),
+    "jobs_superseded_total": ("counter", "Deliveries skipped because a newer one for the same pull request was "
+                                         "queued (latest wins)."),
+    "lease_deferrals_total": ("counter", "Jobs put off because another held their repository's lease, by job "
+                                         "(a delivery's event, or window.periodic for the 5-minute sweep)."),
     "redeliveries_total": ("counter", "Failed GitHub deliveries the journal never accepted, asked again (requested) "
                                       "or that GitHub would not redeliver (refused)."),
     "redelivery_scans_total": ("counter", "Scans of the App's recent webhook deliveries, by outcome."),

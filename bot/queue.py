@@ -45,10 +45,12 @@ class Outcome:
     done: tuple[str, ...] = ()
     failed: Mapping[str, str] = field(default_factory=dict)  # will not get better by retrying
     transient: Mapping[str, Retry] = field(default_factory=dict)
+    number: int | None = None  # the pull request (GitLab: merge request iid) it was about, for the job's log line
 
 
 Runner = Callable[[Claim], Outcome]
 _UNCHECKED = object()
+SUPERSEDE_LOOKAHEAD = 50  # newer queued deliveries of the same repository and event looked at
 RUN_ALL = "*"  # a pending entry meaning "every handler" (the runner itself failed)
 # Deliveries the app makes for itself (e.g. one announcement to one receiver): recorded, retried and dead-lettered
 # like webhooks, but run by the job runner registered for their kind (Delivery.event), not the webhook runner.
@@ -183,10 +185,35 @@ class Queue:
         if claim is None:
             return  # done already, or another consumer holds it: a duplicate message is harmless
         with self._repo_lease(claim.delivery) as held:
-            if held:
-                self._run(claim)
-            else:
+            if not held:
                 self._defer(claim.delivery)
+                return
+            newer = self._superseded_by(claim)
+            if newer is not None:
+                self._skip(claim, newer)
+            else:
+                self._run(claim)
+
+    def _superseded_by(self, claim: Claim) -> str | None:
+        """The id of a newer delivery, queued for the same pull request, whose evaluation makes this one moot (the
+        runner decides: Worker.superseded_by), or None. Under the repository's lease: the newer one runs after us."""
+        judge = getattr(self.runner, "superseded_by", None)
+        if judge is None or claim.delivery.forge == JOB_FORGE:
+            return None
+        try:
+            newer = self.journal.queued_after(claim.delivery, limit=SUPERSEDE_LOOKAHEAD)
+            return judge(claim.delivery, newer) if newer else None
+        except Exception:  # never lose an evaluation over this shortcut: run it
+            log.exception("could not tell whether a delivery is superseded")
+            return None
+
+    def _skip(self, claim: Claim, newer: str) -> None:
+        """Latest wins: a newer delivery for this pull request is queued and re-reads everything this one would."""
+        delivery = claim.delivery
+        self.journal.finish(delivery.delivery_id, errors={}, now=time.time())
+        self._count("jobs_superseded_total", delivery)
+        logs.event(log, "job", delivery_id=delivery.delivery_id, event=delivery.event, action=delivery.action,
+                   repo=delivery.repo, outcome="superseded", superseded_by=newer, attempt=claim.attempt + 1)
 
     @contextlib.contextmanager
     def _repo_lease(self, delivery: Delivery) -> Iterator[bool]:
@@ -201,7 +228,11 @@ class Queue:
         if not delivery.repo:
             yield True  # nothing repository-wide to race on
             return
-        name = f"{delivery.forge}:{delivery.repo.lower()}"  # GitHub repository names are case-insensitive
+        with self._lease(f"{delivery.forge}:{delivery.repo.lower()}") as held:  # names are case-insensitive
+            yield held
+
+    @contextlib.contextmanager
+    def _lease(self, name: str) -> Iterator[bool]:
         token = f"{self.owner}:{uuid.uuid4().hex[:12]}"  # one per acquisition: two threads of one process differ
         deadline = time.monotonic() + self.lease_wait_seconds
         pause = 0.02
@@ -230,8 +261,18 @@ class Queue:
         delay = self.lease_retry_seconds * random.uniform(0.5, 1.5)  # waiting deliveries spread out
         self.journal.defer(delivery.delivery_id, owner=self.owner, due_at=time.time() + delay)
         self._deliver.schedule(args=(delivery.delivery_id,), delay=delay)
+        self.journal.incr("lease_deferrals_total", {"forge": delivery.forge, "job": delivery.event})
         logs.event(log, "job", delivery_id=delivery.delivery_id, event=delivery.event, action=delivery.action,
                    repo=delivery.repo, outcome="deferred", retry_in_s=round(delay, 1))
+
+    @contextlib.contextmanager
+    def repo_lease(self, forge: str, repo: str, *, job: str) -> Iterator[bool]:
+        """The repository's lease for work that is not a delivery (the 5-minute window sweep): yields False, and
+        counts a deferral under `job`, when a delivery for that repository holds it for lease_wait_seconds."""
+        with self._lease(f"{forge}:{repo.lower()}") as held:
+            if not held:
+                self.journal.incr("lease_deferrals_total", {"forge": forge, "job": job})
+            yield held
 
     def renew_leases(self) -> None:
         """Extend the leases this process holds (from the heartbeat), so a long job keeps its repository."""
@@ -248,7 +289,7 @@ class Queue:
     def _run(self, claim: Claim) -> None:
         delivery = claim.delivery
         delivery_id = delivery.delivery_id
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.thread_time()  # one job runs in one consumer thread
         try:
             runner = self.jobs.get(delivery.event) if delivery.forge == JOB_FORGE else self.runner
             if runner is None:
@@ -277,7 +318,10 @@ class Queue:
         logs.event(
             log, "job", level=logging.WARNING if result != "done" else logging.INFO,
             delivery_id=delivery_id, event=delivery.event, action=delivery.action, repo=delivery.repo,
-            outcome=result, attempt=attempt, duration_ms=round((time.monotonic() - started) * 1000, 1), **extra,
+            outcome=result, attempt=attempt, number=outcome.number,
+            # duration: wall time, API round trips and GitHub's write pacing included; cpu: this process's own work
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+            cpu_ms=round((time.thread_time() - cpu_started) * 1000, 1), **extra,
         )
 
     def _count(self, name: str, delivery: Delivery) -> None:

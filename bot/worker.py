@@ -1,6 +1,7 @@
 """Run one stored delivery: parse -> Event, route to handlers, give each a Context, sort failures for the queue."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import importlib
 import inspect
@@ -19,13 +20,17 @@ from bot.routing import Handler, Router
 from bot.settings import Settings
 from bot.webhooks import github as github_webhooks
 from bot.webhooks import gitlab as gitlab_webhooks
-from bot.webhooks.event import Event
+from bot.webhooks.event import PULL_CHANGED, PULL_REVIEWED, Event
 
 log = logging.getLogger("bot.worker")
 
 
 class NotConfigured(ForgeError):
     """A forge's credentials are missing; the delivery waits as a dead letter until they are set."""
+
+
+# Kinds whose handlers only re-evaluate the pull request from its current state: a newer one makes an older moot.
+SUPERSEDABLE = frozenset({PULL_CHANGED, PULL_REVIEWED})
 
 
 def handler_name(handler: Handler) -> str:
@@ -67,6 +72,9 @@ class Worker:
         self._repo_locks: dict[str, threading.Lock] = {}
         self._app = None
         self.clock = clock
+        # (forge, repo) -> a context manager yielding whether this process holds that repository's lease; set from
+        # the queue (bot.commands._runtime.build) so the 5-minute window sweep takes the lease like every delivery
+        self.repo_lease: Callable | None = None
         self.jobs = None  # the queue (Queue.submit_job) once built: handlers queue announcements through it
 
     def github_forge(self, installation_id: int):
@@ -107,7 +115,29 @@ class Worker:
                        details_link_key=self.settings.details_link_key, jobs=self.jobs)
 
     def __call__(self, claim: Claim) -> Outcome:
-        return self.run_event(parse_delivery(claim.delivery), pending=claim.pending)
+        event = parse_delivery(claim.delivery)
+        return dataclasses.replace(self.run_event(event, pending=claim.pending), number=event.pull_number)
+
+    def superseded_by(self, older: Delivery, newer: list[Delivery]) -> str | None:
+        """Latest wins: the id of a newer delivery for the same pull request that re-evaluates at least what `older`
+        would (its handlers re-read the pull request, reviews and config when they run), so `older` can be skipped.
+        Only re-evaluations qualify (a change or a review; never a merge, a Re-run or a command)."""
+        try:
+            old = parse_delivery(older)
+        except Exception:
+            return None
+        if old.kind not in SUPERSEDABLE or old.pull_number is None:
+            return None
+        owed = set(self.router.handlers_for(old))
+        for candidate in newer:
+            try:
+                new = parse_delivery(candidate)
+            except Exception:
+                continue
+            if (new.kind in SUPERSEDABLE and new.pull_number == old.pull_number and new.repo == old.repo
+                    and owed <= set(self.router.handlers_for(new))):
+                return candidate.delivery_id
+        return None
 
     def run_event(self, event: Event, *, pending: tuple[str, ...] | None = None) -> Outcome:
         """Run the handlers routed for event (only those named in pending, when given)."""
@@ -159,10 +189,13 @@ class Worker:
         periodic = getattr(window, "periodic", None)
         if periodic is None:
             return
+        takes_lease = self.repo_lease is not None and "lease" in inspect.signature(periodic).parameters
+        leased = {"lease": self.repo_lease} if takes_lease else {}
         if self.settings.github_app_configured:
-            periodic(self.context, self.store, self.clock())
+            periodic(self.context, self.store, self.clock(), **leased)
         if not self.settings.missing_gitlab_api() and "forge" in inspect.signature(periodic).parameters:
-            periodic(lambda account: self.context(account, kind="gitlab"), self.store, self.clock(), forge="gitlab")
+            periodic(lambda account: self.context(account, kind="gitlab"), self.store, self.clock(), forge="gitlab",
+                     **leased)
 
 
 def _flush_notes(outcome: Outcome, ctx: Context) -> Outcome:

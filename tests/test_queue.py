@@ -330,8 +330,10 @@ def test_one_json_log_line_per_job(tmp_path, caplog):
 # --- one delivery per repository at a time, across processes and machines (the repository lease)
 
 
-def delivery_for(repo: str, delivery_id: str) -> Delivery:
-    return Delivery(delivery_id, "github", "pull_request", "opened", repo, BODY, time.time())
+def delivery_for(repo: str, delivery_id: str, number: int = 2) -> Delivery:
+    body = json.loads(BODY)
+    body.update(number=number, pull_request={"number": number})
+    return Delivery(delivery_id, "github", "pull_request", "opened", repo, json.dumps(body).encode(), time.time())
 
 
 def stamped(path: pathlib.Path) -> dict[str, list[float]]:
@@ -349,8 +351,8 @@ def test_two_consumer_processes_run_one_repositorys_deliveries_one_at_a_time(bac
     marker_file = tmp_path / "markers"
     queue = Queue(url, namespace=namespace)
     ids = [f"same-repo-{n}" for n in range(3)]
-    for delivery_id in ids:
-        assert queue.submit(delivery_for("acme/app", delivery_id))
+    for n, delivery_id in enumerate(ids):  # three pull requests: none supersedes another
+        assert queue.submit(delivery_for("acme/app", delivery_id, number=10 + n))
     # one job at a time per process: any overlap would have to be across the two processes
     logs = [tmp_path / f"consumer-{n}.log" for n in range(2)]
     children = [start_consumer(url, namespace, marker_file, tmp_path / "no-block", 0.3, stderr=log.open("w"))
@@ -543,3 +545,108 @@ def test_a_sqlite_queue_in_a_temporary_directory_or_on_tmpfs_is_not_durable(tmp_
     assert "is on a tmpfs filesystem (/srv/fast)" in durability_warning("sqlite:////srv/fast/q.db", mounts=str(mounts))
     assert durability_warning("sqlite:////srv/rc/queue.db", mounts=str(mounts)) is None
     assert durability_warning("sqlite:////srv/fastlane/q.db", mounts=str(mounts)) is None  # a prefix, not inside
+
+
+# --- latest wins: an evaluation with a newer one queued for the same pull request is skipped
+
+def supersede_worker(ran: list[str]) -> Worker:
+    router = Router()
+
+    @router.register("pull_request", "opened", "synchronize", "closed")
+    def evaluate(event, ctx):
+        ran.append(event.delivery_id)
+
+    return Worker(Settings(), store=DictStore(), router=router, forge_for=lambda _id: FakeForge())
+
+
+def pr_delivery(delivery_id: str, *, number: int, action: str = "synchronize", at: float, repo: str = "acme/app"):
+    body = json.dumps({"action": action, "number": number, "pull_request": {"number": number},
+                       "repository": {"full_name": repo}, "installation": {"id": 3}}).encode()
+    return Delivery(delivery_id, "github", "pull_request", action, repo, body, at)
+
+
+@pytest.mark.parametrize("newer, superseded", [
+    (dict(number=7), True),  # the same pull request, the same handlers: latest wins
+    (dict(number=7, action="opened"), True),  # another change of it, routed to the same handlers
+    (dict(number=8), False),  # another pull request
+    (dict(number=7, repo="acme/other"), False),  # another repository
+    (dict(number=7, action="closed"), False),  # a merge or close is never a re-evaluation
+])
+def test_worker_says_which_newer_delivery_supersedes_an_older_one(newer, superseded):
+    worker = supersede_worker([])
+    older = pr_delivery("old", number=7, at=1.0)
+    candidate = pr_delivery("new", at=2.0, **newer)
+    assert worker.superseded_by(older, [candidate]) == ("new" if superseded else None)
+
+
+def test_a_closed_delivery_is_never_skipped_for_a_newer_change():
+    worker = supersede_worker([])
+    older = pr_delivery("closed", number=7, action="closed", at=1.0)
+    assert worker.superseded_by(older, [pr_delivery("new", number=7, at=2.0)]) is None
+
+
+def test_queued_evaluations_of_one_pull_request_run_once_the_latest_and_the_rest_are_skipped(backend):
+    url, namespace = backend
+    ran: list[str] = []
+    queue = Queue(url, namespace=namespace, runner=supersede_worker(ran), heartbeat_seconds=0.2, lease_seconds=1.0)
+    now = time.time()
+    for n in range(4):  # four pushes to PR 7 queued before the consumer gets to them, and one to PR 8
+        assert queue.submit(pr_delivery(f"pr7-{n}", number=7, at=now + n))
+    assert queue.submit(pr_delivery("pr8-0", number=8, at=now + 1.5))
+    for n in range(4):
+        queue._execute(f"pr7-{n}")
+    queue._execute("pr8-0")
+    assert ran == ["pr7-3", "pr8-0"]
+    assert all(queue.journal.state(f"pr7-{n}") is State.DONE for n in range(4))
+    counters = queue.journal.counters()
+    assert counters[("jobs_superseded_total", '{"event":"pull_request","forge":"github"}')] == 3
+    assert counters[("jobs_done_total", '{"event":"pull_request","forge":"github"}')] == 2
+
+
+def test_a_retry_owing_some_handlers_never_supersedes_a_fresh_delivery(backend):
+    url, namespace = backend
+    queue = Queue(url, namespace=namespace)
+    now = time.time()
+    older, newer = pr_delivery("a", number=7, at=now), pr_delivery("b", number=7, at=now + 1)
+    assert queue.submit(older) and queue.submit(newer)
+    assert [d.delivery_id for d in queue.journal.queued_after(older, limit=5)] == ["b"]
+    queue.journal.claim("b", owner="t", now=now)
+    queue.journal.retry("b", pending=["some.handler"], errors={}, due_at=now)  # now it owes one handler only
+    assert queue.journal.queued_after(older, limit=5) == []
+
+
+def test_the_window_sweep_takes_the_repository_lease_and_counts_a_deferral(backend):
+    url, namespace = backend
+    queue = Queue(url, namespace=namespace, lease_wait_seconds=0.05)
+    with queue.repo_lease("github", "acme/app", job="window.periodic") as held:
+        assert held
+        with queue.repo_lease("github", "ACME/app", job="window.periodic") as again:  # names are case-insensitive
+            assert not again
+    with queue.repo_lease("github", "acme/app", job="window.periodic") as after:
+        assert after  # released when the first holder left
+    assert queue.journal.counters()[("lease_deferrals_total", '{"forge":"github","job":"window.periodic"}')] == 1
+
+
+def test_window_periodic_skips_a_repository_whose_lease_another_holds():
+    import contextlib
+    import datetime as dt
+
+    from bot.handlers import window
+
+    store = DictStore()
+    store.set_json(window.repos_key("github"), {"acme/release": 1, "acme/other": 1})
+    asked, leased = [], []
+
+    @contextlib.contextmanager
+    def lease(forge, repo):
+        leased.append((forge, repo))
+        yield repo != "acme/other"  # a delivery for acme/other is running
+
+    def contexts(account):
+        asked.append(account)
+        raise RuntimeError("stop here: only which repositories got this far matters")
+
+    with pytest.raises(RuntimeError):
+        window.periodic(contexts, store, dt.datetime(2026, 12, 3, tzinfo=dt.timezone.utc), lease=lease)
+    # acme/other (busy) was skipped without a context; acme/release, free, was evaluated (and stopped us)
+    assert leased == [("github", "acme/other"), ("github", "acme/release")] and asked == [1]

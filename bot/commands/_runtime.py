@@ -1,6 +1,7 @@
 """What serve, worker, replay and dead-letters share: settings from the environment, logs, queue and worker."""
 from __future__ import annotations
 
+import functools
 import sys
 
 from bot import logs
@@ -36,6 +37,7 @@ def build(settings: Settings, *, with_worker: bool = True):
     except QueueUrlError as exc:
         raise StartupError(str(exc)) from None
     if worker is not None:
+        worker.repo_lease = functools.partial(queue.repo_lease, job="window.periodic")
         queue.on_every_five_minutes(worker.periodic)
         from bot.notify.deliver import install
 

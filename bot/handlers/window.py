@@ -4,7 +4,7 @@ re-evaluates the open pull requests of the release repos seen so far (window and
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable
+from typing import Any, Callable, ContextManager, Iterator
 
 from bot.core import environments as envs
 from bot.core.checks import WINDOW, CheckResult, Problem
@@ -118,7 +118,8 @@ def judge(windows: WindowsConfig, *, now: dt.datetime, labels: frozenset[str], h
                         queued=queued)
 
 
-def periodic(contexts: Callable[[int | None], Context], store: KeyValue, now: dt.datetime, *, forge: str = "github") -> int:
+def periodic(contexts: Callable[[int | None], Context], store: KeyValue, now: dt.datetime, *, forge: str = "github",
+             lease: Callable[[str, str], ContextManager[bool]] | None = None) -> int:
     """The fallback: re-evaluate window and promotion on every open pull request of the release repos seen so far,
     so a window opening or closing, a freeze starting or a soak ending updates the checks even if a scheduled
     recheck was lost. Returns how many checks it wrote."""
@@ -128,7 +129,7 @@ def periodic(contexts: Callable[[int | None], Context], store: KeyValue, now: dt
     repos = dict(store.get_json(key) or {})
     written = 0
     dropped = {}
-    for repo, account in sorted(repos.items()):
+    for repo, account in _leased(sorted(repos.items()), lease, forge):
         ctx = contexts(account)
         ctx.now = now
         try:
@@ -151,6 +152,19 @@ def periodic(contexts: Callable[[int | None], Context], store: KeyValue, now: dt
         current = store.get_json(key) or {}
         store.set_json(key, {r: i for r, i in current.items() if dropped.get(r) != i})
     return written
+
+
+def _leased(repos: list[tuple[str, Any]], lease, forge: str) -> Iterator[tuple[str, Any]]:
+    """Each repository while holding its lease (Queue.repo_lease), like every delivery: an evaluation here cannot
+    publish over a newer one running for a delivery. A busy repository is skipped this round (its delivery, or the
+    next sweep, evaluates it; the queue counts the deferral). The lease is released when the loop moves on."""
+    for repo, account in repos:
+        if lease is None:
+            yield repo, account
+            continue
+        with lease(forge, repo) as held:
+            if held:
+                yield repo, account
 
 
 def remember_repo(store: KeyValue, repo: str, account: int | None, *, forge: str = "github") -> None:

@@ -42,6 +42,23 @@ redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 return 1
 """
 
+_QUEUED_AFTER = """
+-- KEYS: the queued set; ARGV: key prefix, forge, repo, event, received_at, own id, limit, members to scan
+local found = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[8]) - 1)) do
+  if id ~= ARGV[6] then
+    local h = redis.call('HMGET', ARGV[1] .. id, 'forge', 'repo', 'event', 'received_at', 'attempt', 'pending',
+                         'action', 'body')
+    if h[1] == ARGV[2] and h[2] == ARGV[3] and h[3] == ARGV[4] and tonumber(h[4]) > tonumber(ARGV[5])
+       and h[5] == '0' and h[6] == '' then
+      table.insert(found, {id, h[7], h[8], h[4]})
+      if #found >= tonumber(ARGV[7]) then break end
+    end
+  end
+end
+return found
+"""
+
 # Leases (one per repository): SET NX PX takes one; renew and release compare the token first, so a process
 # whose lease expired and was taken over never extends or deletes its successor's.
 # https://redis.io/docs/latest/develop/use/patterns/distributed-locks/ (the single-instance pattern)
@@ -65,6 +82,7 @@ class RedisJournal:
         self._defer = self._redis.register_script(_DEFER)
         self._renew = self._redis.register_script(_RENEW)
         self._release = self._redis.register_script(_RELEASE)
+        self._queued_after = self._redis.register_script(_QUEUED_AFTER)
 
     def _key(self, delivery_id: str) -> str:
         return f"{self._p}:d:{delivery_id}"
@@ -205,6 +223,15 @@ class RedisJournal:
                 taken.append(delivery_id)
         self._redis.zremrangebyscore(self._set("consumers"), "-inf", f"({stale_before}")
         return taken
+
+    def queued_after(self, delivery: Delivery, *, limit: int, scan: int = 2000) -> list[Delivery]:
+        """As SqliteJournal.queued_after; one script over the first `scan` queued deliveries (by due time)."""
+        rows = self._queued_after(keys=[self._set("queued")], args=[
+            f"{self._p}:d:", delivery.forge, delivery.repo or "", delivery.event, repr(delivery.received_at),
+            delivery.delivery_id, limit, scan])
+        found = [Delivery(i.decode(), delivery.forge, delivery.event, a.decode() or None, delivery.repo, bytes(b),
+                          float(r)) for i, a, b, r in rows]
+        return sorted(found, key=lambda d: d.received_at)
 
     def prune(self, *, before: float) -> int:
         return self._redis.zremrangebyscore(self._set("done"), "-inf", f"({before}")

@@ -207,6 +207,18 @@ class SqliteJournal:
             conn.execute("delete from rc_consumers where namespace = ? and seen_at < ?", (self._ns, stale_before))
         return taken
 
+    def queued_after(self, delivery: Delivery, *, limit: int) -> list[Delivery]:
+        """Fresh deliveries (first attempt, every handler owed) queued for the same forge, repository and event that
+        arrived after `delivery`, oldest first: what could supersede it (Queue._superseded_by)."""
+        rows = self._db.get().execute(
+            "select d.id, d.action, b.body, d.received_at from rc_deliveries d join rc_bodies b using (namespace, id) "
+            "where d.namespace = ? and d.state = 'queued' and d.forge = ? and d.repo = ? and d.event = ? "
+            "and d.attempt = 0 and d.pending is null and d.received_at > ? and d.id != ? "
+            "order by d.received_at limit ?",
+            (self._ns, delivery.forge, delivery.repo, delivery.event, delivery.received_at, delivery.delivery_id, limit),
+        ).fetchall()
+        return [Delivery(i, delivery.forge, delivery.event, a, delivery.repo, bytes(b), r) for i, a, b, r in rows]
+
     def prune(self, *, before: float) -> int:
         cur = self._db.write(
             "delete from rc_deliveries where namespace = ? and state = 'done' and finished_at < ?", (self._ns, before)
