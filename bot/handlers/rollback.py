@@ -88,6 +88,13 @@ def may_roll_back(forge: Forge, repo: str, *, user: str, owners: tuple[str, ...]
                 log.warning("CODEOWNERS of %s names %s, which the app cannot see", repo, owner)
         elif owner.lstrip("@").lower() == login:
             return True
+        elif forge.kind == "gitlab" and owner.startswith("@"):
+            # GitLab: a slash-less @name may be a top-level group (GL-core)
+            try:
+                if login in {m.lower() for m in forge.team_members(owner)}:
+                    return True
+            except TeamNotFound:
+                pass  # a user, not a group
     return False
 
 
