@@ -16,6 +16,8 @@ from typing import Mapping
 from bot.core import conventional
 from bot.core.approvals import Evaluation
 from bot.core.config import WindowsConfig
+from bot.core.promotion import Outcome as PromotionOutcome
+from bot.core.promotion import PromotionVerdict
 from bot.core.release import ComponentChange, component_notes
 from bot.core.windows import WindowState, local
 
@@ -35,6 +37,7 @@ class When(enum.Enum):
     FREEZE_ENDS = "freeze ends"  # inside a freeze: when it ends (and a window is open)
     NOT_SOON = "not soon"  # no window opens within the horizon
     OVERRIDE = "override"  # the override label allows it outside the window
+    AFTER_PROMOTION = "after promotion"  # the promotion gate waits for a verification (or is blocked)
 
 
 @dataclass(frozen=True)
@@ -73,38 +76,69 @@ def pending_approvals(evaluation: Evaluation) -> tuple[Pending, ...]:
 
 
 def ship_time(*, approvals_passed: bool | None, window: WindowState | None,
-              waits: tuple[tuple[str, dt.datetime], ...] = ()) -> ShipTime:
-    """Time first (window, freeze, and `waits` such as a promotion's soak end), then approvals."""
-    later = max(waits, key=lambda w: w[1], default=None)
+              waits: tuple[tuple[str, dt.datetime], ...] = (), holds: tuple[str, ...] = ()) -> ShipTime:
+    """Time first (the window, a freeze, `waits` such as a promotion's soak end: the latest of them), then what
+    only people or other systems can change (`holds` such as a verification to pass, then the approvals)."""
+    timed = [w for w in waits if window is None or window.now < w[1]]
     if window is not None and not window.allowed:
         if window.next_open is None:
-            return ShipTime(When.NOT_SOON, None, "no release window opens in the next two years")
-        at = max(window.next_open, later[1]) if later else window.next_open
-        kind = When.FREEZE_ENDS if window.freeze is not None else When.WINDOW_OPENS
+            return ShipTime(When.NOT_SOON, None, _also("no release window opens in the next two years", holds))
         what = (f"the release freeze {window.freeze.start}–{window.freeze.end} ends" if window.freeze is not None
                 else "the next release window opens")
-        return ShipTime(kind, at, what)
-    if later is not None and (window is None or window.now < later[1]):
-        return ShipTime(When.WINDOW_OPENS, later[1], later[0])
+        timed.append((what, window.next_open))
+    untimed = list(holds)
     if approvals_passed is False:
-        return ShipTime(When.AFTER_APPROVALS, None, "as soon as the missing approvals are given")
-    if approvals_passed is None:
-        return ShipTime(When.AFTER_APPROVALS, None, "once the approvals check passes (not evaluated for this head yet)")
+        untimed.append("the missing approvals are given")
+    elif approvals_passed is None:
+        untimed.append("the approvals check passes (not evaluated for this head yet)")
+    if timed:
+        what, at = max(timed, key=lambda w: w[1])
+        freeze = window is not None and window.freeze is not None and at == window.next_open
+        return ShipTime(When.FREEZE_ENDS if freeze else When.WINDOW_OPENS, at, _also(what, untimed))
+    if holds:
+        return ShipTime(When.AFTER_PROMOTION, None, "once " + " and ".join(untimed))
+    if untimed:
+        return ShipTime(When.AFTER_APPROVALS, None,
+                        "as soon as the missing approvals are given" if approvals_passed is False else "once " + untimed[0])
     if window is not None and window.override and not (window.in_window and window.freeze is None):
         return ShipTime(When.OVERRIDE, None, "now, under the override label")
     return ShipTime(When.NOW, None, "now")
 
 
+def _also(what: str, conditions) -> str:
+    return what + (f" (and once {' and '.join(conditions)})" if conditions else "")
+
+
 def build_plan(*, release_id: str | None, changes: tuple[ComponentChange, ...], evaluation: Evaluation | None,
                window: WindowState | None, authors: Mapping[str, str] = MappingProxyType({}),
-               waits: tuple[tuple[str, dt.datetime], ...] = ()) -> ReleasePlanView:
+               waits: tuple[tuple[str, dt.datetime], ...] = (), holds: tuple[str, ...] = ()) -> ReleasePlanView:
     passed = None if evaluation is None else evaluation.passed
     return ReleasePlanView(
         release_id=release_id, changes=changes, authors=MappingProxyType(dict(authors)),
         approvals_known=evaluation is not None,
         pending=pending_approvals(evaluation) if evaluation is not None else (),
-        ship=ship_time(approvals_passed=passed, window=window, waits=waits),
+        ship=ship_time(approvals_passed=passed, window=window, waits=waits, holds=holds),
     )
+
+
+def promotion_terms(verdict: PromotionVerdict) -> tuple[tuple[tuple[str, dt.datetime], ...], tuple[str, ...]]:
+    """(waits, holds) the promotion gate adds to when a release can ship (bot.core.promotion's verdict)."""
+    waits: tuple[tuple[str, dt.datetime], ...] = ()
+    if verdict.soak_ends_at is not None and verdict.outcome in (
+            PromotionOutcome.WAITING_FOR_SOAK, PromotionOutcome.WAITING_FOR_VERIFICATION,
+            PromotionOutcome.VERIFICATION_FAILED):
+        waits = ((f"the soak in {verdict.verified_in} ends", verdict.soak_ends_at),)
+    tag = verdict.release.tag if verdict.release is not None else verdict.verified_in
+    unmet = ", ".join(f"`{e.name}`" for e in verdict.evidence if e.state is None or e.state.value != "success")
+    if verdict.outcome is PromotionOutcome.WAITING_FOR_VERIFICATION:
+        return waits, (f"{unmet or 'the verification'} passes on {tag}",)
+    if verdict.outcome is PromotionOutcome.VERIFICATION_FAILED:
+        return waits, (f"the failed verification ({unmet or 'see the promotion check'}) passes on {tag}",)
+    if verdict.outcome is PromotionOutcome.NOT_RELEASED:
+        return (), (f"these versions are released to {verdict.verified_in} first",)
+    if verdict.outcome is PromotionOutcome.RELEASE_TIME_UNKNOWN:
+        return (), ("the promotion check passes",)
+    return waits, ()
 
 
 # --------------------------------------------------------------------------------------------- rendering
@@ -141,7 +175,10 @@ def render_plan(plan: ReleasePlanView, *, web_url: str, windows: WindowsConfig |
 
 def _ship_text(ship: ShipTime, tz: str) -> str:
     if ship.at is not None:
-        return f"{local(ship.at, tz)}, when {ship.reason}"
+        when = local(ship.at, tz)
+        if tz in ("UTC", "Etc/UTC"):
+            when = when.split(" (")[0]  # local() adds the UTC time in parentheses: the same here
+        return f"{when}, when {ship.reason}"
     return ship.reason
 
 

@@ -98,11 +98,25 @@ def plans_for(ctx: Context, pull: PullRequest, config: Config) -> tuple[Planned,
         old = _versions(ctx, pull.repo, config, environment.manifest, ref=pull.base_sha)
         previous = dict(old[1]) if old else {}
         changes, authors = fetch_changes(ctx, config, old=previous, new=versions)
+        waits, holds = promotion_terms(ctx, pull, config, environment)
         planned.append(Planned(environment, core_plan.build_plan(
             release_id=release_id(config, environment, versions, rollback=manifest.rollback, pull=pull),
-            changes=changes, evaluation=evaluation, window=window, authors=authors,
+            changes=changes, evaluation=evaluation, window=window, authors=authors, waits=waits, holds=holds,
         ), versions, previous))
     return tuple(planned)
+
+
+def promotion_terms(ctx: Context, pull: PullRequest, config: Config, environment: Environment):
+    """What the promotion gate still waits for (its soak's end, a verification), for an environment after the
+    first: the promotion handler's own judgement (bot.handlers.promotion.judge), so the plan and the check agree."""
+    if not environment.gated:
+        return (), ()
+    from bot.handlers.promotion import judge  # imports the manifest handler, which imports this module lazily
+
+    verdict = judge(ctx.forge, pull.repo, config, environment, head_sha=pull.head_sha, now=ctx.now)
+    if isinstance(verdict, CheckResult):  # the manifest cannot be read: the checks say why
+        return (), ("the promotion check passes",)
+    return core_plan.promotion_terms(verdict)
 
 
 def _versions(ctx: Context, repo: str, config: Config, path: str, *, ref: str):

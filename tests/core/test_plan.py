@@ -41,6 +41,43 @@ def test_when_it_can_ship(name, approvals, window, waits, when, at):
     assert (ship.when, ship.at) == (when, at), name
 
 
+@pytest.mark.parametrize("approvals, window, waits, holds, when, reason", [
+    (True, OPEN, (), ("`e2e-staging` passes on staging/r",), plan.When.AFTER_PROMOTION,
+     "once `e2e-staging` passes on staging/r"),
+    (False, OPEN, (), ("`e2e-staging` passes on staging/r",), plan.When.AFTER_PROMOTION,
+     "once `e2e-staging` passes on staging/r and the missing approvals are given"),
+    (True, CLOSED, (), ("x passes",), plan.When.WINDOW_OPENS, "the next release window opens (and once x passes)"),
+    (True, OPEN, (("the soak in staging ends", SOAK_END),), ("x passes",), plan.When.WINDOW_OPENS,
+     "the soak in staging ends (and once x passes)"),
+    (True, NEVER, (), ("x passes",), plan.When.NOT_SOON, "no release window opens in the next two years (and once x passes)"),
+])
+def test_what_only_people_or_other_systems_can_change_is_said_too(approvals, window, waits, holds, when, reason):
+    ship = plan.ship_time(approvals_passed=approvals, window=window, waits=waits, holds=holds)
+    assert (ship.when, ship.reason) == (when, reason)
+
+
+def test_promotion_terms_from_the_gate_s_verdict():
+    from bot.core.promotion import CheckState, Evidence, Outcome, PromotionVerdict
+    from bot.core.release import ReleaseRecord
+
+    staging = ReleaseRecord(tag="staging/r", commit_sha="5" * 40, versions={"a": "1.0.0"})
+
+    def verdict(outcome, state=None, soak_ends_at=SOAK_END):
+        return PromotionVerdict(environment="production", verified_in="staging", outcome=outcome,
+                                versions={"a": "1.0.0"}, release=staging, soak_ends_at=soak_ends_at,
+                                evidence=(Evidence("e2e", state, None),))
+
+    assert plan.promotion_terms(verdict(Outcome.PROMOTABLE, CheckState.SUCCESS)) == ((), ())
+    assert plan.promotion_terms(verdict(Outcome.WAITING_FOR_SOAK, CheckState.SUCCESS)) == (
+        (("the soak in staging ends", SOAK_END),), ())
+    assert plan.promotion_terms(verdict(Outcome.WAITING_FOR_VERIFICATION)) == (
+        (("the soak in staging ends", SOAK_END),), ("`e2e` passes on staging/r",))
+    assert plan.promotion_terms(verdict(Outcome.VERIFICATION_FAILED, CheckState.FAILURE, None)) == (
+        (), ("the failed verification (`e2e`) passes on staging/r",))
+    assert plan.promotion_terms(verdict(Outcome.NOT_RELEASED, None, None)) == (
+        (), ("these versions are released to staging first",))
+
+
 def _evaluation(*groups):
     return Evaluation(head_sha="h", mode=ApprovalMode.EACH_TEAM, invalidate_on_push=Invalidate.OWNED_FILES,
                       distinct=True, groups=groups, unowned=(), codeowners_path="CODEOWNERS")

@@ -141,3 +141,54 @@ def test_a_pull_request_not_touching_the_manifest_gets_no_plan():
     on_pull(event(), ctx)
     check = forge.checks_on(RELEASE, HEAD_SHA).get(MANIFEST)
     assert check is None or "### Release plan" not in check.summary
+
+
+PROMOTION_CONFIG = """\
+release: {tag: "release-{application_version}-{infrastructure_version}"}
+components:
+  payments-app:   {repo: acme/payments-app,   kind: application,    tag_prefix: "v"}
+  platform-infra: {repo: acme/platform-infra, kind: infrastructure, tag_prefix: "v"}
+environments:
+  - {name: staging, manifest: environments/staging/release.yml}
+  - {name: production, manifest: environments/production/release.yml, verification: [e2e-staging], soak: 2h}
+"""
+
+
+def promotion_world(*, e2e=None):
+    from bot.core.promotion import CheckKind, CheckState, CommitCheck
+
+    forge = world()
+    for ref in (BASE_SHA, HEAD_SHA):
+        forge.add_file(RELEASE, ".github/release-coordinator.yml", PROMOTION_CONFIG, ref=ref)
+        forge.add_file(RELEASE, "environments/staging/release.yml", HEAD, ref=ref)
+    forge.add_file(RELEASE, "environments/production/release.yml", BASE, ref=BASE_SHA)
+    forge.add_file(RELEASE, "environments/production/release.yml", HEAD, ref=HEAD_SHA)
+    forge.repos[RELEASE].pull_files[7] = (ChangedFile("environments/production/release.yml", "modified"),)
+    staging = "staging/release-1.5.3-2.1.0"
+    forge.repos[RELEASE].tags[staging] = Tag(staging, "5" * 40, (
+        f"Deploy\n\nRelease-Id: {staging}\nComponent-Version: payments-app=1.5.3\n"
+        "Component-Version: platform-infra=2.1.0\nEnvironment: staging\n"), "t-staging")
+    forge.repos[RELEASE].tag_dates[staging] = TUESDAY - dt.timedelta(minutes=30)
+    if e2e is not None:
+        forge.add_commit_check(RELEASE, "5" * 40, CommitCheck("e2e-staging", CheckKind.STATUS, e2e, e2e.value))
+    return forge
+
+
+def test_a_promotion_waiting_for_its_soak_says_when_it_ends():
+    from bot.core.promotion import CheckState
+
+    forge, store = promotion_world(e2e=CheckState.SUCCESS), DictStore()
+    save_evaluation(store, infra_approved=True)
+    on_pull(event(), Context(forge=forge, now=TUESDAY, store=store))
+    summary = forge.checks_on(RELEASE, HEAD_SHA)[MANIFEST].summary
+    assert "### Release plan: production" in summary
+    assert "**Can ship:** Tue 2026-12-01 11:30 UTC, when the soak in staging ends" in summary
+
+
+def test_a_promotion_waiting_for_verification_says_so():
+    forge, store = promotion_world(), DictStore()
+    save_evaluation(store, infra_approved=False)
+    on_pull(event(), Context(forge=forge, now=TUESDAY, store=store))
+    summary = forge.checks_on(RELEASE, HEAD_SHA)[MANIFEST].summary
+    assert ("**Can ship:** Tue 2026-12-01 11:30 UTC, when the soak in staging ends (and once "
+            "`e2e-staging` passes on staging/release-1.5.3-2.1.0 and the missing approvals are given)") in summary
