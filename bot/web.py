@@ -69,12 +69,13 @@ def create_app(settings: Settings, *, queue: Queue | None = None, store: Any = N
             fields["event"] = name
             try:
                 body = github_webhooks.json_body(body, request.headers.get("Content-Type"))  # the JSON is journaled
-                action, repo = github_webhooks.peek(github_webhooks.load_payload(body))
+                payload = github_webhooks.load_payload(body)
+                action, repo = github_webhooks.peek(payload)
             except github_webhooks.UnsupportedMediaType as exc:
                 raise _Reply(415, "unsupported_media_type", str(exc)) from None
             except MalformedDelivery as exc:
                 raise _Reply(400, "malformed", str(exc)) from None
-            fields.update(action=action, repo=repo)
+            fields.update(action=action, repo=repo, number=github_webhooks.number_of(payload))
             if not router.accepts(name, action):
                 raise _Reply(202, "ignored", f"{_event_label(name, action)} is not handled; nothing queued")
             if not settings.github_app_configured:

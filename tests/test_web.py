@@ -256,8 +256,8 @@ def test_one_json_log_line_per_delivery_without_secrets(client, caplog):
     lines = [json.loads(logs.JsonFormatter().format(r)) for r in caplog.records if r.getMessage() == "delivery"]
     assert len(lines) == 2
     ok, bad = lines
-    assert {k: ok[k] for k in ("delivery_id", "event", "action", "repo", "outcome", "status")} == {
-        "delivery_id": "log-1", "event": "pull_request", "action": "opened", "repo": "acme/app",
+    assert {k: ok[k] for k in ("delivery_id", "event", "action", "repo", "number", "outcome", "status")} == {
+        "delivery_id": "log-1", "event": "pull_request", "action": "opened", "repo": "acme/app", "number": 2,
         "outcome": "queued", "status": 202}
     assert isinstance(ok["duration_ms"], float)
     assert bad["outcome"] == "bad_signature" and "event" not in bad  # unverified headers are not echoed

@@ -83,6 +83,14 @@ def load_payload(body: bytes) -> dict[str, Any]:
     return payload
 
 
+def number_of(payload: Mapping[str, Any]) -> int | None:
+    """The pull request (or issue) a delivery is about, for its log line; None when it names none."""
+    for value in (payload.get("number"), _obj(payload, "pull_request").get("number"), _obj(payload, "issue").get("number")):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
 def peek(payload: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """(action, repository full_name): what intake needs to route and log, without building the Event."""
     action = payload.get("action")
