@@ -13,9 +13,11 @@ Each method's docstring is the contract both adapters meet; tests/forge/test_con
 """
 from __future__ import annotations
 
+import datetime as dt
 from typing import Iterable, Protocol, Sequence
 
 from bot.core.checks import CheckResult
+from bot.core.promotion import CommitCheck
 from bot.forge.layout import WebLinks
 from bot.model import (
     Commit, Comparison, ExistingCheck, FileContent, FileRef, Note, Permission, PullFiles, PullRequest, Release,
@@ -118,6 +120,16 @@ class Forge(Protocol):
     def list_annotated_tags(self, repo: str, *, limit: int | None = None) -> tuple[Tag, ...]:
         """Every tag WITH its message (None for a lightweight tag), newest first, up to limit: release history.
         GitLab's tags list carries message and target in one page."""
+        ...
+
+    # --- verification reads for the promotion gate (ENV-release; bot/forge/github_verification.py, gitlab/verification.py)
+    def commit_checks(self, repo: str, sha: str, *, names: Iterable[str] | None = None) -> tuple[CommitCheck, ...]:
+        """The latest status per name on sha: GitHub commit statuses, check runs and (for names neither answered)
+        deployment statuses by environment; GitLab commit statuses (external and pipeline jobs')."""
+        ...
+
+    def tag_date(self, repo: str, tag: Tag) -> dt.datetime | None:
+        """When an annotated tag was made (its tagger date; GitLab: created_at); None for a lightweight tag."""
         ...
 
     # --- people

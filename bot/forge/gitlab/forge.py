@@ -16,6 +16,7 @@ from bot.forge.gitlab import parse
 from bot.forge.gitlab.checks import Checks
 from bot.forge.gitlab.http import RETRY, GitLabHttp
 from bot.forge.gitlab.people import People
+from bot.forge.gitlab.verification import Verification  # ENV-release: the promotion gate's reads
 from bot.forge.gitlab.urls import is_sha, project as _project, q as _q
 from bot.forge.http import LRU
 from bot.forge.layout import gitlab_layout, gitlab_links
@@ -39,7 +40,7 @@ def client(url: str, token: str, *, timeout: float = 30.0) -> gitlab.Gitlab:
     return gitlab.Gitlab(url, private_token=token, timeout=timeout)
 
 
-class GitLabForge(People, Checks):
+class GitLabForge(People, Checks, Verification):
     """One per GitLab instance and token. `gl` is a python-gitlab client (see client())."""
 
     kind = "gitlab"
