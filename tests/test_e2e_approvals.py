@@ -74,8 +74,8 @@ def test_opened_pull_request_gets_a_pending_approvals_check_and_a_review_request
     assert "| @codertocat/reviewers | 1 | — | 1 |" in check.summary
     assert "Required by CODEOWNERS line 1 `/src/` for `src/app.py`" in check.summary
     # the details page's capability link: the page opens for its sig (the next test), and for nothing else
-    assert check.details_url == f"https://rc.example/pulls/{REPO}/{NUMBER}?sig=" + links.signature(
-        key=app.config["SETTINGS"].details_link_key, repo=REPO, number=NUMBER)
+    assert check.details_url == f"https://rc.example/pulls/github/{REPO}/{NUMBER}?sig=" + links.signature(
+        key=app.config["SETTINGS"].details_link_key, forge="github", repo=REPO, number=NUMBER) + "#approvals"
     assert forge.repos[REPO].requested[NUMBER] == [(frozenset({"@codertocat/reviewers"}), frozenset())]
 
 
@@ -90,8 +90,10 @@ def test_review_submitted_turns_the_check_green_and_the_details_page_shows_it(ap
     assert forge.calls["create_check"] == 1 and forge.calls["update_check"] == 1
     assert forge.calls["get_pull"] == 0 and forge.calls["find_check"] == 0  # the delivery and the store told us
     page = app.test_client().get(check.details_url.removeprefix("https://rc.example"))  # the link GitHub shows
-    assert page.status_code == 200 and "Approvals: passing." in page.get_data(as_text=True)
-    assert app.test_client().get(f"/pulls/{REPO}/{NUMBER}").status_code == 404  # not without it
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Every check of release-coordinator passes." in html
+    assert '<section class="check" id="approvals"' in html  # the link's #approvals lands on its section
+    assert app.test_client().get(f"/pulls/github/{REPO}/{NUMBER}").status_code == 404  # not without it
 
 
 def test_redelivery_of_the_same_review_writes_nothing(app, forge):
