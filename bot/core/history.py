@@ -22,6 +22,11 @@ class Carried:
     number: int
     url: str
     component: str = ""
+    ref: str = ""  # how the forge writes it: "#12" (GitHub), "!12" (GitLab)
+
+    @property
+    def label(self) -> str:
+        return f"{self.repo}{self.ref or '#' + str(self.number)}"
 
 
 @dataclass(frozen=True)
@@ -79,8 +84,8 @@ def entries_from_record(record: Mapping[str, Any] | None) -> tuple[Entry, ...]:
                 title=item.get("title") or "", url=item.get("url") or "", tag_url=item.get("tag_url") or "",
                 changelog_url=item.get("changelog_url") or "", commit_sha=item.get("commit_sha") or "",
                 pull_number=pull.get("number"), pull_url=pull.get("url") or "", pull_title=pull.get("title") or "",
-                carried=tuple(Carried(c["repo"], int(c["number"]), c.get("url") or "", c.get("component") or "")
-                              for c in item.get("carried") or ()),
+                carried=tuple(Carried(c["repo"], int(c["number"]), c.get("url") or "", c.get("component") or "",
+                                      c.get("ref") or "") for c in item.get("carried") or ()),
             ))
         except (KeyError, TypeError, ValueError):
             continue
@@ -243,7 +248,7 @@ def _entry_html(entry: Entry) -> str:
         parts.append(f"<p>Verified in {escape(entry.verified_in[0])}.</p>")
     if entry.carried:
         parts.append("<p>Pull requests: " + ", ".join(
-            f'<a href={quoteattr(c.url)}>{escape(c.repo)}#{c.number}</a>' for c in entry.carried) + "</p>")
+            f'<a href={quoteattr(c.url)}>{escape(c.label)}</a>' for c in entry.carried) + "</p>")
     return "".join(parts)
 
 

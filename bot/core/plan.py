@@ -240,10 +240,11 @@ def shipped_comment(*, release_id: str, environment: str, date: dt.date, release
     return text + (f"\n\n[Release notes]({release_url})" if release_url else "") + "\n"
 
 
-def shipped_section(carried: tuple[CarriedPull, ...], *, pull_url) -> str:
-    """The Release body's list of the pull requests it ships; pull_url(repo, number) -> web URL."""
+def shipped_section(carried: tuple[CarriedPull, ...], *, pull_url, pull_ref=lambda number: f"#{number}") -> str:
+    """The Release body's list of the pull requests it ships; pull_url(repo, number) -> web URL, pull_ref(number)
+    -> how the forge writes one (GitHub `#12`, GitLab `!12`)."""
     if not carried:
         return ""
     lines = ["### Pull requests shipped", ""]
-    lines += [f"- [{p.repo}#{p.number}]({pull_url(p.repo, p.number)}) ({p.component})" for p in carried]
+    lines += [f"- [{p.repo}{pull_ref(p.number)}]({pull_url(p.repo, p.number)}) ({p.component})" for p in carried]
     return "\n".join(lines) + "\n"

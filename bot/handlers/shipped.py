@@ -64,7 +64,7 @@ def with_shipped_list(ctx: Context, pull: PullRequest, config: Config,
     """The plan whose Release body (and changelog entry, which the body repeats) also lists the pull requests it
     ships, and those pull requests."""
     carried = carried_by(ctx, pull, config, plan)
-    section = core_plan.shipped_section(carried, pull_url=ctx.forge.links.pull)
+    section = core_plan.shipped_section(carried, pull_url=ctx.forge.links.pull, pull_ref=ctx.forge.links.pull_ref)
     if not section:
         return plan, carried
     body = plan.release_body.rstrip("\n") + "\n\n" + section
@@ -149,7 +149,7 @@ def record_release(ctx: Context, *, pull: PullRequest, config: Config, plan: cor
         "changelog_url": links.file(pull.repo, pull.base_ref, _changelog_path(config, plan)),
         "pull_request": {"number": pull.number, "url": pull.html_url or links.pull(pull.repo, pull.number),
                          "title": pull.title},
-        "carried": [{"repo": p.repo, "number": p.number, "component": p.component,
+        "carried": [{"repo": p.repo, "number": p.number, "component": p.component, "ref": links.pull_ref(p.number),
                      "url": links.pull(p.repo, p.number)} for p in carried],
     })
     record["releases"] = record["releases"][-HISTORY_LIMIT:]

@@ -182,3 +182,23 @@ def test_each_environment_gets_its_own_note():
                                                    f"Shipped in {RELEASE_ID} to production on 2026-12-03"]
     kinds = sorted(p["target"]["kind"] for _k, p in ctx.jobs.submitted.values())
     assert kinds == ["slack", "slack", "webhook"]  # the webhook target only for staging
+
+
+def test_on_gitlab_the_notes_go_to_the_merge_requests_with_gitlab_links():
+    forge, ctx, pull = world()
+    gitlab = FakeForge(kind="gitlab")
+    gitlab.repos.update(forge.repos)
+    ctx.forge = gitlab
+    forge = gitlab
+    forge.repos["acme/payments-app"].comparisons[("v1.5.2", "v1.5.3")] = Comparison("v1.5.2", "v1.5.3", "ahead", (
+        Commit("f" * 40, "Merge branch 'invoices' into 'main'\n\nfeat: pay by invoice\n\nSee merge request acme/payments-app!21"),
+    ), ())
+    release, carried = shipped.with_shipped_list(ctx, pull, config(), plan())
+    assert [(p.repo, p.number) for p in carried] == [("acme/payments-app", 21), ("acme/platform-infra", 20)]
+    assert "[acme/payments-app!21](https://gitlab.com/acme/payments-app/-/merge_requests/21)" in release.release_body
+    shipped.after_release(ctx, pull, config(), release, carried)
+    (note,) = notes(forge, "acme/payments-app", 21)
+    assert f"[Release notes](https://gitlab.com/{REPO}/-/releases/{RELEASE_ID})" in note
+    ((_kind, payload),) = ctx.jobs.submitted.values()
+    assert payload["announcement"]["forge"] == "gitlab"
+    assert payload["announcement"]["url"] == f"https://gitlab.com/{REPO}/-/releases/{RELEASE_ID}"
