@@ -20,7 +20,10 @@ def render_check(report: Report, *, head_sha: str, details_url: str | None) -> C
         bad = sum(1 for r in report.repos if r.drift)
         conclusion, title = Conclusion.FAILURE, f"{_plural(drift, 'setting')} drifted in {bad} of {_plural(n, 'repository', 'repositories')}"
     else:
-        conclusion, title = Conclusion.FAILURE, f"{_plural(unverified, 'setting')} could not be read: a permission is missing"
+        missing = {f.code for r in report.repos for f in r.unverified}
+        why = "a permission is missing" if missing == {"unreadable"} else (
+            "the app is not installed everywhere" if missing == {"not-visible"} else "a permission or an installation is missing")
+        conclusion, title = Conclusion.FAILURE, f"{_plural(unverified, 'setting')} could not be read: {why}"
     summary = "\n".join([_intro(report), "", *_table(report), *_applied(report)])
     return CheckResult(name=ACCESS, head_sha=head_sha, conclusion=conclusion, title=title, summary=summary,
                        text="\n".join(_details(report)), details_url=details_url)
