@@ -358,6 +358,31 @@ def test_sqlite_overlay_is_one_serve_pod_on_a_volume_recreated_not_rolled() -> N
     assert claim in by_kind(docs, "PersistentVolumeClaim")
 
 
+def test_sqlite_overlay_starts_without_a_secret_so_setup_can_write_to_the_volume() -> None:
+    docs = render("sqlite")
+    web = by_kind(docs, "Deployment")["release-coordinator-web"]
+    [container] = web["spec"]["template"]["spec"]["containers"]
+    references = [env["valueFrom"]["secretKeyRef"] for env in container["env"] if "valueFrom" in env]
+    assert references and all(reference["optional"] is True for reference in references)
+    assert "GITHUB_PRIVATE_KEY" in {env["name"] for env in container["env"]}
+    # a key *file* that does not exist would stop start-up (Settings): neither the path nor the mount remain
+    assert "GITHUB_PRIVATE_KEY_PATH" not in by_kind(docs, "ConfigMap")["release-coordinator"]["data"]
+    assert not [v for v in web["spec"]["template"]["spec"]["volumes"] if "secret" in v]
+    env = " ".join(args for instruction, args in final_stage() if instruction == "ENV")
+    credentials = pathlib.PurePosixPath(re.search(r"GITHUB_APP_CREDENTIALS_FILE=(\S+)", env).group(1))
+    mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+    assert mounts[str(credentials.parent)] == "data"  # /setup's file lands on the PVC and survives the restart
+
+
+def test_scaled_overlays_require_the_app_secret() -> None:
+    for overlay in ("redis", "redis-external"):
+        for deployment in by_kind(render(overlay), "Deployment").values():
+            [container] = deployment["spec"]["template"]["spec"]["containers"]
+            required = {env["name"] for env in container["env"]
+                        if "valueFrom" in env and not env["valueFrom"]["secretKeyRef"].get("optional")}
+            assert {"GITHUB_APP_ID", "GITHUB_WEBHOOK_SECRET"} <= required, overlay
+
+
 def test_redis_overlay_scales_and_its_redis_persists() -> None:
     docs = render("redis")
     deployments = by_kind(docs, "Deployment")
