@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from tests.forge.fakegithub import FakeGitHub
@@ -25,6 +25,11 @@ class _Prepared:
     headers: dict
 
 
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs) -> None:  # one line per API call would drown the bench's output
+        pass
+
+
 class LoopbackGitHub:
     def __init__(self, *, latency: float = 0.0, our_app_id: int = 4242):
         self.latency = latency
@@ -32,7 +37,7 @@ class LoopbackGitHub:
         self._open = threading.Event()
         self._open.set()
         self.seen = threading.Event()  # set by the first request
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_Quiet)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self.fake = FakeGitHub(self.url, our_app_id=our_app_id)
         self._thread = threading.Thread(target=self._server.serve_forever, name="loopback-github", daemon=True)
