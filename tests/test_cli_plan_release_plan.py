@@ -24,4 +24,4 @@ def test_plan_says_when_a_freeze_ends(world, capsys, monkeypatch):  # noqa: F811
     code, out, err = _plan(capsys, release, app, infra)
     assert code == 0, err
     plan = out.split("--- release plan ---\n", 1)[1]
-    assert "**Can ship:** Wed 3000-01-01 00:00 UTC, when the release freeze 2000-01-01–2999-12-31 ends" in plan
+    assert "**Can ship:** not before Wed 3000-01-01 00:00 UTC, when the release freeze 2000-01-01–2999-12-31 ends" in plan

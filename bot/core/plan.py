@@ -178,7 +178,8 @@ def _ship_text(ship: ShipTime, tz: str) -> str:
         when = local(ship.at, tz)
         if tz in ("UTC", "Etc/UTC"):
             when = when.split(" (")[0]  # local() adds the UTC time in parentheses: the same here
-        return f"{when}, when {ship.reason}"
+        # "not before": still true once the moment has passed and nothing re-judged the check yet
+        return f"not before {when}, when {ship.reason}"
     return ship.reason
 
 

@@ -102,7 +102,7 @@ def test_the_plan_renders_versions_groups_authors_pending_teams_and_when():
                            window=CLOSED, authors={"a" * 40: "erin"})
     text = plan.render_plan(view, web_url="https://github.com", windows=WindowsConfig(timezone="Europe/Berlin"))
     assert text.startswith("### Release plan\n\nMerging tags **`release-1.5.3-2.1.0`**.\n")
-    assert "**Can ship:** Fri 2026-12-04 09:00 CET (08:00 UTC), when the next release window opens" in text
+    assert "**Can ship:** not before Fri 2026-12-04 09:00 CET (08:00 UTC), when the next release window opens" in text
     assert "| payments-app | 1.5.2 → 1.5.3 | upgraded |" in text and "| platform-infra | 2.1.0 | unchanged |" in text
     assert "- `@acme/infra-team`: 1 more approval (can approve: @bob, @eve)" in text
     assert "@acme/app-team" not in text.split("**Still to approve:**")[1].split("####")[0]

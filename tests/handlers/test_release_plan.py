@@ -119,7 +119,7 @@ def test_outside_the_window_the_plan_says_when_it_opens():
     ctx = Context(forge=forge, now=FRIDAY, store=store)
     on_pull(event(), ctx)
     summary = forge.checks_on(RELEASE, HEAD_SHA)[MANIFEST].summary
-    assert "**Can ship:** Mon 2026-12-07 09:00 CET (08:00 UTC), when the next release window opens" in summary
+    assert "**Can ship:** not before Mon 2026-12-07 09:00 CET (08:00 UTC), when the next release window opens" in summary
 
 
 def test_an_evaluation_of_an_older_head_is_not_trusted():
@@ -182,7 +182,7 @@ def test_a_promotion_waiting_for_its_soak_says_when_it_ends():
     on_pull(event(), Context(forge=forge, now=TUESDAY, store=store))
     summary = forge.checks_on(RELEASE, HEAD_SHA)[MANIFEST].summary
     assert "### Release plan: production" in summary
-    assert "**Can ship:** Tue 2026-12-01 11:30 UTC, when the soak in staging ends" in summary
+    assert "**Can ship:** not before Tue 2026-12-01 11:30 UTC, when the soak in staging ends" in summary
 
 
 def test_a_promotion_waiting_for_verification_says_so():
@@ -190,5 +190,5 @@ def test_a_promotion_waiting_for_verification_says_so():
     save_evaluation(store, infra_approved=False)
     on_pull(event(), Context(forge=forge, now=TUESDAY, store=store))
     summary = forge.checks_on(RELEASE, HEAD_SHA)[MANIFEST].summary
-    assert ("**Can ship:** Tue 2026-12-01 11:30 UTC, when the soak in staging ends (and once "
+    assert ("**Can ship:** not before Tue 2026-12-01 11:30 UTC, when the soak in staging ends (and once "
             "`e2e-staging` passes on staging/release-1.5.3-2.1.0 and the missing approvals are given)") in summary
