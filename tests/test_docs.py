@@ -142,3 +142,11 @@ def test_the_cli_help_points_to_no_spec_outside_the_repository():
     assert len(texts) > len(COMMANDS) // 2
     for text in texts:
         assert "SPEC" not in text, text.splitlines()[0]
+
+
+def test_no_test_reads_an_absolute_path_of_one_machine():
+    """Fixtures come from the clone (Path(__file__).parents[...]) or shared/ beside it (tests.conftest.shared_path)."""
+    machine_paths = re.compile(r"""["'](/work/|/home/|/Users/|/root/|/tmp/[A-Za-z]|[A-Z]:\\\\)""")
+    offenders = [f"{path.relative_to(ROOT)}:{n}" for path in sorted((ROOT / "tests").rglob("*.py"))
+                 for n, line in enumerate(path.read_text("utf-8").splitlines(), 1) if machine_paths.search(line)]
+    assert offenders == []
