@@ -13,7 +13,7 @@ from bot.core import release as core_release
 from bot.core import windows as core_windows
 from bot.core.announcements import AnnouncementEvent
 from bot.core.approvals import Evaluation, from_json
-from bot.core.checks import MANIFEST, CheckResult
+from bot.core.checks import MANIFEST, CheckResult, Conclusion
 from bot.core.config import Config
 from bot.core.environments import Environment
 from bot.core.manifest import parse_manifest
@@ -72,7 +72,8 @@ def with_release_plan(result: CheckResult | None, ctx: Context, pull: PullReques
         if item.environment.configured:
             text = text.replace(core_plan.PLAN_HEADING, f"{core_plan.PLAN_HEADING}: {item.environment.name}", 1)
         sections.append(text)
-        announce_plan_ready(ctx, pull, loaded.config, item)
+        if result.conclusion is not Conclusion.FAILURE:  # an invalid manifest is no plan to announce
+            announce_plan_ready(ctx, pull, loaded.config, item)
     history = shipped.history_url(ctx.public_url, key=ctx.details_link_key, forge=ctx.forge.kind, repo=pull.repo)
     if history:
         sections.append(f"[Release history and Atom feed of {pull.repo}]({history})\n")

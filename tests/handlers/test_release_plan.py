@@ -192,3 +192,14 @@ def test_a_promotion_waiting_for_verification_says_so():
     summary = forge.checks_on(RELEASE, HEAD_SHA)[MANIFEST].summary
     assert ("**Can ship:** not before Tue 2026-12-01 11:30 UTC, when the soak in staging ends (and once "
             "`e2e-staging` passes on staging/release-1.5.3-2.1.0 and the missing approvals are given)") in summary
+
+
+def test_approvals_complete_on_an_invalid_manifest_announce_nothing():
+    forge, store = world(), DictStore()
+    del forge.repos[APP].tags["v1.5.3"]  # the manifest names a version that is not tagged
+    save_evaluation(store, infra_approved=True)
+    ctx = Context(forge=forge, now=TUESDAY, store=store, jobs=Jobs())
+    on_pull(event(), ctx)
+    check = forge.checks_on(RELEASE, HEAD_SHA)[MANIFEST]
+    assert check.conclusion.value == "failure" and "### Release plan" in check.summary
+    assert ctx.jobs.submitted == {}
