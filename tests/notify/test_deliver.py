@@ -168,3 +168,19 @@ def test_retry_after_as_an_http_date():
 def _ids(queue):
     conn = queue.journal._db.get()
     return [row[0] for row in conn.execute("select id from rc_deliveries where forge = 'job'")]
+
+
+def test_metrics_endpoint_shows_announcements_and_their_dead_letters(tmp_path, receiver):
+    from bot.web import create_app
+
+    receiver.script = [(500, {})] * 3
+    env = {"SLACK_WEBHOOK_URL": receiver.url, "GITHUB_WEBHOOK_SECRET": "s"}
+    queue = queue_with(tmp_path, env, attempts=2)
+    deliver.announce(queue, (SLACK,), ANNOUNCEMENT)
+    for _ in range(2):
+        time.sleep(0.03)
+        run_next(queue)
+    text = create_app(Settings.from_env(env), queue=queue).test_client().get("/metrics").get_data(as_text=True)
+    assert 'release_coordinator_announcements_total{kind="slack",outcome="retry"} 2' in text
+    assert re.search(r'^release_coordinator_jobs_failed_total\{event="announce"[^}]*\} 1$', text, re.MULTILINE)
+    assert "release_coordinator_dead_letters 1" in text
