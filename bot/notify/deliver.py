@@ -92,7 +92,7 @@ class Sender:
     def __init__(self, variable: Callable[[str], str | None], *, session: requests.Session | None = None,
                  timeout: float = TIMEOUT_SECONDS, clock: Callable[[], float] = time.time):
         self.variable = variable  # env name -> value (Settings.announce_variable), None when unset or refused
-        self.session = session or requests.Session()
+        self.session = session  # None: a fresh connection per announcement (consumer threads share the Sender)
         self.timeout = timeout
         self.clock = clock
 
@@ -112,7 +112,8 @@ class Sender:
             headers[SIGNATURE_HEADER] = signature(body, secret=secret)
         try:
             # No redirects: a receiver that moved must be re-configured, not followed with a signed body.
-            response = self.session.post(url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False)
+            post = self.session.post if self.session is not None else requests.post
+            response = post(url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False)
         except requests.RequestException as exc:
             raise Temporary(f"{target.kind.value} receiver unreachable: {type(exc).__name__}") from None
         status = response.status_code
