@@ -21,8 +21,10 @@ def render_check(evaluation: Evaluation, *, details_url: str | None = None, queu
     """queued: judged on a merge queue's commit, where waiting is failure: a later review is judged on the pull
     request's head, never on this commit, so a pending check here would only hold the queue until it times out."""
     passed = evaluation.passed
-    sections = [_truncated_note(evaluation), _table(evaluation.groups, evaluation.distinct), _override_note(evaluation),
-                _unowned_note(evaluation)]
+    must_change = blockers(evaluation) if not passed else []
+    sections = [_truncated_note(evaluation),
+                "\n".join(["**What must change first:**", *(f"- {reason}" for reason in must_change)]) if must_change else "",
+                _table(evaluation.groups, evaluation.distinct), _override_note(evaluation), _unowned_note(evaluation)]
     sections += [_missing_section(g) for g in evaluation.groups if not g.satisfied]
     if not passed and evaluation.unmatched:
         sections.append("Approvals that count for no required group: " + "; ".join(
@@ -107,6 +109,15 @@ def _title(evaluation: Evaluation) -> str:
     if blocked:
         who = ", ".join(f"{_at(u)} ({g.key})" for g in blocked for u in g.blocked_by)
         return f"Changes requested by {who}"[:200]
+    short = [g for g in groups if g.missing > len(g.can_unblock)]
+    if short:  # red, so the title must not say "waiting": more approvals than people who could give them
+        g = short[0]
+        return (f"{g.key} needs {_count(g.missing, 'more approval')}, but "
+                + (f"only {len(g.can_unblock)} member{'s' if len(g.can_unblock) != 1 else ''} can approve"
+                   if g.can_unblock else "nobody else can approve"))[:200]
+    failing = [p for p in evaluation.problems if p.level is Level.FAILURE]
+    if failing:
+        return f"Configuration problem: {failing[0].message}"[:200]
     waiting = [g for g in groups if not g.satisfied]
     names = ", ".join(f"{g.key} ({g.missing} more)" for g in waiting)
     return f"Waiting for {len(waiting)} of {_count(len(groups), 'group')}: {names}"[:200]

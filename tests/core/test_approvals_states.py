@@ -58,3 +58,23 @@ def test_on_a_merge_queue_commit_waiting_is_failure():
     assert render_check(waiting, queued=True).conclusion is Conclusion.FAILURE
     assert render_check(judge(reviews=[review("ivan")]), queued=True).conclusion is Conclusion.SUCCESS
     assert APP in render_check(waiting).title
+
+
+def test_a_red_check_never_says_waiting_and_its_summary_says_what_must_change():
+    short = render_check(judge(config=ApprovalsConfig(teams={INFRA: 3}), author="ivan"))
+    assert short.conclusion is Conclusion.FAILURE
+    assert short.title == "@acme/infra needs 3 more approvals, but only 2 members can approve"
+    assert short.summary.startswith("**What must change first:**\n- @acme/infra: needs 3 more approvals but only")
+    blocked = render_check(judge(reviews=[review("ivan", C)]))
+    assert "Waiting" not in blocked.title and "- @acme/infra: changes requested by @ivan" in blocked.summary
+    waiting = render_check(judge())
+    assert waiting.title.startswith("Waiting for") and "What must change first" not in waiting.summary
+
+
+def test_codeowners_line_whose_pattern_is_its_only_path_says_it_once():
+    from bot.core.approvals_render import rule_text
+
+    code = lambda t: f"`{t}`"  # noqa: E731
+    assert rule_text(1, "release.yml", ["release.yml"], code=code) == "CODEOWNERS line 1 for `release.yml`"
+    assert rule_text(1, "/release.yml", ["release.yml"], code=code) == "CODEOWNERS line 1 for `release.yml`"
+    assert rule_text(3, "/infra/", ["infra/a", "infra/b"], code=code) == "CODEOWNERS line 3 `/infra/` for `infra/a`, `infra/b`"
