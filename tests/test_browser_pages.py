@@ -163,7 +163,7 @@ def test_passing_release_pull_request(server, browser):
         assert section_state(browser, anchor) == "✓ Passing"
     assert "All 1 owning group approved" in text and "Inside a release window" in text
     evaluated = browser.find_element(By.CSS_SELECTOR, "section#approvals .meta").text
-    assert "Evaluated 2026-12-01 10:00 UTC at commit 999999999999" in evaluated.replace("\n", " ")
+    assert "Evaluated at commit 999999999999; this result since 2026-12-01 10:00 UTC." in evaluated.replace("\n", " ")
     same_origin_links_answer_200(browser, base)
 
 

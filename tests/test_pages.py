@@ -201,7 +201,7 @@ def test_every_check_gets_its_section_with_verdict_annotations_commit_and_time(c
             "no tag <code>v1.5.4</code> in acme/payments-app") in html
     assert "<td>payments-app</td>" in html  # the summary's Markdown table, rendered
     assert f'<a href="https://github.com/acme/pay/commit/{HEAD}"><code>{HEAD[:12]}</code></a>' in html
-    assert "Evaluated 2026-12-01 10:00 UTC at commit" in html
+    assert "this result since 2026-12-01 10:00 UTC." in html and "Evaluated at commit" in html
     assert "an earlier commit than the head" in html.split('id="semver"')[1].split("</section>")[0]
 
 
