@@ -28,6 +28,7 @@ SHIPPED_TOPIC = "shipped-in"  # Forge.ensure_note topic, one per environment: "s
 DEFAULT_ENVIRONMENT = "production"  # the name said when the config has no `environments:`
 MAX_SHIPPED_COMMENTS = 200  # per release and environment; GitHub paces writes 1 s apart (see bot.forge.http)
 HISTORY_LIMIT = 500  # releases kept per release repo for the history page
+BACKFILL_LIMIT = 50  # release tags made before the history record existed, read once into it
 
 
 def environment_of(config: Config, plan: core_release.ReleasePlan) -> tuple[str, str]:
@@ -135,7 +136,10 @@ def record_release(ctx: Context, *, pull: PullRequest, config: Config, plan: cor
     if ctx.store is None:
         return
     key = history_key(ctx.forge.kind, pull.repo)
-    record = ctx.store.get_json(key) or {"forge": ctx.forge.kind, "repo": pull.repo, "releases": []}
+    record = ctx.store.get_json(key)
+    if record is None:  # the first release recorded: earlier ones from the repo's release tags, once
+        record = {"forge": ctx.forge.kind, "repo": pull.repo,
+                  "releases": backfill(ctx, pull=pull, config=config, skip=plan.release_id)}
     if any(r.get("tag") == plan.release_id for r in record["releases"]):
         return
     links = ctx.forge.links
@@ -154,6 +158,37 @@ def record_release(ctx: Context, *, pull: PullRequest, config: Config, plan: cor
     })
     record["releases"] = record["releases"][-HISTORY_LIMIT:]
     ctx.store.set_json(key, record)
+
+
+def backfill(ctx: Context, *, pull: PullRequest, config: Config, skip: str) -> list[dict]:
+    """History entries for the newest BACKFILL_LIMIT release tags made before the record existed (trailers or
+    the manifest at the tag: bot.handlers.history), dated by their tagger date (one request each); a tag with no
+    date (lightweight) is left out, as the timeline could not place it. Oldest first, like the record."""
+    from bot.handlers.history import release_history
+
+    links = ctx.forge.links
+    tags = {tag.name: tag for tag in ctx.forge.list_annotated_tags(pull.repo, limit=history_tags_limit())}
+    found = [r for r in release_history(ctx.forge, pull.repo, config, tags=tuple(tags.values())) if r.tag != skip]
+    entries = []
+    for record in reversed(found[:BACKFILL_LIMIT]):  # oldest first
+        at = ctx.forge.tag_date(pull.repo, tags[record.tag]) if record.tag in tags else None
+        if at is None:
+            continue
+        environment = record.environment or DEFAULT_ENVIRONMENT
+        previous = next((e["versions"] for e in reversed(entries) if e["environment"] == environment), {})
+        verified = core_release.parse_lineage(tags[record.tag].message).verified_in
+        entries.append({
+            "tag": record.tag, "environment": environment, "at": at.isoformat(), "commit_sha": record.commit_sha,
+            "versions": dict(record.versions), "previous": dict(previous), "rollback_of": record.rollback_of,
+            "repeat_of": record.repeat_of, "verified_in": list(verified) if verified else None, "title": "",
+            "url": links.release(pull.repo, record.tag), "tag_url": links.tag(pull.repo, record.tag),
+            "changelog_url": "", "pull_request": None, "carried": [], "backfilled": True,
+        })
+    return entries
+
+
+def history_tags_limit() -> int:
+    return BACKFILL_LIMIT * 4  # release tags among other tags: a few more listed than kept (100 per request)
 
 
 def _changelog_path(config: Config, plan: core_release.ReleasePlan) -> str:

@@ -202,3 +202,27 @@ def test_on_gitlab_the_notes_go_to_the_merge_requests_with_gitlab_links():
     ((_kind, payload),) = ctx.jobs.submitted.values()
     assert payload["announcement"]["forge"] == "gitlab"
     assert payload["announcement"]["url"] == f"https://gitlab.com/{REPO}/-/releases/{RELEASE_ID}"
+
+
+def test_the_first_recorded_release_brings_the_earlier_release_tags_into_the_history():
+    from bot.model import Tag
+
+    forge, ctx, pull = world()
+    state = forge.repos[REPO]
+    for name, app, day, extra in (("release-1.5.1-2.0.9", "1.5.1", 1, ""), ("release-1.5.2-2.0.9", "1.5.2", 2, ""),
+                                  ("hand-made", "1.5.2", 3, None)):
+        message = None if extra is None else (f"Deploy\n\nRelease-Id: {name}\nComponent-Version: payments-app={app}\n"
+                                              "Component-Version: platform-infra=2.0.9\n")
+        state.tags[name] = Tag(name, f"{day}".ljust(40, "0"), message, f"t{day}" if message else None)
+        if message:
+            state.tag_dates[name] = NOW - dt.timedelta(days=10 - day)
+    state.tags["v-lightweight"] = Tag("v-lightweight", "9" * 40)
+    release, carried = shipped.with_shipped_list(ctx, pull, config(), plan())
+    shipped.after_release(ctx, pull, config(), release, carried)
+    releases = ctx.store.get_json(shipped.history_key("github", REPO))["releases"]
+    assert [r["tag"] for r in releases] == ["release-1.5.1-2.0.9", "release-1.5.2-2.0.9", RELEASE_ID]
+    assert releases[1]["previous"] == {"payments-app": "1.5.1", "platform-infra": "2.0.9"}
+    assert releases[0]["backfilled"] and releases[0]["at"] == (NOW - dt.timedelta(days=9)).isoformat()
+    listed = forge.calls["list_annotated_tags"]
+    shipped.after_release(ctx, pull, config(), release, carried)  # a replay reads no tags again
+    assert forge.calls["list_annotated_tags"] == listed
