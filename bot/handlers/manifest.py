@@ -6,7 +6,7 @@ from typing import Iterator
 from bot.core import environments as envs
 from bot.core import versioning
 from bot.core.checks import MANIFEST, CheckResult, Problem
-from bot.core.config import CONFIG_PATH, Config, ConfigResult
+from bot.core.config import Config, ConfigResult
 from bot.core.environments import Environment
 from bot.core.manifest import (
     Manifest, World, combine_checks, config_problems, judge_manifest, manifest_check, parse_manifest,

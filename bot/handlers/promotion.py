@@ -8,6 +8,7 @@ periodic sweep (bot.handlers.window.periodic) as the fallback.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from typing import Sequence
 
 from bot.core import environments as envs
@@ -20,7 +21,7 @@ from bot.core.release import ReleaseRecord
 from bot.forge.protocol import Forge
 from bot.handlers import Context, KeyValue, announce
 from bot.handlers.configs import fetch_config
-from bot.handlers.history import release_history
+from bot.handlers.history import TAG_SCAN_LIMIT, release_history
 from bot.handlers.manifest import merge_group_details_url, pulls_of, release_merge_group, touched_environments
 from bot.handlers.publish import publish_check, rerequested
 from bot.handlers.rechecks import DUE, RECHECK_EVENT, Recheck, schedule
@@ -65,7 +66,7 @@ def on_merge_group(event: Event, ctx: Context) -> None:
     if not gated:
         result = unchanged_check(PROMOTION, head_sha=event.head_sha, details_url=details_url)
     else:
-        tags = ctx.forge.list_annotated_tags(event.repo, limit=1000)
+        tags = ctx.forge.list_annotated_tags(event.repo, limit=TAG_SCAN_LIMIT)
         results = []
         for environment in gated:
             verdict = judge(ctx.forge, event.repo, config, environment, head_sha=event.head_sha, now=ctx.now, tags=tags)
@@ -125,7 +126,7 @@ def evaluate_pull(ctx: Context, pull: PullRequest, *, account: int | None) -> Ch
                            title=f"Nothing to promote: {names} needs no earlier environment",
                            summary=f"This pull request changes the manifest of {names}, the first environment: "
                                    "a release goes there without a promotion gate.", details_url=details_url)
-    tags = forge.list_annotated_tags(pull.repo, limit=1000)
+    tags = forge.list_annotated_tags(pull.repo, limit=TAG_SCAN_LIMIT)
     results = []
     for environment in gated:
         verdict = judge(forge, pull.repo, config, environment, head_sha=pull.head_sha, now=ctx.now, tags=tags)
@@ -138,7 +139,7 @@ def evaluate_pull(ctx: Context, pull: PullRequest, *, account: int | None) -> Ch
     return combine_checks(results)
 
 
-def judge(forge: Forge, repo: str, config: Config, environment: Environment, *, head_sha: str, now,
+def judge(forge: Forge, repo: str, config: Config, environment: Environment, *, head_sha: str, now: dt.datetime,
           tags: Sequence[Tag] | None = None) -> PromotionVerdict | CheckResult:
     """The verdict for one environment's manifest at head_sha, or a failing check when that manifest cannot be read."""
     path = environment.manifest
@@ -164,7 +165,7 @@ def promotion_evidence(forge: Forge, repo: str, config: Config, environment: Env
     """The earlier environment's releases (newest first, the matching one with its tag date) and the verification
     reported on the matching one's commit: the reads the verdict needs, and no more."""
     earlier = envs.by_name(envs.of(config), environment.verified_in)
-    listed = tags if tags is not None else forge.list_annotated_tags(repo, limit=1000)
+    listed = tags if tags is not None else forge.list_annotated_tags(repo, limit=TAG_SCAN_LIMIT)
     history = release_history(forge, repo, config, environment=earlier, tags=listed)
     release = match(history, versions)
     if release is None:
