@@ -77,7 +77,7 @@ def release_environment(ctx: Context, pull: PullRequest, config: Config, environ
                               changelog=environment.changelog)
     if failure is not None:
         return _failure(repo, sha, failure, (), details_url=details_url)
-    shipped.after_release(ctx, pull, config, plan, carried)  # shipped-in notes, history, announcements
+    shipped.after_release(ctx, pull, config, plan, carried, tags=tags)  # shipped-in notes, history, announcements
     return _success(plan, sha=sha, details_url=details_url)
 
 

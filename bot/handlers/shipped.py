@@ -8,7 +8,7 @@ import dataclasses
 import hashlib
 import hmac
 import logging
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from bot import logs
 from bot.core import plan as core_plan
@@ -18,7 +18,7 @@ from bot.core.config import Config
 from bot.core.manifest import parse_manifest
 from bot.forge.errors import NotFound, PermissionDenied
 from bot.handlers import Context
-from bot.model import PullRequest
+from bot.model import PullRequest, Tag
 from bot.notify import deliver
 from bot.notify.render import Announcement
 
@@ -131,7 +131,8 @@ def history_url(public_url: str, *, key: Any, forge: str, repo: str, feed: bool 
 
 
 def record_release(ctx: Context, *, pull: PullRequest, config: Config, plan: core_release.ReleasePlan,
-                   environment: str, previous: Mapping[str, str], carried: tuple[core_plan.CarriedPull, ...]) -> None:
+                   environment: str, previous: Mapping[str, str], carried: tuple[core_plan.CarriedPull, ...],
+                   tags: Sequence[Tag] | None = None) -> None:
     """Append this release to the repo's history record (the history page and feed render from it), once."""
     if ctx.store is None:
         return
@@ -139,7 +140,7 @@ def record_release(ctx: Context, *, pull: PullRequest, config: Config, plan: cor
     record = ctx.store.get_json(key)
     if record is None:  # the first release recorded: earlier ones from the repo's release tags, once
         record = {"forge": ctx.forge.kind, "repo": pull.repo,
-                  "releases": backfill(ctx, pull=pull, config=config, skip=plan.release_id)}
+                  "releases": backfill(ctx, pull=pull, config=config, skip=plan.release_id, tags=tags)}
     if any(r.get("tag") == plan.release_id for r in record["releases"]):
         return
     links = ctx.forge.links
@@ -160,15 +161,17 @@ def record_release(ctx: Context, *, pull: PullRequest, config: Config, plan: cor
     ctx.store.set_json(key, record)
 
 
-def backfill(ctx: Context, *, pull: PullRequest, config: Config, skip: str) -> list[dict]:
+def backfill(ctx: Context, *, pull: PullRequest, config: Config, skip: str,
+             tags: Sequence[Tag] | None = None) -> list[dict]:
     """History entries for the newest BACKFILL_LIMIT release tags made before the record existed (trailers or
     the manifest at the tag: bot.handlers.history), dated by their tagger date (one request each); a tag with no
     date (lightweight) is left out, as the timeline could not place it. Oldest first, like the record."""
     from bot.handlers.history import release_history
 
     links = ctx.forge.links
-    tags = {tag.name: tag for tag in ctx.forge.list_annotated_tags(pull.repo, limit=history_tags_limit())}
-    found = [r for r in release_history(ctx.forge, pull.repo, config, tags=tuple(tags.values())) if r.tag != skip]
+    listed = tags if tags is not None else ctx.forge.list_annotated_tags(pull.repo, limit=history_tags_limit())
+    tags = {tag.name: tag for tag in listed}
+    found = [r for r in release_history(ctx.forge, pull.repo, config, tags=tuple(listed)) if r.tag != skip]
     entries = []
     for record in reversed(found[:BACKFILL_LIMIT]):  # oldest first
         at = ctx.forge.tag_date(pull.repo, tags[record.tag]) if record.tag in tags else None
@@ -221,16 +224,18 @@ def _pull_json(ctx: Context, pull: PullRequest) -> dict[str, Any]:
 
 
 def after_release(ctx: Context, pull: PullRequest, config: Config, plan: core_release.ReleasePlan,
-                  carried: tuple[core_plan.CarriedPull, ...] | None = None) -> None:
+                  carried: tuple[core_plan.CarriedPull, ...] | None = None, *,
+                  tags: Sequence[Tag] | None = None) -> None:
     """Once the release is tagged: shipped-in notes, the history record, the announcements (in that order, so
-    a retry after a rate limit finds the notes done and announces exactly once: jobs are keyed too)."""
+    a retry after a rate limit finds the notes done and announces exactly once: jobs are keyed too). `tags`:
+    the release repo's tags as the release handler listed them (the history's first record reads them)."""
     environment, _path = environment_of(config, plan)
     if carried is None:
         carried = carried_by(ctx, pull, config, plan)
     previous = previous_versions(ctx, pull, config, plan)
     counts = comment_shipped(ctx, release_repo=pull.repo, plan=plan, environment=environment, carried=carried)
     record_release(ctx, pull=pull, config=config, plan=plan, environment=environment, previous=previous,
-                   carried=carried)
+                   carried=carried, tags=tags)
     queued = announce(ctx, config, release_announcement(ctx, pull=pull, plan=plan, environment=environment,
                                                         previous=previous))
     logs.event(log, "release communicated", repo=pull.repo, release_id=plan.release_id, environment=environment,
