@@ -80,10 +80,11 @@ def run(carried: int) -> list[dict]:
         for label in ("first", "replay", "store lost"):
             if label == "store lost":
                 store = DictStore()
+            tags = forge.list_annotated_tags(RELEASE, limit=1000)  # the release handler's own listing, passed on
             fg.calls.clear()
             ctx = Context(forge=forge, now=dt.datetime(2026, 12, 3, 10, tzinfo=dt.timezone.utc), store=store)
             released, pulls = shipped.with_shipped_list(ctx, pull, loaded.config, plan)
-            shipped.after_release(ctx, pull, loaded.config, released, pulls)
+            shipped.after_release(ctx, pull, loaded.config, released, pulls, tags=tags)
             assert len(pulls) == carried
             assert all(len(fg.repo(APP).comments[k]) == 1 for k in range(1, carried + 1)), "one note per pull request"
             kinds = Counter(f"{c.method} {_shape(c.path)}" for c in fg.calls)
