@@ -112,8 +112,8 @@ def evaluate_pull(ctx: Context, pull: PullRequest, *, account: int | None) -> Ch
     environments = envs.of(config)
     if not any(e.gated for e in environments):
         return None
-    if ctx.store is not None and account is not None:
-        remember_repo(ctx.store, pull.repo, account)
+    if ctx.store is not None and (account is not None or forge.kind != "github"):  # GitLab: one token, account None
+        remember_repo(ctx.store, pull.repo, account, forge=forge.kind)
     details_url = ctx.details_url(pull.repo, pull.number)
     files = forge.list_pull_files(pull.repo, pull.number, head_sha=pull.head_sha, base_sha=pull.base_sha)
     touched = touched_environments(files, config)
@@ -198,8 +198,8 @@ def follow_up(ctx: Context, pull: PullRequest, verdict: PromotionVerdict, *, acc
         ctx.store.set_json(key, waiting, ttl=WAITING_TTL)
 
 
-def remember_repo(store: KeyValue, repo: str, account: int) -> None:
-    """The periodic fallback sweeps the release repos window's handler lists (bot.handlers.window.REPOS_KEY)."""
+def remember_repo(store: KeyValue, repo: str, account: int | None, *, forge: str = "github") -> None:
+    """The periodic fallback sweeps the release repos window's handler lists (bot.handlers.window.repos_key)."""
     from bot.handlers.window import remember_repo as remember
 
-    remember(store, repo, account)
+    remember(store, repo, account, forge=forge)

@@ -173,3 +173,18 @@ def test_in_the_merge_queue_a_waiting_promotion_fails_instead_of_holding_the_que
         handler(event, Context(forge=forge, now=AFTER_SOAK, store=DictStore()))
     check = forge.checks_on(REPO, group_sha)[PROMOTION]
     assert check.conclusion is Conclusion.FAILURE and "the queue would wait for nothing" in check.summary
+
+
+def test_on_gitlab_the_same_gate_as_a_commit_status_with_a_recheck_and_the_sweep():
+    forge = world()
+    gitlab = FakeForge("gitlab")
+    gitlab.repos = forge.repos  # the same project state, read the GitLab way
+    gitlab.add_file(REPO, ".gitlab/release-coordinator.yml", CONFIG, ref=BASE)
+    store, jobs = DictStore(), Scheduled()
+    event = Event(forge="gitlab", name="Merge Request Hook", action="update", kind="pull.changed", delivery_id="g", repo=REPO, pull_number=2,
+                  head_sha=HEAD, base_ref="main")
+    check = run(gitlab, TAGGED + dt.timedelta(hours=1), store=store, jobs=jobs, event=event)
+    assert (check.conclusion, check.title) == (Conclusion.PENDING, "Soaking in staging until 2026-12-03 10:00 UTC")
+    ((delivery, _at),) = jobs.deliveries.values()
+    assert delivery.forge == "gitlab" and b'"account": null' in delivery.body
+    assert store.get_json("window:repos:gitlab") == {REPO: None}  # the five-minute sweep covers GitLab too
