@@ -264,3 +264,18 @@ def test_the_stylesheet_is_served_and_its_colours_meet_wcag_aa(client):
                              ("wait", "wait-bg"), ("fail", "fail-bg"), ("info", "info-bg"), ("ok", "bg"),
                              ("wait", "bg"), ("fail", "bg"), ("text", "wait-bg"), ("muted", "wait-bg")]:
         assert contrast(text, background) >= 4.5, (text, background, contrast(text, background))
+
+
+def test_the_wheel_ships_every_template_and_stylesheet():
+    """pyproject's package-data must cover bot/templates and bot/static, or an installed app has no pages."""
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["bot"]
+    shipped = [p for p in (root / "bot").rglob("*") if p.is_file() and p.parent.name in ("templates", "static")]
+    assert shipped
+    for path in shipped:
+        relative = str(path.relative_to(root / "bot"))
+        assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), relative
