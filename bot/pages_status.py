@@ -300,10 +300,10 @@ def status_lines(settings: Settings, *, queue: Any, request_url: str, cache: Pro
     github = None
     if settings.github_app_configured:
         github = cache.get(("github", settings.github_api_url, settings.github_app_id),
-                           lambda: probe_github(settings, session=session))
+                           lambda: _safely(probe_github, settings, session, "GET /app"))
     gitlab = None
     if not settings.missing_gitlab_api():
-        gitlab = cache.get(("gitlab", settings.gitlab_url), lambda: probe_gitlab(settings, session=session))
+        gitlab = cache.get(("gitlab", settings.gitlab_url), lambda: _safely(probe_gitlab, settings, session, "GET /user"))
     queue_facts = probe_queue(queue, settings.queue_url) if queue is not None else None  # local: asked every time
     lines = github_lines(settings, github, setup_open=not pages_setup.configured(settings))
     lines += gitlab_lines(settings, gitlab)
@@ -312,6 +312,14 @@ def status_lines(settings: Settings, *, queue: Any, request_url: str, cache: Pro
         lines += queue_lines(queue_facts)
     lines.append(version_line())
     return lines
+
+
+def _safely(probe, settings: Settings, session: Any, what: str) -> Identity:
+    """A probe never fails the page: an answer of a shape we did not expect is a red line too."""
+    try:
+        return probe(settings, session=session)
+    except Exception as exc:  # noqa: BLE001 (the status page must render whatever the forge says)
+        return Identity(error=f"{what}: an unexpected answer ({type(exc).__name__}: {exc})"[:300])
 
 
 def render_landing(settings: Settings, routes: list[str], *, queue: Any, request_url: str) -> str:

@@ -185,3 +185,12 @@ def test_landing_page_with_an_unreachable_forge_is_a_red_line_not_a_stack_trace(
     assert PEM.splitlines()[1] not in page
     client.get("/", base_url="https://rc.example")
     assert len(responses.calls) == 1  # cached for a minute: a reload asks the forge nothing
+
+
+@responses.activate
+def test_an_answer_of_an_unexpected_shape_is_a_red_line_too():
+    responses.get(f"{API}/app", json={"slug": "rc-acme", "owner": {"login": "acme"}})
+    responses.get(f"{API}/app/installations", json={"message": "a mapping, not the list GitHub documents"})
+    lines = status.status_lines(APP, queue=None, request_url="https://rc.example/", cache=ProbeCache())
+    [app] = [line for line in lines if line.topic == "GitHub App"]
+    assert app.state == FAIL and app.value.startswith("GET /app: an unexpected answer (AttributeError")
