@@ -111,11 +111,11 @@ def gitlab_lines(settings: Settings, identity: Identity | None) -> list[Line]:
                           fix="set it to the hooks' secret token"))
     if identity.served:
         more = "+" if identity.served_more else ""
-        lines.append(Line("GitLab projects", OK, f"{len(identity.served)}{more} the token can maintain: "
+        lines.append(Line("GitLab projects", OK, f"{len(identity.served)}{more} the token can act on (Developer or more): "
                           + ", ".join(identity.served[:10]) + (" …" if identity.served_more or len(identity.served) > 10 else "")))
     else:
-        lines.append(Line("GitLab projects", WARN, "the token maintains no project: no merge request is evaluated",
-                          fix="give the bot user the Maintainer role on the projects (or their group)"))
+        lines.append(Line("GitLab projects", WARN, "the token has the Developer role on no project: no merge request "
+                          "is evaluated", fix="give the bot user (or group token) the Developer role on the projects"))
     return lines
 
 
@@ -233,8 +233,9 @@ def probe_gitlab(settings: Settings, *, session: Any = requests) -> Identity:
     user, error = _get_json(session, f"{api}/user", headers=headers, what="GET /user")
     if error:
         return Identity(error=error)
-    # https://docs.gitlab.com/ee/api/projects.html#list-all-projects: min_access_level=40 is Maintainer
-    response, error = _get(session, f"{api}/projects?min_access_level=40&simple=true&per_page=100&order_by=path&sort=asc",
+    # https://docs.gitlab.com/ee/api/projects.html#list-all-projects: min_access_level=30 is Developer, what setting
+    # commit statuses, writing notes and creating tags need (Maintainer only where tags or branches are protected)
+    response, error = _get(session, f"{api}/projects?min_access_level=30&simple=true&per_page=100&order_by=path&sort=asc",
                            headers=headers, what="GET /projects")
     if error:
         return Identity(name=f"@{user.get('username', '?')}", error=error)

@@ -56,7 +56,7 @@ def test_an_unconfigured_github_line_links_the_setup_page():
     ("token refused", GITLAB, Identity(error="GET /user answered 401: 401 Unauthorized"), {"GitLab": FAIL}),
     ("verified with projects", GITLAB, Identity(name="@rc-bot", served=("platform/release",)),
      {"GitLab": OK, "GitLab projects": OK}),
-    ("verified, maintains nothing", GITLAB, Identity(name="@rc-bot"), {"GitLab": OK, "GitLab projects": WARN}),
+    ("verified, Developer nowhere", GITLAB, Identity(name="@rc-bot"), {"GitLab": OK, "GitLab projects": WARN}),
 ])
 def test_gitlab_lines(what, settings, identity, expected):
     assert states(status.gitlab_lines(settings, identity)) == expected
@@ -144,7 +144,7 @@ def test_a_key_that_cannot_sign_is_a_reason_not_a_crash():
 
 
 @responses.activate
-def test_probe_gitlab_asks_get_user_with_the_token_then_the_projects_it_maintains():
+def test_probe_gitlab_asks_get_user_with_the_token_then_the_projects_it_can_act_on():
     api = "https://gitlab.example/api/v4"
     responses.get(f"{api}/user", json={"username": "rc-bot", "web_url": "https://gitlab.example/rc-bot"})
     responses.get(f"{api}/projects", json=[{"path_with_namespace": "platform/release"}], headers={"X-Next-Page": "2"})
@@ -152,7 +152,7 @@ def test_probe_gitlab_asks_get_user_with_the_token_then_the_projects_it_maintain
     assert identity == Identity(name="@rc-bot", url="https://gitlab.example/rc-bot", served=("platform/release",),
                                 served_more=True)
     assert all(call.request.headers["PRIVATE-TOKEN"] == "glpat-secret" for call in responses.calls)
-    assert "min_access_level=40" in responses.calls[1].request.url
+    assert "min_access_level=30" in responses.calls[1].request.url  # Developer
 
 
 def test_the_cache_asks_once_per_ttl():
