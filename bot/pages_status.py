@@ -2,7 +2,7 @@
 with a word and an icon, and what to do about it.
 
 Probes ask the forge who we are (GitHub: `GET /app` with the App's JWT, then its installations; GitLab: the
-token's `GET /user`, then the projects it can maintain) and are cached for PROBE_TTL seconds, so a reload costs
+token's `GET /user`, then the projects it can act on) and are cached for PROBE_TTL seconds, so a reload costs
 no request and a page never waits on the forge for long (PROBE_TIMEOUT). An unreachable forge or a refused key is
 a red line that says why, never an exception. The lines themselves are pure functions of the facts (tested as
 tables); the probes are thin.
