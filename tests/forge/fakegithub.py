@@ -75,6 +75,8 @@ class FakeRepo:
     comments: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
     comment_ids: dict[int, tuple[int, int]] = field(default_factory=dict)  # comment id -> (number, index in comments)
     requested: dict[int, list[dict]] = field(default_factory=lambda: defaultdict(list))
+    statuses: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))  # sha -> commit statuses (ENV-release)
+    deployments: list[dict] = field(default_factory=list)  # newest first, each with "statuses" newest first (ENV-release)
 
 
 class FakeGitHub:
@@ -521,6 +523,29 @@ class FakeGitHub:
             role = st.roles.get(user, "none")
             legacy = {"maintain": "write", "triage": "read"}.get(role, role)
             return 200, {"permission": legacy, "role_name": role, "user": user_json(user)}
+
+        @R("GET", repo_re + r"/deployments")
+        def list_deployments(q, b, repo):
+            # https://docs.github.com/en/rest/deployments/deployments#list-deployments (newest first, sha= filter)
+            st = self.repos.get(repo) or FakeRepo(0)
+            return 200, [{k: v for k, v in d.items() if k != "statuses"} for d in st.deployments
+                         if q.get("sha") in (None, d["sha"])]
+
+        @R("GET", repo_re + r"/deployments/(\d+)/statuses")
+        def deployment_statuses(q, b, repo, deployment_id):
+            st = self.repos.get(repo) or FakeRepo(0)
+            found = next((d for d in st.deployments if str(d["id"]) == deployment_id), None)
+            return (200, list(found["statuses"])) if found else not_found()
+
+        @R("GET", repo_re + r"/commits/([^/]+)/status")
+        def combined_status(q, b, repo, ref):
+            # https://docs.github.com/en/rest/commits/statuses#get-the-combined-status-for-a-specific-reference: the
+            # latest status per context; a commit nobody reported on is 200 with none (ENV-release)
+            st = self.repos.get(repo) or FakeRepo(0)
+            latest = {s["context"]: s for s in st.statuses.get(ref, ())}
+            states = {s["state"] for s in latest.values()}
+            state = "failure" if states & {"failure", "error"} else "pending" if states - {"success"} or not states else "success"
+            return 200, {"state": state, "sha": ref, "total_count": len(latest), "statuses": list(latest.values())}
 
         @R("GET", repo_re + r"/commits/([^/]+)/check-runs")
         def list_checks(q, b, repo, ref):

@@ -417,3 +417,17 @@ def test_check_digest_changes_exactly_when_the_forge_would_show_a_change(world):
     assert (digest(waiting) == digest(reason)) is (world.forge.kind == "gitlab")
     assert digest(waiting) != digest(check(conclusion=Conclusion.SUCCESS, summary="0 of 1"))
     assert digest(check()) != digest(check(conclusion=Conclusion.SUCCESS))
+
+
+# --- the promotion gate's reads (ENV-release)
+def test_our_own_checks_are_among_a_commits_checks_with_their_state(world):
+    world.add_file(REPO, "README.md", b"x")
+    forge = world.forge
+    assert [c for c in forge.commit_checks(REPO, HEAD, names=["e2e-staging"]) if c.name == APPROVALS] == []
+    forge.create_check(REPO, check(conclusion=Conclusion.SUCCESS))
+    forge.create_check(REPO, check(MANIFEST, conclusion=Conclusion.PENDING))
+    found = {c.name: c.state for c in forge.commit_checks(REPO, HEAD, names=["e2e-staging"])}
+    from bot.core.promotion import CheckState
+
+    assert (found[APPROVALS], found[MANIFEST]) == (CheckState.SUCCESS, CheckState.PENDING)
+    assert "e2e-staging" not in found  # nothing reported under that name: the gate waits for it

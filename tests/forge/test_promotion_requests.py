@@ -3,7 +3,6 @@ The README's figure: `pytest tests/forge/test_promotion_requests.py -q -s` print
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 from bot.core.promotion import PROMOTION
 from bot.handlers import Context
@@ -32,11 +31,8 @@ STAGING_TAG = ("Deploy\n\nRelease-Id: staging/release-1.5.3-2.1.0\nComponent-Ver
 def test_requests_per_promotion_check(rsps):
     staged = "5" * 40
     fg = FakeGitHub().register(rsps)
-    # https://docs.github.com/en/rest/commits/statuses#get-the-combined-status-for-a-specific-reference
-    combined = {"state": "success", "statuses": [{"context": "e2e-staging", "state": "success",
-                                                  "updated_at": "2026-11-20T11:00:00Z"}]}
-    fg._routes.append(("GET", re.compile(rf"/repos/{RELEASE}/commits/([0-9a-f]{{40}})/status"),
-                       lambda query, body, sha: (200, combined if sha == staged else {"state": "pending", "statuses": []})))
+    fg.repo(RELEASE).statuses[staged].append({"context": "e2e-staging", "state": "success",
+                                              "updated_at": "2026-11-20T11:00:00Z"})
     base = fg.add_commit(RELEASE, {".github/release-coordinator.yml": CONFIG, "environments/staging/release.yml": NEW,
                                    "environments/production/release.yml": NEW.replace("1.5.3", "1.5.2")}, branch="main")
     fg.repo(RELEASE).commits[staged] = dict(fg.repo(RELEASE).commits[base])
