@@ -183,6 +183,7 @@ def test_landing_page_with_an_unreachable_forge_is_a_red_line_not_a_stack_trace(
     assert '<span class="badge fail"><span aria-hidden="true">✗</span> Failing</span>' in page
     assert "https://rc.example: matches this request" in page and "Something below is failing." in page
     assert PEM.splitlines()[1] not in page
+    assert "<script" not in page and '<link rel="stylesheet" href="/assets/rc.css">' in page  # no JavaScript
     client.get("/", base_url="https://rc.example")
     assert len(responses.calls) == 1  # cached for a minute: a reload asks the forge nothing
 
