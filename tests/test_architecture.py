@@ -28,3 +28,28 @@ def test_core_imports_only_pure_modules():
         if bad:
             offenders[path.name] = sorted(bad)
     assert offenders == {}
+
+
+HANDLERS = CORE.parent / "handlers"
+FORGE_SPECIFIC = ("github", "gitlab", "bot.forge.github", "bot.forge.gitlab")
+
+
+def _modules(path: pathlib.Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_handlers_and_core_know_no_particular_forge():
+    """Handlers speak the Forge protocol (bot.forge.protocol, bot.model); an SDK or an adapter module is imported
+    only inside bot/forge and by the composition roots (worker, commands) that pick the adapter."""
+    offenders = {}
+    for path in [*HANDLERS.rglob("*.py"), *CORE.rglob("*.py")]:
+        bad = {m for m in _modules(path) if any(m == f or m.startswith(f + ".") or m.startswith(f + "_") for f in FORGE_SPECIFIC)}
+        if bad:
+            offenders[str(path.relative_to(CORE.parents[1]))] = sorted(bad)
+    assert offenders == {}
