@@ -80,3 +80,20 @@ def test_replay_of_a_broken_file_is_a_usage_error(env, tmp_path, capsys):
     bad.write_text("{")
     assert main(["replay", str(bad), "--event", "push"]) == 2
     assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_replay_of_a_gitlab_hook_parses_it_as_gitlab_and_names_what_is_missing(env, monkeypatch, capsys):
+    for name in ("GITLAB_URL", "GITLAB_TOKEN", "GITLAB_WEBHOOK_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    path = FIXTURES.parent / "gitlab" / "merge_request" / "open.json"
+    assert main(["replay", str(path), "--event", "Merge Request Hook"]) == 1
+    out = capsys.readouterr().out
+    assert "  forge: gitlab" in out and "  kind: pull.changed" in out and "  repo: gitlabhq/gitlab-test" in out
+    assert "failed bot.handlers.approvals." in out and "set GITLAB_URL, GITLAB_TOKEN" in out
+
+
+def test_replay_with_an_installation_id_acts_for_that_account(env, capsys):
+    path = FIXTURES / "pull_request" / "opened.json"
+    assert main(["replay", str(path), "--event", "pull_request", "--installation", "9", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "  installation_id: 9" in out and "  account: 9" in out

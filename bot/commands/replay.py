@@ -8,14 +8,16 @@ import pathlib
 import uuid
 
 from bot.commands._runtime import StartupError, fail, load_settings
-from bot.webhooks.github import MalformedDelivery, load_payload, parse
+from bot.webhooks import github as github_webhooks, gitlab as gitlab_webhooks
+from bot.webhooks.github import MalformedDelivery, load_payload
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("replay", help="run a webhook payload through the handlers locally")
     parser.add_argument("payload", metavar="PAYLOAD.json", help="a delivery body, e.g. saved from the App's "
                         "Advanced tab (Recent Deliveries)")
-    parser.add_argument("--event", required=True, metavar="NAME", help="the X-GitHub-Event, e.g. pull_request")
+    parser.add_argument("--event", required=True, metavar="NAME",
+                        help="the X-GitHub-Event (pull_request) or X-Gitlab-Event ('Merge Request Hook': a GitLab payload)")
     parser.add_argument("--installation", type=int, help="installation id, when the payload has none")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the event and the handlers it would run, and call none of them")
@@ -33,9 +35,10 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"{args.payload}: {exc.strerror}")
     except MalformedDelivery as exc:
         return fail(f"{args.payload}: {exc}")
-    event = parse(event=args.event, delivery_id=f"replay-{uuid.uuid4()}", payload=payload)
+    intake = gitlab_webhooks if args.event.endswith(" Hook") else github_webhooks  # GitLab names end in "Hook"
+    event = intake.parse(event=args.event, delivery_id=f"replay-{uuid.uuid4()}", payload=payload)
     if args.installation is not None:
-        event = dataclasses.replace(event, installation_id=args.installation)
+        event = dataclasses.replace(event, installation_id=args.installation, account=args.installation)
     print("event:")
     for f in dataclasses.fields(event):
         if f.name != "payload" and getattr(event, f.name) not in (None, (), False):
@@ -45,8 +48,9 @@ def run(args: argparse.Namespace) -> int:
     except StartupError as exc:
         return fail(str(exc))
     worker = Worker(settings, store=open_store(settings.queue_url),
-                    forge_for=lambda installation_id: Printing(worker.github_forge(installation_id)))
-    handlers = worker.router.handlers_for(event.name, event.action)
+                    forge_for=lambda installation_id: Printing(worker.github_forge(installation_id)),
+                    gitlab_forge_for=lambda account: Printing(worker.gitlab_forge(account)))
+    handlers = worker.router.handlers_for(event)
     print("handlers:" if handlers else "handlers: none (the app ignores this event)")
     for handler in handlers:
         print(f"  {handler_name(handler)}")
