@@ -24,11 +24,13 @@ import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable
@@ -49,6 +51,7 @@ DEFAULT_GRACEFUL_SECONDS = 25.0  # under Kubernetes' default 30 s terminationGra
 REQUEST_READ_TIMEOUT = 10.0  # seconds to send a whole request; GitHub sends one in milliseconds
 BUFFER_LIMIT = 1 << 20  # bodies up to this size are read in the event loop; larger ones stream in a thread
 CONSUMER_NICENESS = 10  # serve's consumer yields the CPUs to intake under load (GitHub waits 10 s for a 202)
+LINGER_SECONDS = 2.0  # how long an answered connection waits for the client to close (gunicorn's close_graceful)
 HEADER_LIMIT = 64 << 10  # gunicorn's own limits (request line, fields) reject anything near this
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d+)[ \t]*(?=\r\n|$)")
 _TIMEOUT_REPLY = (b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: application/json\r\n"
@@ -77,10 +80,12 @@ class BufferingWorker(ThreadWorker):
     """gunicorn's gthread worker, except that a request is read whole in the event loop before a thread runs it."""
 
     read_timeout = REQUEST_READ_TIMEOUT
+    inline_prefixes: tuple[bytes, ...] = ()  # request starts run in the event loop itself (see _on_bytes)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.reading: deque[TConn] = deque()  # connections still sending, oldest deadline first
+        self.lingering: deque[TConn] = deque()  # answered and half-closed, waiting for the client's FIN
 
     def set_accept_enabled(self, enabled):
         super().set_accept_enabled(enabled)
@@ -141,9 +146,14 @@ class BufferingWorker(ThreadWorker):
         conn.data_ready = True
         conn.init()  # the HTTP/1 parser (blocking socket); the bytes read so far are its first input
         conn.parser.unreader.unread(buffered)
-        if complete is None:
-            # The thread streams the rest; the WSGI wrapper puts a read timeout on the socket for it.
-            pass
+        if complete and self.inline_prefixes and buffered.startswith(self.inline_prefixes):
+            # Read whole, and its work is CPU plus one local commit (webhook intake on a SQLite queue, no network):
+            # run it here, as a sync worker would, sparing the hand-off to a thread and back for every delivery.
+            done: Future = Future()
+            done.set_result(self.handle(conn))
+            self.finish_request(conn, done)
+            return
+        # Otherwise a thread runs it; one that streams the rest of a large body reads under the WSGI read timeout.
         self.enqueue_req(conn)
 
     def _close_reading(self, conn: TConn, *, answer: bytes | None = None) -> None:
@@ -161,6 +171,50 @@ class BufferingWorker(ThreadWorker):
         self.nr_conns -= 1
         conn.close()
 
+    def finish_request(self, conn, fs):
+        try:
+            keep = fs.result() if not fs.cancelled() else False
+        except Exception:
+            keep = False
+        if keep or self.cfg.is_ssl:  # kept alive (or deferred): gunicorn's own handling
+            return super().finish_request(conn, fs)
+        self._linger(conn)
+
+    def _linger(self, conn: TConn) -> None:
+        """Close as RFC 9112 §9.6 asks (send FIN, drain what the client still sends until it closes, then close),
+        but in the event loop: gunicorn's close_graceful waits up to 2 s for the client's FIN in whichever thread
+        answered, which would be the loop itself for inline intake."""
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+            conn.sock.setblocking(False)
+            self.poller.register(conn.sock, 1, partial(self._on_linger, conn))
+        except (OSError, ValueError, KeyError):
+            self.nr_conns -= 1
+            conn.close()
+            return
+        conn.rc_lingering = True
+        conn.timeout = time.monotonic() + LINGER_SECONDS
+        self.lingering.append(conn)
+
+    def _on_linger(self, conn: TConn, sock) -> None:
+        try:
+            if sock.recv(65536):
+                return  # the client is still sending (the rest of a body nobody read): drain until it stops
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            pass
+        self._close_lingering(conn)
+
+    def _close_lingering(self, conn: TConn) -> None:
+        conn.rc_lingering = False
+        try:
+            self.poller.unregister(conn.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+        self.nr_conns -= 1
+        conn.close()
+
     def murder_pending(self):
         super().murder_pending()
         now = time.monotonic()
@@ -168,6 +222,10 @@ class BufferingWorker(ThreadWorker):
             conn = self.reading.popleft()
             if conn.rc_reading:
                 self._close_reading(conn, answer=_TIMEOUT_REPLY)
+        while self.lingering and (not self.lingering[0].rc_lingering or self.lingering[0].timeout <= now):
+            conn = self.lingering.popleft()
+            if conn.rc_lingering:
+                self._close_lingering(conn)
 
 
 def with_read_timeout(app: Callable, seconds: float) -> Callable:
@@ -216,6 +274,7 @@ class ServeOptions:
     read_timeout: float = REQUEST_READ_TIMEOUT
     access_log: bool = False
     log_level: str = "info"
+    inline_intake: bool = False  # run fully read webhook POSTs in the event loop (a SQLite queue: a local commit)
 
     def gunicorn(self) -> dict[str, Any]:
         return {
@@ -345,6 +404,7 @@ class Server(BaseApplication):
 
     def load(self):
         BufferingWorker.read_timeout = self.options.read_timeout
+        BufferingWorker.inline_prefixes = (b"POST /webhooks/",) if self.options.inline_intake else ()
         return with_read_timeout(self.load_app(), self.options.read_timeout)
 
     def run(self) -> None:

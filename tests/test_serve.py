@@ -249,3 +249,35 @@ def test_stalled_half_body_clients_hold_no_thread_and_a_real_delivery_still_gets
             for client in stalled:
                 client.close()
         assert deliver(base, "real-2") == 202
+
+
+@pytest.mark.parametrize("buffer, complete", [
+    (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nabcd", True),
+    (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab", False),
+    (b"POST / HTTP/1.1\r\nHost: x\r\ncontent-length:4\r\n\r\nabcd", True),  # any case, no space
+    (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Len", False),  # headers not done yet
+    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", True),  # no body
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nab", None),  # a thread streams chunked bodies
+    (b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 9\r\n\r\n", None),  # it waits for our 100
+    (b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % (2 << 20), None),  # over BUFFER_LIMIT: streamed
+    (b"GET /" + b"a" * (70 << 10), None),  # no end of headers in 64 KiB: gunicorn's parser refuses it
+    (b"POST / HTTP/1.1\r\nX-Content-Length: 99\r\nContent-Length: 1\r\n\r\nz", True),  # the real header only
+])
+def test_request_complete_reads_only_the_framing(buffer, complete):
+    from bot.serving import request_complete
+
+    assert request_complete(buffer) is complete
+
+
+def test_kept_alive_connection_gets_each_request_read_whole_and_answered(tmp_path):
+    with LoopbackGitHub() as gh, serving(tmp_path, github_url=gh.url) as (proc, base):
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", int(base.rsplit(":", 1)[1]), timeout=5)
+        for path in ("/healthz", "/readyz", "/healthz"):  # one connection, three requests
+            conn.request("GET", path)
+            response = conn.getresponse()
+            assert response.status == 200 and response.getheader("Connection") != "close"
+            response.read()
+        conn.close()
+        stop(proc)

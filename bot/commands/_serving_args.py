@@ -36,6 +36,9 @@ def options(args: argparse.Namespace, settings: Settings):
         workers=args.web_workers or settings.web_concurrency or serving.DEFAULT_WORKERS,
         threads=args.threads, connections=args.connections, graceful_seconds=args.graceful_timeout,
         read_timeout=args.read_timeout, access_log=args.access_log, log_level=settings.log_level,
+        # Intake on a SQLite queue is CPU plus a local commit: the event loop runs it. A Redis queue is a network
+        # round trip per delivery: threads run it, so one slow answer from Redis does not hold every connection.
+        inline_intake=settings.queue_url.startswith("sqlite:"),
     )
 
 
