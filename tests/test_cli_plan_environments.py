@@ -111,3 +111,15 @@ def test_rollback_drill_to_a_named_release_tagged_before_the_app(environments, c
     assert "  application_version: 1.5.2\n" in out
     code, _out, err = _plan(capsys, *environments, extra=["--environment", "production", "--rollback", "release-9-9"])
     assert code == 1 and "I found no release `release-9-9`" in err
+
+
+def test_a_staging_release_tagged_by_hand_counts_from_its_manifest_and_commit_date(environments, capsys):
+    release = environments[0]
+    staged = release.git("rev-parse", "staging/release-1.5.3-2.1.0^{commit}").strip()
+    release.git("tag", "-d", "staging/release-1.5.3-2.1.0")
+    release.git("tag", "staging/release-1.5.3-2.1.0", staged)  # lightweight, no trailers: made before the app
+    code, out, err = _plan(capsys, *environments, extra=["--environment", "production", "--verification",
+                                                          "e2e-staging=success"])
+    assert code == 0, err
+    assert "release-coordinator/promotion passes: Verified in staging: staging/release-1.5.3-2.1.0" in out
+    assert f"Verified-In: staging/release-1.5.3-2.1.0 {staged}" in out

@@ -37,17 +37,19 @@ class LocalReleaseRepo:
         self._dates: dict[str, dt.datetime | None] = {}
 
     def list_annotated_tags(self, repo: str, *, limit: int | None = None) -> tuple[Tag, ...]:
-        """Every tag, newest tagged commit first (as GitHub's TAG_COMMIT_DATE order), with message and tagger date."""
+        """Every tag, newest first (creator date: the tagger's, or a lightweight tag's commit's), with message and
+        date."""
         if self._tags is None:
-            out = git(self.path, "for-each-ref", "--sort=-*committerdate", "--sort=-committerdate",
+            out = git(self.path, "for-each-ref", "--sort=-creatordate",
                       "--format=%(refname:short)%00%(objecttype)%00%(objectname)%00%(*objectname)%00"
-                      "%(taggerdate:iso-strict)%00%(contents)%1e", "refs/tags")
+                      "%(taggerdate:iso-strict)%00%(committerdate:iso-strict)%00%(contents)%1e", "refs/tags")
             tags = []
             for record in out.split("\x1e"):
-                parts = record.lstrip("\n").split("\x00", 5)
-                if len(parts) != 6:
+                parts = record.lstrip("\n").split("\x00", 6)
+                if len(parts) != 7:
                     continue
-                name, kind, sha, peeled, date, message = parts
+                name, kind, sha, peeled, tagged, committed, message = parts
+                date = tagged or committed  # a lightweight tag has no tagger: its commit's date stands in
                 annotated = kind == "tag"
                 tags.append(Tag(name=name, commit_sha=peeled if annotated else sha,
                                 message=message if annotated else None, tag_sha=sha if annotated else None))

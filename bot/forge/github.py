@@ -550,7 +550,7 @@ class GitHubForge:
         return github_verification.commit_checks(self.http, repo, sha, names=names)
 
     def tag_date(self, repo: str, tag: Tag) -> dt.datetime | None:
-        return github_verification.tag_date(self.http, repo, tag.tag_sha) if tag.tag_sha else None
+        return github_verification.tag_date(self.http, repo, tag)
 
     def ensure_note(self, repo: str, number: int, *, topic: str, body: str) -> Note:
         """Our one comment for topic on the pull request, found by its marker among the issue comments.

@@ -10,6 +10,7 @@ from typing import Any, Collection
 
 from bot.core.promotion import CheckKind, CheckState, CommitCheck
 from bot.forge.http import GitHubHttp
+from bot.model import Tag
 
 MAX_DEPLOYMENTS = 30  # per sha; a commit deployed more often than that is read from its newest deployments
 
@@ -102,8 +103,12 @@ def _deployments(http: GitHubHttp, repo: str, sha: str, *, wanted: set[str]) -> 
     return found
 
 
-def tag_date(http: GitHubHttp, repo: str, tag_sha: str) -> dt.datetime | None:
-    """The tagger date of an annotated tag object (cached for good: a tag object never changes).
-    https://docs.github.com/en/rest/git/tags#get-a-tag"""
-    return http.get(f"/repos/{repo}/git/tags/{tag_sha}", immutable=("tag date", repo, tag_sha),
-                    parse=lambda d: _time((d.get("tagger") or {}).get("date")))
+def tag_date(http: GitHubHttp, repo: str, tag: Tag) -> dt.datetime | None:
+    """When a release was tagged: an annotated tag's tagger date (https://docs.github.com/en/rest/git/tags#get-a-tag);
+    a lightweight tag (made by hand, before the app) has none, so its commit's committer date stands in
+    (https://docs.github.com/en/rest/commits/commits#get-a-commit). Cached for good: neither object changes."""
+    if tag.tag_sha:
+        return http.get(f"/repos/{repo}/git/tags/{tag.tag_sha}", immutable=("tag date", repo, tag.tag_sha),
+                        parse=lambda d: _time((d.get("tagger") or {}).get("date")))
+    return http.get(f"/repos/{repo}/commits/{tag.commit_sha}", immutable=("commit date", repo, tag.commit_sha),
+                    parse=lambda d: _time(((d.get("commit") or {}).get("committer") or {}).get("date")))

@@ -129,7 +129,8 @@ class Forge(Protocol):
         ...
 
     def tag_date(self, repo: str, tag: Tag) -> dt.datetime | None:
-        """When an annotated tag was made (its tagger date; GitLab: created_at); None for a lightweight tag."""
+        """When a release was tagged: an annotated tag's tagger date (GitLab: created_at); for a lightweight tag its
+        commit's date; None when the forge cannot tell."""
         ...
 
     # --- people

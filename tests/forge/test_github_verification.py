@@ -85,4 +85,8 @@ def test_the_tag_date_is_read_once_per_tag_object():
     assert forge.tag_date(REPO, tag) == dt.datetime(2026, 12, 3, 8, 0, tzinfo=dt.timezone.utc)
     assert forge.tag_date(REPO, tag) == dt.datetime(2026, 12, 3, 8, 0, tzinfo=dt.timezone.utc)
     assert len(responses.calls) == 1
-    assert forge.tag_date(REPO, Tag("light", SHA)) is None and len(responses.calls) == 1  # lightweight: no tag object
+    # a lightweight tag (made by hand before the app) has no tag object: its commit's committer date stands in
+    responses.get(f"{GITHUB_API}/repos/{REPO}/commits/{SHA}", json={"sha": SHA, "commit": {
+        "committer": {"date": "2026-12-02T17:30:00Z"}, "author": {"date": "2026-12-01T10:00:00Z"}}})
+    assert forge.tag_date(REPO, Tag("light", SHA)) == dt.datetime(2026, 12, 2, 17, 30, tzinfo=dt.timezone.utc)
+    assert forge.tag_date(REPO, Tag("light-2", SHA)) is not None and len(responses.calls) == 2  # cached per commit
