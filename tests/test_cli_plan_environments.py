@@ -69,6 +69,7 @@ def test_plan_of_a_promotion_without_the_verification_waits(environments, capsys
     code, out, _err = _plan(capsys, *environments, extra=["--environment", "production"])
     assert code == 0
     assert "release-coordinator/promotion waits: Waiting for `e2e-staging` on staging/release-1.5.3-2.1.0" in out
+    assert "Verified-In" not in out  # merged now, it would go around the gate: released, but not as verified
     assert _plan(capsys, *environments, extra=["--environment", "production", "--verification", "e2e=green"])[0] == 2
 
 

@@ -132,7 +132,8 @@ def _plan(args: argparse.Namespace, checkouts: Mapping[str, str], verification: 
         provenance=_provenance(args, repo_name), date=args.date or dt.datetime.now(dt.timezone.utc).date(),
         restored_id=earlier.tag if earlier and manifest.rollback else None,
         repeat_of=earlier.tag if earlier and not manifest.rollback else None, environment=environment,
-        verified_in=verified_in(local, repo_name, config, environment, manifest.versions, tags=tags),
+        verified_in=verified_in(local, repo_name, config, environment, manifest.versions, tags=tags,
+                                now=dt.datetime.now(dt.timezone.utc), rollback=manifest.rollback),
         web_url=args.web_url.rstrip("/"), release_repo=repo_name,
     )
     if plan is None:

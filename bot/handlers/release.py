@@ -3,6 +3,7 @@ With `environments:`, each environment whose manifest the merge changes gets its
 Release); a promotion records the earlier environment's release it was verified by (Verified-In)."""
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import logging
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from bot.core.codeowners import parse
 from bot.core.config import Config, ReleaseConfig
 from bot.core.environments import Environment
 from bot.core.manifest import Manifest, combine_checks, parse_manifest
+from bot.core.promotion import Outcome, judge_promotion
 from bot.forge.base import Forge, PullRequest
 from bot.forge.errors import AlreadyExists, Conflict, NotFound, TeamNotFound, TransientError
 from bot.handlers import Context, shipped
@@ -121,7 +123,8 @@ def fetch_and_plan(
         restored_id=earlier.tag if earlier and manifest.rollback else None,
         repeat_of=earlier.tag if earlier and not manifest.rollback else None,
         environment=environment,
-        verified_in=verified_in(forge, pull.repo, config, environment, manifest.versions, tags=listed),
+        verified_in=verified_in(forge, pull.repo, config, environment, manifest.versions, tags=listed, now=ctx.now,
+                                rollback=manifest.rollback),
         web_url=_web_url(pull),
         release_repo=pull.repo,
     )
@@ -135,14 +138,21 @@ def earlier_release(history, versions: Mapping[str, str]) -> core.ReleaseRecord 
 
 
 def verified_in(forge: Forge, repo: str, config: Config, environment: Environment, versions: Mapping[str, str], *,
-                tags) -> tuple[str, str] | None:
-    """(tag, sha) of the earlier environment's newest release of the same versions: the promotion's Verified-In."""
+                tags, now: dt.datetime, rollback: bool = False) -> tuple[str, str] | None:
+    """(tag, sha) of the earlier environment's release this promotion was verified by: only when the promotion
+    gate passes at merge (the same set released there, its verification success, the soak over). A merge that
+    went around it (an admin's, or a rollback skipping it) is released all the same, with no Verified-In."""
     if not environment.gated:
         return None
-    earlier = envs.by_name(envs.of(config), environment.verified_in)
-    history = release_history(forge, repo, config, environment=earlier, tags=tags)
-    found = next((r for r in history if core.versions_equal(r.versions, versions)), None)
-    return (found.tag, found.commit_sha) if found else None
+    from bot.handlers.promotion import promotion_evidence
+
+    history, checks = promotion_evidence(forge, repo, config, environment, versions=versions, tags=tags)
+    verdict = judge_promotion(environment, versions=versions, rollback=rollback, history=history, checks=checks, now=now)
+    if verdict.outcome is Outcome.PROMOTABLE:
+        return verdict.release.tag, verdict.release.commit_sha
+    log.warning("release to %s in %s without a passing promotion gate (%s): no Verified-In",
+                environment.name, repo, verdict.outcome.value)
+    return None
 
 
 def _previous_manifest(forge: Forge, pull: PullRequest, path: str, config: Config) -> Manifest | None:

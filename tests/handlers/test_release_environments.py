@@ -70,3 +70,15 @@ def test_a_tag_of_the_same_name_with_other_versions_is_still_a_clash():
     check = merged(forge)
     assert check.conclusion is Conclusion.FAILURE and "already exists on 000000000000" in check.title
     assert forge.repos[REPO].commits_log == []  # nothing written
+
+
+def test_a_production_merge_that_went_around_the_gate_is_released_without_verified_in(caplog):
+    forge = world((PRODUCTION,))
+    staged = "5" * 40
+    forge.repos[REPO].tags["staging/release-1.5.3-2.1.0"] = Tag(
+        "staging/release-1.5.3-2.1.0", staged, "Deploy\n\nRelease-Id: staging/release-1.5.3-2.1.0\n"
+        "Component-Version: payments-app=1.5.3\nComponent-Version: platform-infra=2.1.0\nEnvironment: staging\n", "t1")
+    forge.repos[REPO].tag_dates["staging/release-1.5.3-2.1.0"] = NOW - dt.timedelta(hours=3)
+    assert merged(forge).conclusion is Conclusion.SUCCESS  # e2e-staging never reported: an admin merged anyway
+    assert core.parse_lineage(forge.repos[REPO].tags["release-1.5.3-2.1.0"].message).verified_in is None
+    assert "without a passing promotion gate (waiting for verification)" in caplog.text
