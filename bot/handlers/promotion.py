@@ -154,8 +154,7 @@ def judge(forge: Forge, repo: str, config: Config, environment: Environment, *, 
                               lead=f"The promotion gate needs a valid `{path}` (the manifest check lists the problems):")
     if manifest.rollback and environment.rollback_skips_verification:
         return judge_promotion(environment, versions=manifest.versions, rollback=True, history=(), now=now)
-    evidence = promotion_evidence(forge, repo, config, environment, versions=manifest.versions, tags=tags)
-    history, checks = evidence
+    history, checks = promotion_evidence(forge, repo, config, environment, versions=manifest.versions, tags=tags)
     return judge_promotion(environment, versions=manifest.versions, rollback=manifest.rollback, history=history,
                            checks=checks, now=now)
 
