@@ -146,6 +146,8 @@ def test_merge_request_lifecycle_statuses_one_note_release_and_replays(world):
     assert "@acme/platform" in note and "release.yml" in note
     job = world.gl.statuses_of(RELEASES, world.gl.project(RELEASES).branches["bump"])[APPROVALS]
     assert job["target_url"].startswith("https://rc.example/pulls/gitlab/acme/releases/1")
+    page = world.client.get(job["target_url"].removeprefix("https://rc.example"))  # the details page opens for the MR
+    assert page.status_code == 200 and "Release payments 1.1.0" in page.get_data(as_text=True)
 
     # an approval: the approvals API is read again; the status turns green, the same note is edited
     world.gl.approve(RELEASES, 1, "ivan")
