@@ -13,7 +13,7 @@ import github
 from urllib3.util import Retry
 
 from bot.core.checks import CheckResult, Conclusion, result_digest
-from bot.forge.errors import NotFound, TeamNotFound
+from bot.forge.errors import ForgeError, NotFound, TeamNotFound, TransientError
 from bot.forge.layout import github_layout, github_links
 from bot.forge.github_json import login as _login, pull_request as _pull
 from bot.forge.http import RETRY, GitHubHttp, bounded_requester
@@ -491,19 +491,40 @@ class GitHubForge:
         # already exist" (https://docs.github.com/en/rest/checks/runs#update-a-check-run): a PATCH cannot
         # take back an annotation the user already fixed. A changed result is therefore written as a fresh
         # run under the same name and head sha, which GitHub shows in place of the old one (filter=latest).
-        new_id = self.create_check(repo, result)
-        # A replaced pending run (status in_progress) left so would keep the check suite "in progress" until
-        # GitHub marks it stale after 14 days: conclude it as neutral, pointing at its successor (a PATCH
-        # replaces status, conclusion and output; only annotations append). Runs this process wrote as
-        # completed need nothing; one it does not remember (written before a restart) may be pending: close it.
-        # https://docs.github.com/en/rest/checks/runs#update-a-check-run
-        if self.http.immutable.get(("check run concluded", repo, check_id)):
+        # Pending runs (in_progress, Conclusion.PENDING) are the exception both ways:
+        # - one this process wrote and still waiting, with no annotations to add: updated in place (allowed
+        #   until the run completes), so a long wait for approvals is one run, not one per review;
+        # - otherwise a run that may still be in progress is concluded *before* its successor is created, with
+        #   the successor's verdict (or `cancelled` when the successor waits too), so it neither keeps the
+        #   check suite in progress until GitHub marks it stale (14 days) nor, whichever run a reader takes as
+        #   the latest, ever shows a passing verdict the new result does not have.
+        state = self.http.immutable.get(("check run concluded", repo, check_id))  # None: written before a restart
+        if state is False and result.conclusion is Conclusion.PENDING and not result.annotations:
+            body = {"status": "in_progress", "external_id": result_digest(result), "output": _output(result, [])}
+            if result.details_url:
+                body["details_url"] = result.details_url
+            self.http.request("PATCH", f"/repos/{repo}/check-runs/{check_id}", body=body)
             return
-        self.http.request("PATCH", f"/repos/{repo}/check-runs/{check_id}", body={
-            "status": "completed", "conclusion": "neutral",
-            "output": {"title": "Superseded by a newer evaluation",
-                       "summary": f"A newer run of `{result.name}` on this commit replaced this one (check run {new_id})."},
-        })
+        if state is not True:
+            self._conclude_replaced(repo, check_id, result)
+        self.create_check(repo, result)
+
+    def _conclude_replaced(self, repo: str, check_id: int, result: CheckResult) -> None:
+        if result.conclusion.concluded:
+            close = {"status": "completed", "conclusion": result.conclusion.value,
+                     "output": {"title": result.title[:200],
+                                "summary": "Replaced by a newer run of this check with the same result."}}
+        else:
+            close = {"status": "completed", "conclusion": "cancelled",
+                     "output": {"title": "Replaced by a newer run of this check",
+                                "summary": "A newer run on this commit carries the current result."}}
+        try:
+            self.http.request("PATCH", f"/repos/{repo}/check-runs/{check_id}", body=close)
+        except TransientError:
+            raise  # retried with the whole delivery; the fresh run is not written yet
+        except ForgeError:
+            pass  # e.g. already completed and refused: the fresh run below is what counts
+        self.http.immutable.put(("check run concluded", repo, check_id), True)
 
     def _append_annotations(self, repo: str, check_id: int, result: CheckResult, rest: list[dict]) -> None:
         for start in range(0, len(rest), ANNOTATIONS_PER_REQUEST):

@@ -70,10 +70,11 @@ def test_cold_then_warm_evaluation(world):
     waiting = latest_check(fg)  # more approvals can still pass it: in progress (yellow), not a failure
     assert (waiting["status"], waiting["conclusion"]) == ("in_progress", None)
     assert review(fg, ctx, head, user="infra120") == [
-        f"GET /repos/{REPO}/pulls/7/reviews", f"POST /repos/{REPO}/check-runs",
-        f"PATCH /repos/{REPO}/check-runs/{waiting['id']}",  # the replaced pending run is concluded, not left spinning
+        f"GET /repos/{REPO}/pulls/7/reviews",
+        f"PATCH /repos/{REPO}/check-runs/{waiting['id']}",  # the pending run is concluded first, not left spinning
+        f"POST /repos/{REPO}/check-runs",
     ]
-    assert (waiting["status"], waiting["conclusion"]) == ("completed", "neutral")
+    assert (waiting["status"], waiting["conclusion"]) == ("completed", "success")
     assert latest_check(fg)["conclusion"] == "success"  # a member from the second page, vouched for by the team
     assert review(fg, ctx, head, user="outsider", state="COMMENTED") == [f"GET /repos/{REPO}/pulls/7/reviews"]
     now[0] += 61  # teams and the org config are asked again; the rules at the base sha never are

@@ -13,7 +13,7 @@ import responses
 from github import Auth
 
 from bot.core.checks import APPROVALS, MANIFEST, Annotation, CheckResult, Conclusion, Level, result_digest
-from bot.forge.base import ChangedFile, FileRef, Permission, ReviewState, Tag, TeamInfo
+from bot.forge.base import ChangedFile, ExistingCheck, FileRef, Permission, ReviewState, Tag, TeamInfo
 from bot.forge.errors import (
     AlreadyExists, Conflict, ForgeError, NotFound, PermissionDenied, RateLimited, TeamNotFound, TransientError,
 )
@@ -400,18 +400,39 @@ def test_update_check_writes_a_fresh_run_so_fixed_annotations_disappear(fg, forg
 
 
 
-def test_a_pending_check_is_in_progress_without_a_conclusion_and_closed_when_it_completes(fg, forge):
+def test_a_pending_check_is_in_progress_without_a_conclusion_and_concluded_before_its_successor(fg, forge):
     # https://docs.github.com/en/rest/checks/runs#create-a-check-run: no conclusion while status is in_progress
     waiting_id = forge.create_check(REPO, result(conclusion=Conclusion.PENDING))
     body = fg.calls[-1].body
     assert body["status"] == "in_progress" and "conclusion" not in body
     forge.update_check(REPO, waiting_id, result(conclusion=Conclusion.SUCCESS, summary="approved"))
+    # the replaced run first takes the new verdict, then the fresh run is created: whichever a reader takes as
+    # the latest, it says success, and nothing is left in progress
     assert [(c.method, c.path) for c in fg.calls[-2:]] == [
-        ("POST", f"/repos/{REPO}/check-runs"), ("PATCH", f"/repos/{REPO}/check-runs/{waiting_id}")]
-    assert (fg.calls[-2].body["status"], fg.calls[-2].body["conclusion"]) == ("completed", "success")
+        ("PATCH", f"/repos/{REPO}/check-runs/{waiting_id}"), ("POST", f"/repos/{REPO}/check-runs")]
+    assert (fg.calls[-1].body["status"], fg.calls[-1].body["conclusion"]) == ("completed", "success")
     replaced = fg.repo(REPO).check_runs[waiting_id]
-    assert (replaced["status"], replaced["conclusion"]) == ("completed", "neutral")
-    assert replaced["output"]["title"] == "Superseded by a newer evaluation"
+    assert (replaced["status"], replaced["conclusion"]) == ("completed", "success")
+    found = forge.find_check(REPO, head_sha=HEAD, name=APPROVALS)
+    assert found.id != waiting_id and found.digest == result_digest(result(conclusion=Conclusion.SUCCESS, summary="approved"))
+
+
+def test_still_waiting_updates_the_run_in_progress_in_place(fg, forge):
+    waiting_id = forge.create_check(REPO, result(conclusion=Conclusion.PENDING, summary="0 of 2"))
+    later = result(conclusion=Conclusion.PENDING, summary="1 of 2")
+    forge.update_check(REPO, waiting_id, later)
+    call = fg.calls[-1]
+    assert (call.method, call.path) == ("PATCH", f"/repos/{REPO}/check-runs/{waiting_id}")
+    assert call.body["status"] == "in_progress" and call.body["output"]["summary"] == "1 of 2"
+    assert forge.find_check(REPO, head_sha=HEAD, name=APPROVALS) == ExistingCheck(waiting_id, result_digest(later))
+
+
+def test_waiting_again_after_a_verdict_is_a_fresh_run_and_the_old_one_cancelled_first(fg, forge):
+    waiting_id = forge.create_check(REPO, result(conclusion=Conclusion.PENDING))
+    restarted = make_forge()  # does not know whether the run is still in progress
+    restarted.update_check(REPO, waiting_id, result(conclusion=Conclusion.PENDING, summary="still waiting"))
+    assert [c.method for c in fg.calls[-2:]] == ["PATCH", "POST"]
+    assert fg.repo(REPO).check_runs[waiting_id]["conclusion"] == "cancelled"  # never a pass
 
 
 def test_replacing_a_run_this_process_wrote_completed_costs_no_patch(fg, forge):
@@ -421,11 +442,19 @@ def test_replacing_a_run_this_process_wrote_completed_costs_no_patch(fg, forge):
     assert fg.repo(REPO).check_runs[failed_id]["conclusion"] == "failure"
 
 
-def test_replacing_a_run_from_before_a_restart_closes_it_it_may_be_pending(fg, forge):
+def test_replacing_a_run_from_before_a_restart_concludes_it_with_the_new_verdict(fg, forge):
     old_id = forge.create_check(REPO, result(conclusion=Conclusion.PENDING))
     restarted = make_forge()
     restarted.update_check(REPO, old_id, result(conclusion=Conclusion.FAILURE, summary="changes requested"))
-    assert fg.repo(REPO).check_runs[old_id]["status"] == "completed"
+    assert (fg.repo(REPO).check_runs[old_id]["status"], fg.repo(REPO).check_runs[old_id]["conclusion"]) == (
+        "completed", "failure")
+
+
+def test_a_refused_close_of_a_replaced_run_does_not_stop_the_fresh_one(fg, forge):
+    old_id = forge.create_check(REPO, result(conclusion=Conclusion.SUCCESS))
+    fg.fail("PATCH", rf"/check-runs/{old_id}$", 422, body={"message": "Validation Failed"})
+    make_forge().update_check(REPO, old_id, result(conclusion=Conclusion.FAILURE, summary="changes requested"))
+    assert fg.calls[-1].method == "POST" and fg.calls[-1].body["conclusion"] == "failure"
 
 # --- writes
 def test_create_tag_makes_the_tag_object_then_the_ref(fg, forge):
