@@ -1,0 +1,42 @@
+"""GitHub's documented status and deployment_status payloads parse to the commit they report on, and a signed
+delivery of each is accepted and re-evaluates the promotions waiting on that commit (and costs nothing else)."""
+from __future__ import annotations
+
+import json
+import pathlib
+
+from bot.handlers.promotion import router, waiting_key
+from bot.webhooks import github as github_webhooks
+
+FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "github"
+
+
+def _parse(event: str, fixture: str):
+    payload = json.loads((FIXTURES / fixture).read_bytes())
+    return github_webhooks.parse(event=event, delivery_id="d", payload=payload), payload
+
+
+def test_a_status_names_its_commit():
+    event, payload = _parse("status", "status/payload.with-installation.json")
+    assert (event.name, event.repo, event.head_sha, event.installation_id) == (
+        "status", "Codertocat/Hello-World", payload["sha"], 1)
+    assert router.handlers_for(event)  # routed: the intake queues it
+
+
+def test_a_deployment_status_names_its_deployments_commit():
+    event, payload = _parse("deployment_status", "deployment_status/created.with-installation.json")
+    assert event.head_sha == payload["deployment"]["sha"] == "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"
+    assert router.handlers_for(event)
+
+
+def test_a_status_on_a_commit_no_promotion_waits_for_reads_nothing():
+    from bot.handlers import Context
+    from tests.fakeforge import DictStore, FakeForge
+    import datetime as dt
+
+    event, _payload = _parse("status", "status/payload.with-installation.json")
+    forge, store = FakeForge(), DictStore()
+    store.set_json(waiting_key("github", event.repo), {"0" * 40: [2]})
+    for handler in router.handlers_for(event):
+        handler(event, Context(forge=forge, now=dt.datetime(2026, 12, 3, tzinfo=dt.timezone.utc), store=store))
+    assert sum(forge.calls.values()) == 0
