@@ -495,9 +495,9 @@ class GitHubForge:
         # - one this process wrote and still waiting, with no annotations to add: updated in place (allowed
         #   until the run completes), so a long wait for approvals is one run, not one per review;
         # - otherwise a run that may still be in progress is concluded *before* its successor is created, with
-        #   the successor's verdict (or `cancelled` when the successor waits too), so it neither keeps the
-        #   check suite in progress until GitHub marks it stale (14 days) nor, whichever run a reader takes as
-        #   the latest, ever shows a passing verdict the new result does not have.
+        #   the successor's verdict (or `cancelled` when the successor waits too): it no longer keeps the check
+        #   suite in progress until GitHub marks it stale (14 days), and a reader that orders runs by completed_at
+        #   rather than by creation still finds the new verdict (never a stale pass; `cancelled` blocks).
         state = self.http.immutable.get(("check run concluded", repo, check_id))  # None: written before a restart
         if state is False and result.conclusion is Conclusion.PENDING and not result.annotations:
             body = {"status": "in_progress", "external_id": result_digest(result), "output": _output(result, [])}
