@@ -12,6 +12,31 @@ import semver
 
 from bot.core import conventional
 from bot.core.checks import Problem
+
+
+class GitHubWebLinks:
+    """Web links on GitHub (or GHES) from its root URL: what `web_url` strings mean. A forge's own links value
+    (bot.forge.layout.WebLinks: GitLab routes under /-/) may be passed wherever a web_url is taken instead."""
+
+    def __init__(self, web_url: str) -> None:
+        self.web_url = web_url.rstrip("/")
+
+    def pull(self, repo: str, number: int) -> str:
+        return f"{self.web_url}/{repo}/pull/{number}"
+
+    def commit(self, repo: str, sha: str) -> str:
+        return f"{self.web_url}/{repo}/commit/{sha}"
+
+    def compare(self, repo: str, base: str, head: str) -> str:
+        return f"{self.web_url}/{repo}/compare/{base}...{head}"
+
+    def release(self, repo: str, tag: str) -> str:
+        return f"{self.web_url}/{repo}/releases/tag/{tag}"
+
+
+def web_links(web_url) -> "GitHubWebLinks":
+    """A web_url string (GitHub's root, as the CLI takes it) or a forge's links value, as links."""
+    return GitHubWebLinks(web_url) if isinstance(web_url, str) else web_url
 from bot.core.config import CONFIG_PATH, Component, Config, Kind
 from bot.core.environments import Environment
 
@@ -216,7 +241,7 @@ class ComponentChange:
 
     def compare_url(self, web_url: str) -> str:
         older, newer = (self.new, self.old) if self.direction == "rolled back" else (self.old, self.new)
-        return f"{web_url}/{self.repo}/compare/{self.tag_prefix}{older}...{self.tag_prefix}{newer}"
+        return web_links(web_url).compare(self.repo, f"{self.tag_prefix}{older}", f"{self.tag_prefix}{newer}")
 
     @property
     def direction(self) -> str:
@@ -312,7 +337,7 @@ def plan_release(
         environment=environment.name if environment is not None and environment.configured else None,
         repeat_of=None if rollback else repeat_of, verified_in=verified_in,
     )
-    release_url = f"{web_url}/{release_repo}/releases/tag/{release_id}" if release_repo else None
+    release_url = web_links(web_url).release(release_repo, release_id) if release_repo else None
     body = render_notes(
         title=title, changes=changes, provenance=provenance, notes=notes, rollback=rollback,
         rollback_of=rollback_of, web_url=web_url, release_repo=release_repo,
@@ -344,8 +369,11 @@ def _with_lineage(body: str, *, environment: str | None, repeat_of: str | None,
         lines.append(f"**Repeat of:** `{repeat_of}` (these versions were released before)")
     if not lines:
         return body
+    block = "  \n".join(lines)  # a Markdown line break between them
     title, sep, rest = body.partition("\n\n")
-    return f"{title}\n\n" + "  \n".join(lines) + f"\n\n{rest}" if sep else body + "\n\n" + "  \n".join(lines) + "\n"
+    if not sep:
+        return f"{body}\n\n{block}\n"
+    return f"{title}\n\n{block}\n\n{rest}"
 
 
 def render_tag_message(
@@ -432,7 +460,7 @@ def render_notes(
     if notes.strip():
         out += ["### Notes", "", notes.strip(), ""]
     if provenance.pull_number is not None and release_repo:
-        link = provenance.pull_url or f"{web_url}/{release_repo}/pull/{provenance.pull_number}"
+        link = provenance.pull_url or web_links(web_url).pull(release_repo, provenance.pull_number)
         out += [f"Released by [{release_repo}#{provenance.pull_number}]({link}).", ""]
     return "\n".join(out)
 
@@ -484,8 +512,8 @@ def _commit_line(commit: CommitInfo, parsed: conventional.ConventionalCommit, *,
     scope = f"**{parsed.scope}:** " if parsed.scope else ""
     line = f"- {scope}{description}"
     if parsed.pull_number is not None:
-        line += f" ([#{parsed.pull_number}]({web_url}/{repo}/pull/{parsed.pull_number}))"
-    line += f" ([`{commit.sha[:7]}`]({web_url}/{repo}/commit/{commit.sha}))"
+        line += f" ([#{parsed.pull_number}]({web_links(web_url).pull(repo, parsed.pull_number)}))"
+    line += f" ([`{commit.sha[:7]}`]({web_links(web_url).commit(repo, commit.sha)}))"
     return line + (f" by @{author}" if author else "")
 
 

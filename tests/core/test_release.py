@@ -6,6 +6,7 @@ from types import MappingProxyType
 import pytest
 
 from bot.core.config import Component, Config, Kind, ReleaseConfig
+from bot.core.environments import Environment
 from bot.core import release as r
 
 APP = Component("payments-app", "acme/payments-app", Kind.APPLICATION)
@@ -325,3 +326,37 @@ def test_prepending_to_a_title_only_changelog_with_a_stray_cr_keeps_the_title_by
     assert once == b"# Changelog\n\r\n\r\n## [new] - 2026-11-29\r\n\r\nbody\r\n"
     assert r.prepend_entry(b"# Changelog\n", entry="## [new] - 2026-11-29\n", release_id="new") == (
         b"# Changelog\n\n## [new] - 2026-11-29\n")
+
+
+# ------------------------------------------------------------------ environments (SPEC §6)
+
+STAGING_ENV = Environment(
+    name="staging", manifest="environments/staging/release.yml", tag_prefix="staging/", allow_prerelease=True)
+PRODUCTION_ENV = Environment(
+    name="production", manifest="environments/production/release.yml", verified_in="staging")
+
+
+@pytest.mark.parametrize(("overrides", "release_id", "lineage"), [
+    ({"environment": STAGING_ENV}, "staging/release-1.5.3-2.1.0", ("staging", None, None)),
+    ({"environment": PRODUCTION_ENV, "verified_in": ("staging/release-1.5.3-2.1.0", "5" * 40)}, "release-1.5.3-2.1.0",
+     ("production", None, ("staging/release-1.5.3-2.1.0", "5" * 40))),
+    ({"environment": STAGING_ENV, "repeat_of": "staging/release-1.5.3-2.1.0"}, "staging/release-1.5.3-2.1.0-pr42",
+     ("staging", "staging/release-1.5.3-2.1.0", None)),
+    ({"repeat_of": "release-1.5.3-2.1.0"}, "release-1.5.3-2.1.0-pr42", (None, "release-1.5.3-2.1.0", None)),
+    ({"rollback": True, "restored_id": "staging/release-1.5.3-2.1.0", "environment": STAGING_ENV,
+      "repeat_of": "ignored for a rollback"}, "staging/release-1.5.3-2.1.0-rollback-pr42", ("staging", None, None)),
+])
+def test_ids_and_trailers_per_environment(overrides, release_id, lineage):
+    plan = _plan(**overrides)
+    assert plan.release_id == release_id
+    assert r.parse_release_trailers(plan.tag_message).release_id == release_id
+    assert r.parse_lineage(plan.tag_message) == lineage
+    assert (plan.environment, plan.repeat_of, plan.verified_in) == lineage
+    assert plan.changelog_entry.startswith(f"## [{release_id}](https://github.com/acme/release/releases/tag/{release_id})")
+
+
+def test_the_notes_say_where_the_release_went_and_what_it_follows():
+    plan = _plan(environment=PRODUCTION_ENV, verified_in=("staging/release-1.5.3-2.1.0", "5" * 40))
+    assert plan.release_body.startswith("Deploy: Application v1.5.3 and Infrastructure v2.1.0\n\n**Environment:** production  \n"
+                                        "**Verified in:** `staging/release-1.5.3-2.1.0` at `555555555555`\n\n| Component |")
+    assert "**Environment:**" not in _plan().release_body  # one implicit environment: the notes as before
