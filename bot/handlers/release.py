@@ -125,7 +125,7 @@ def fetch_and_plan(
         environment=environment,
         verified_in=verified_in(forge, pull.repo, config, environment, manifest.versions, tags=listed, now=ctx.now,
                                 rollback=manifest.rollback),
-        web_url=_web_url(pull),
+        web_url=getattr(forge, "links", None) or _web_url(pull),  # GitLab: its routes under /-/
         release_repo=pull.repo,
     )
 

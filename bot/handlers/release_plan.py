@@ -65,7 +65,7 @@ def with_release_plan(result: CheckResult | None, ctx: Context, pull: PullReques
     planned = plans_for(ctx, pull, loaded.config)
     if not planned:
         return result
-    web_url = ctx.forge.links.web_url
+    web_url = ctx.forge.links  # GitLab: compare and commit routes under /-/
     sections = []
     for item in planned:
         text = core_plan.render_plan(item.view, web_url=web_url, windows=loaded.config.windows)
