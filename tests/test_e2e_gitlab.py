@@ -183,7 +183,10 @@ def test_merge_request_lifecycle_statuses_one_note_release_and_replays(world):
     (action,) = changelog_writes[0].body["actions"]
     assert action["file_path"] == "CHANGELOG.md" and action.get("last_commit_id")
     assert tag in project.releases
-    assert b"1.0.0" in project.commits[project.branches["main"]].files["CHANGELOG.md"]
+    changelog = project.commits[project.branches["main"]].files["CHANGELOG.md"].decode()
+    assert "1.0.0" in changelog
+    # links in GitLab's own routes (under /-/), at the self-managed prefix
+    assert f"{GITLAB_URL}/{APP}/-/compare/v1.0.0...v1.1.0" in changelog and f"{GITLAB_URL}/{APP}/-/commit/" in changelog
 
     # replaying the merge hook under a new id creates no second tag, entry or release
     tags, commits, releases = dict(project.tags), len(project.commits), dict(project.releases)
