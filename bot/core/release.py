@@ -299,6 +299,7 @@ def plan_release(
     verified_in: tuple[str, str] | None = None,
     web_url: str = "https://github.com",
     release_repo: str | None = None,
+    config_path: str = CONFIG_PATH,  # where the problems point: GitLab's .gitlab/release-coordinator.yml
 ) -> tuple[ReleasePlan | None, tuple[Problem, ...]]:
     """Everything merging this manifest writes, or the config problems that prevent it.
 
@@ -310,11 +311,11 @@ def plan_release(
     """
     release = config.release
     if release is None:
-        return None, (Problem(CONFIG_PATH, None, "this repository has no `release:` section"),)
+        return None, (Problem(config_path, None, "this repository has no `release:` section"),)
     try:
         base_id = render_template(release.tag, versions=versions, components=config.components)
     except TemplateError as exc:
-        return None, (Problem(CONFIG_PATH, None, f"release.tag: {exc}"),)
+        return None, (Problem(config_path, None, f"release.tag: {exc}"),)
     if environment is not None:
         base_id = environment.release_id(base_id)
     release_id = base_id
@@ -324,13 +325,13 @@ def plan_release(
         release_id = repeat_release_id(base_id, pull_number=provenance.pull_number)
     bad_name = ref_name_problem(release_id)
     if bad_name:
-        return None, (Problem(CONFIG_PATH, None, f"release.tag: {bad_name}"),)
+        return None, (Problem(config_path, None, f"release.tag: {bad_name}"),)
     try:
         title = render_template(
             release.tag_message, versions=versions, components=config.components, extra={"release_id": release_id}
         )
     except TemplateError as exc:
-        return None, (Problem(CONFIG_PATH, None, f"release.tag_message: {exc}"),)
+        return None, (Problem(config_path, None, f"release.tag_message: {exc}"),)
     rollback_of = (restored_id or None) if rollback else None
     message = render_tag_message(
         title=title, release_id=release_id, versions=versions, provenance=provenance, rollback_of=rollback_of,

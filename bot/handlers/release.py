@@ -127,6 +127,7 @@ def fetch_and_plan(
                                 rollback=manifest.rollback),
         web_url=getattr(forge, "links", None) or _web_url(pull),  # GitLab: its routes under /-/
         release_repo=pull.repo,
+        config_path=forge.layout.config_path,
     )
 
 
