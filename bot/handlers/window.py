@@ -91,7 +91,8 @@ def evaluate_pull(ctx: Context, pull: PullRequest, *, account: int | None) -> Ch
         return unchanged_check(WINDOW, head_sha=pull.head_sha, details_url=details_url)
     zone = zone_problem(config.windows.timezone)
     if zone:
-        return judge(config.windows, now=ctx.now, labels=pull.labels, head_sha=pull.head_sha, details_url=details_url)
+        return judge(config.windows, now=ctx.now, labels=pull.labels, head_sha=pull.head_sha, details_url=details_url,
+                     config_path=forge.layout.config_path)
     state = evaluate(config.windows, now=ctx.now, labels=pull.labels)
     moment = flips_at(state)
     if moment is not None:
@@ -109,11 +110,11 @@ def flips_at(state: WindowState) -> dt.datetime | None:
 
 
 def judge(windows: WindowsConfig, *, now: dt.datetime, labels: frozenset[str], head_sha: str,
-          details_url: str | None, queued: bool = False) -> CheckResult:
+          details_url: str | None, queued: bool = False, config_path: str = CONFIG_PATH) -> CheckResult:
     zone = zone_problem(windows.timezone)
     if zone:  # fetch_config cannot list this machine's zones; an unknown one is still the user's mistake
         return problems_check(WINDOW, head_sha=head_sha, title="Invalid release-coordinator config",
-                              problems=(Problem(CONFIG_PATH, None, zone),), details_url=details_url)
+                              problems=(Problem(config_path, None, zone),), details_url=details_url)
     return window_check(evaluate(windows, now=now, labels=labels), windows, head_sha=head_sha, details_url=details_url,
                         queued=queued)
 
