@@ -15,7 +15,7 @@ from bot.core.manifest import (
 from bot.forge.base import ChangedFile, Forge, PullRequest
 from bot.forge.errors import NotFound
 from bot.handlers import Context
-from bot.handlers.configs import config_path, fetch_config
+from bot.handlers.configs import config_path, fetch_config, with_rules_tip
 from bot.handlers.publish import publish_check, rerequested
 from bot.routing import Router
 from bot.webhooks.event import Event
@@ -35,7 +35,7 @@ def pulls_of(event: Event, ctx: Context, *, check_name: str) -> Iterator[PullReq
         # pull_request and pull_request_review deliveries carry the whole pull request as of the event: no GET.
         # https://docs.github.com/en/webhooks/webhook-events-and-payloads#pull_request
         if event.pull.state == "open":
-            yield event.pull
+            yield with_rules_tip(ctx, event.pull)  # the base branch's rules, even where base.sha lags (GL-core)
         return
     numbers = (event.pull_number,) if event.pull_number else event.pull_numbers
     if not numbers and event.head_sha and event.name in ("check_run", "check_suite"):
@@ -46,7 +46,7 @@ def pulls_of(event: Event, ctx: Context, *, check_name: str) -> Iterator[PullReq
         if pull is None:
             pull = ctx.pulls[(event.repo, number)] = ctx.forge.get_pull(event.repo, number)
         if pull.state == "open":
-            yield pull
+            yield with_rules_tip(ctx, pull)
 
 
 def merge_group_details_url(event: Event, ctx: Context) -> str | None:
