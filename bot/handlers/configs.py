@@ -104,3 +104,34 @@ def _timezones() -> frozenset[str]:
 
 __all__ = ["CONFIG_PATH", "CODEOWNERS_PATHS", "RuleFiles", "builtin_defaults", "config_path", "fetch_codeowners",
            "fetch_config", "fetch_rule_files", "layout_of", "parse_codeowners"]
+
+
+# --- the rules' tip: a pull request's base sha can lag behind its base branch
+
+# GitHub's pull_request.base.sha is the base branch's tip at the pull request's last synchronize, not now
+# (https://github.com/github/docs/issues/431); GitLab's diff base is the merge base. After a push that changed
+# the rules on a base branch (bot.handlers.push) its tip is remembered, and every later evaluation of a pull
+# request targeting that branch reads the rules there: never the older policy again.
+RULES_TIP_TTL = 90 * 24 * 3600
+
+
+def rules_tip_key(forge: str, repo: str, branch: str) -> str:
+    return f"rules-tip:{forge}:{repo}:{branch}"
+
+
+def remember_rules_tip(ctx, repo: str, branch: str, sha: str) -> None:
+    if ctx.store is not None:
+        ctx.store.set_json(rules_tip_key(ctx.forge.kind, repo, branch), {"sha": sha}, ttl=RULES_TIP_TTL)
+
+
+def with_rules_tip(ctx, pull):
+    """pull with base_sha moved to the remembered rules tip of its base branch, when one was remembered since."""
+    if ctx.store is None:
+        return pull
+    found = ctx.store.get_json(rules_tip_key(ctx.forge.kind, pull.repo, pull.base_ref))
+    sha = found.get("sha") if isinstance(found, dict) else None
+    if not sha or sha == pull.base_sha:
+        return pull
+    from dataclasses import replace
+
+    return replace(pull, base_sha=sha)

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from bot import logs
 from bot.handlers import Context
-from bot.handlers.configs import layout_of
+from bot.handlers.configs import layout_of, remember_rules_tip
 from bot.routing import Router
 from bot.webhooks.event import PULL_CHANGED, Event
 
@@ -23,6 +23,7 @@ def on_push(event: Event, ctx: Context) -> None:
         return  # a tag, or a deleted branch
     if not changes_rules(event, ctx):
         return
+    remember_rules_tip(ctx, event.repo, event.base_ref, event.head_sha)  # later evaluations read the rules there too
     pulls = ctx.forge.list_open_pulls(event.repo, base=event.base_ref)
     if not pulls:
         return

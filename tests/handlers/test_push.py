@@ -121,3 +121,19 @@ def test_deleting_a_branch_or_pushing_a_tag_does_nothing():
     deliver(forge, Event(forge="github", name="push", action=None, delivery_id="d", repo=REPO, installation_id=1,
                          base_ref=None, head_sha=NEW_BASE, pushed_paths=frozenset({".github/CODEOWNERS"})), DictStore())
     assert sum(forge.calls.values()) == 0
+
+
+@pytest.mark.parametrize("kind", ["github", "gitlab"])
+def test_later_events_keep_judging_by_the_pushed_rules_though_the_pulls_base_sha_lags(kind):
+    # GitHub's base.sha stays at the pull request's last synchronize; a review after the push must not bring
+    # the old policy back
+    forge, store = world(kind), DictStore()
+    deliver(forge, push(kind, [PATHS[kind][1]]), store)
+    assert forge.checks_on(REPO, HEAD)[APPROVALS].conclusion is Conclusion.PENDING
+    assert forge.repos[REPO].pulls[7].base_sha == OLD_BASE  # what the forge still says
+    review = pull_event(kind)
+    deliver(forge, review, store)
+    assert forge.checks_on(REPO, HEAD)[APPROVALS].conclusion is Conclusion.PENDING  # still the pushed CODEOWNERS
+    forge.add_review(REPO, 7, Review(2, "ivan", ReviewState.APPROVED, HEAD, NOW))
+    deliver(forge, review, store)
+    assert forge.checks_on(REPO, HEAD)[APPROVALS].conclusion is Conclusion.SUCCESS
