@@ -97,6 +97,10 @@ class PullView:
     checks: tuple[CheckView, ...] = field(default=())
 
     @property
+    def noun(self) -> str:
+        return "merge request" if self.forge == "gitlab" else "pull request"
+
+    @property
     def overall(self) -> State:
         states = [c.result.conclusion for c in self.checks]
         if any(STATES[s].css == "fail" for s in states):

@@ -4,6 +4,7 @@ store: the pages' tests (Flask test client and headless Chromium) read what a re
   #7  waiting: valid manifest, nobody approved yet, evaluated Tuesday evening (outside the release window)
   #8  failing: the manifest names a tag that does not exist (no tag `v1.5.4`), and a change request
   #9  passing: valid manifest, every owning group approved, inside the window
+and, on GitLab (FakeForge(kind="gitlab"), a subgroup project), merge request !4 waiting for its approval.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from bot.webhooks.event import Event
 from tests.fakeforge import FakeForge
 
 RELEASE, APP, INFRA = "acme/release", "acme/payments-app", "acme/platform-infra"
+GITLAB_RELEASE = "platform/releases/train"  # a project in a subgroup: paths, not owner/name
 BASE_SHA = "b" * 40
 PUBLIC_URL = "https://rc.example"
 INSIDE = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.timezone.utc)  # Tuesday 11:00 in Berlin
@@ -101,3 +103,35 @@ def seed(store, *, settings_: Settings | None = None) -> dict[str, Seeded]:
         assert {APPROVALS, MANIFEST, WINDOW} <= set(checks), sorted(checks)
         seeded[state] = Seeded(number, head, checks)
     return seeded
+
+
+def seed_gitlab(store, *, settings_: Settings) -> Seeded:
+    """Merge request !4 of a GitLab project, evaluated by the real handlers: approvals waiting, manifest valid."""
+    from bot.worker import Worker
+
+    forge = FakeForge("gitlab")
+    head = "4" * 40
+    forge.add_file(GITLAB_RELEASE, ".gitlab/release-coordinator.yml", CONFIG, ref=BASE_SHA)
+    forge.add_file(GITLAB_RELEASE, "CODEOWNERS", "[Release]\n/release.yml @platform/release-managers\n", ref=BASE_SHA)
+    forge.add_file(GITLAB_RELEASE, "release.yml", BASE_MANIFEST, ref=BASE_SHA)
+    forge.add_file(GITLAB_RELEASE, "release.yml", VALID, ref=head)
+    forge.teams = {"@platform/release-managers": frozenset({"rita", "ravi"})}
+    forge.repos[GITLAB_RELEASE].permissions = {u: Permission.WRITE for u in ("rita", "ravi", "alice")}
+    for repo, versions in ((APP, ("1.5.2", "1.5.3")), (INFRA, ("2.0.9", "2.1.0"))):
+        for version in versions:
+            forge.repos[repo].tags[f"v{version}"] = Tag(f"v{version}", f"{repo}-{version}".ljust(40, "0"))
+    forge.repos[APP].comparisons[("v1.5.2", "v1.5.3")] = Comparison(
+        "v1.5.2", "v1.5.3", "ahead", (Commit("c" * 40, "fix: rounding of refunds (!12)"),), ())
+    forge.repos[INFRA].comparisons[("v2.0.9", "v2.1.0")] = Comparison(
+        "v2.0.9", "v2.1.0", "ahead", (Commit("d" * 40, "feat: new VPC peering"),), ())
+    pull = PullRequest(GITLAB_RELEASE, 4, "Release 1.5.3 / 2.1.0", "alice", head, "release-4", "main", BASE_SHA, "open",
+                       html_url=f"https://gitlab.example/{GITLAB_RELEASE}/-/merge_requests/4")
+    forge.add_pull(pull, [ChangedFile("release.yml", "modified")])
+    worker = Worker(settings_, store=store, gitlab_forge_for=lambda account: forge, clock=lambda: INSIDE)
+    outcome = worker.run_event(Event(forge="gitlab", name="Merge Request Hook", action="open", kind="pull.changed",
+                                     delivery_id="seed-gitlab-4", repo=GITLAB_RELEASE, pull_number=4, head_sha=head,
+                                     base_ref="main", pull=pull))
+    assert not outcome.failed, outcome.failed
+    checks = forge.checks_on(GITLAB_RELEASE, head)
+    assert {APPROVALS, MANIFEST} <= set(checks), sorted(checks)
+    return Seeded(4, head, checks)

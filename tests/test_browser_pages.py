@@ -20,7 +20,7 @@ import urllib.request
 import pytest
 
 from bot import pages_status
-from tests.pages_seed import RELEASE, seed, settings
+from tests.pages_seed import GITLAB_RELEASE, RELEASE, seed, seed_gitlab, settings
 
 SCREENSHOTS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -52,6 +52,7 @@ def server():
     app_settings = type(app_settings)(**{**app_settings.__dict__, "public_url": base})
     store = open_store(queue_url)
     seeded = seed(store, settings_=app_settings)
+    seeded["gitlab"] = seed_gitlab(store, settings_=app_settings)
     holder["app"] = create_app(app_settings, store=store)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -164,6 +165,20 @@ def test_passing_release_pull_request(server, browser):
     assert "All 1 owning group approved" in text and "Inside a release window" in text
     evaluated = browser.find_element(By.CSS_SELECTOR, "section#approvals .meta").text
     assert "Evaluated at commit 999999999999; this result since 2026-12-01 10:00 UTC." in evaluated.replace("\n", " ")
+    same_origin_links_answer_200(browser, base)
+
+
+def test_a_gitlab_merge_request_page_speaks_gitlab(server, browser):
+    base, seeded = server
+    pull = seeded["gitlab"]
+    url = pull.details_url("release-coordinator/manifest")
+    assert f"/pulls/gitlab/{GITLAB_RELEASE}/4?sig=" in url and url.endswith("#manifest")
+    text = visit(browser, url, "mr-gitlab-waiting.png")
+    assert f"{GITLAB_RELEASE}!4: Release 1.5.3 / 2.1.0" in text and "Open the merge request on GitLab" in text
+    assert section_state(browser, "approvals") == "◷ Waiting" and section_state(browser, "manifest") == "✓ Passing"
+    assert "Required by CODEOWNERS line 2 for release.yml" in text  # the [Release] section heading is line 1
+    commit = browser.find_element(By.CSS_SELECTOR, "section#manifest .meta a")
+    assert commit.get_attribute("href") == f"https://gitlab.example/{GITLAB_RELEASE}/-/commit/{pull.head_sha}"
     same_origin_links_answer_200(browser, base)
 
 

@@ -227,7 +227,7 @@ def test_gitlab_merge_request_page_links_gitlab_routes(client, store):
         "release-coordinator/manifest", Conclusion.FAILURE, "1 problem",
         annotations=[Annotation("release.yml", 4, 4, Level.FAILURE, "bad")])]))
     html = client.get(signed(repo, 3, forge="gitlab")).get_data(as_text=True)
-    assert f"{repo}!3: Release 1.5.4" in html and "Open the pull request on GitLab" in html
+    assert f"{repo}!3: Release 1.5.4" in html and "Open the merge request on GitLab" in html
     assert f'href="https://gitlab.example/{repo}/-/blob/{HEAD}/release.yml#L4"' in html
     assert client.get(signed(repo, 3, forge="github")).status_code == 404  # the same path on GitHub: never evaluated
 
