@@ -148,8 +148,10 @@ class ConfigResult:
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
-_TEAM = re.compile(r"^@[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+$")
-_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+$")
+# GitHub: @org/slug and owner/name; GitLab: group paths of any depth (@group/sub/team, group/sub/project, names
+# with dots and underscores) and a top-level group (@acme). https://docs.gitlab.com/ee/user/reserved_names.html
+_TEAM = re.compile(r"^@[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9._-]+)*$")
+_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9._-]+)+$")
 # IANA names look like Area/Location[/Sub], or a bare legacy name such as UTC; the real list is checked at the
 # edge (reading tzdata is I/O) by passing `timezones` to load_config.
 _TZ_SHAPE = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$")
@@ -306,12 +308,12 @@ def _day_index(word: str) -> int | None:
 
 def _team_error(key: str) -> str | None:
     if not _TEAM.match(key):
-        return f"team {key!r} must be written as in CODEOWNERS: @org/team-slug"
+        return f"team {key!r} must be written as in CODEOWNERS: @org/team-slug (GitLab: @group/subgroup)"
     return None
 
 
 def _repo_error(text: str) -> str | None:
-    return None if _REPO.match(text) else f'must be "owner/name", not {text!r}'
+    return None if _REPO.match(text) else f'must be "owner/name" (GitLab: "group/sub/project"), not {text!r}'
 
 
 def _tz_error(text: str) -> str | None:
