@@ -206,7 +206,7 @@ def test_without_idempotency_key_a_retry_of_the_same_event_is_a_duplicate(queue)
 
 @pytest.mark.parametrize("event, payload", [
     ("Tag Push Hook", fixture("tag_push/payload.json")),
-    ("Pipeline Hook", {"object_kind": "pipeline"}),
+    ("Job Hook", {"object_kind": "build"}),  # (a Pipeline Hook is the promotion gate's: bot/handlers/promotion.py)
     ("Note Hook", note("looks good", noteable_type="Issue")),
     ("Merge Request Hook", with_action("unknown-new-action")),
 ])

@@ -40,3 +40,31 @@ def test_a_status_on_a_commit_no_promotion_waits_for_reads_nothing():
     for handler in router.handlers_for(event):
         handler(event, Context(forge=forge, now=dt.datetime(2026, 12, 3, tzinfo=dt.timezone.utc), store=store))
     assert sum(forge.calls.values()) == 0
+
+
+def test_a_gitlab_pipeline_hook_names_its_commit_and_re_evaluates_the_waiting_promotions():
+    import datetime as dt
+
+    from bot.handlers import Context
+    from bot.webhooks import gitlab as gitlab_webhooks
+    from tests.fakeforge import DictStore, FakeForge
+
+    # the shape documented at https://docs.gitlab.com/ee/user/project/integrations/webhook_events.html#pipeline-events
+    payload = {"object_kind": "pipeline", "object_attributes": {"id": 31, "iid": 3, "ref": "main", "tag": False,
+                                                                "sha": "5" * 40, "status": "success"},
+               "project": {"id": 1, "path_with_namespace": "acme/release", "default_branch": "main"},
+               "user": {"username": "alice"}}
+    event = gitlab_webhooks.parse(event="Pipeline Hook", delivery_id="p", payload=payload)
+    assert (event.forge, event.repo, event.head_sha) == ("gitlab", "acme/release", "5" * 40)
+    handlers = router.handlers_for(event)
+    assert handlers  # the GitLab intake queues it
+    forge, store = FakeForge("gitlab"), DictStore()
+    store.set_json(waiting_key("gitlab", "acme/release"), {"5" * 40: [12]})
+    forge.fail_next["get_pull"] = AssertionError("asked for the waiting merge request")
+    try:
+        for handler in handlers:
+            handler(event, Context(forge=forge, now=dt.datetime(2026, 12, 3, tzinfo=dt.timezone.utc), store=store))
+    except AssertionError as exc:
+        assert "waiting merge request" in str(exc)
+    else:
+        raise AssertionError("the waiting merge request was not re-evaluated")

@@ -87,6 +87,7 @@ def on_merge_group(event: Event, ctx: Context) -> None:
 @router.register("status")
 @router.register("check_run", "completed")
 @router.register("deployment_status")
+@router.register("Pipeline Hook")  # GitLab: a pipeline on that commit changed status (external statuses send no hook)
 def on_verification(event: Event, ctx: Context) -> None:
     if ctx.store is None or not event.repo or not event.head_sha:
         return

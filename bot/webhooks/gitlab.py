@@ -144,10 +144,17 @@ def _push(payload: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _pipeline(payload: Mapping[str, Any]) -> dict[str, Any]:
+    # The promotion gate (ENV-release): a pipeline's status changed on a commit, maybe a staging release's whose
+    # jobs are its verification. https://docs.gitlab.com/ee/user/project/integrations/webhook_events.html#pipeline-events
+    return {"kind": None, "head_sha": _str(_obj(payload, "object_attributes").get("sha"))}
+
+
 _SPECIFIC = {
     "Merge Request Hook": _merge_request,
     "Note Hook": _note,
     "Push Hook": _push,
+    "Pipeline Hook": _pipeline,
 }
 
 
