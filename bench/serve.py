@@ -1,15 +1,18 @@
 """`release-coordinator serve` intake against a bare Flask `return "", 202` under gunicorn, in the same run.
 
-Run by hand from the repository root: `.venv/bin/python bench/serve.py [--seconds 10] [--rounds 3]`. Both servers
+Run by hand from the repository root: `.venv/bin/python bench/serve.py [--seconds 5] [--rounds 3]`. All servers
 listen on 127.0.0.1 with WEB_CONCURRENCY web processes (default 2): the bare endpoint under gunicorn's default sync
-worker, `serve` as shipped (BufferingWorker threads, its consumer process beside it, a SQLite queue file). Each
-request is a signed 8 KB `pull_request` delivery with a new X-GitHub-Delivery id and `Connection: close` (GitHub
-opens a connection per delivery), so every `serve` answer includes the durable journal commit. Throughput is
-measured with wrk when it is installed (`apt-get install wrk`), else with Python client processes; then p99 at a
-fixed 200 deliveries/s (an open-loop Python client: latency counted from each request's scheduled time).
+worker and under serve's own worker class, and `serve` as shipped (BufferingWorker, its consumer process beside it,
+a SQLite queue file, INFO log lines). Each request is a signed 8 KB `pull_request.synchronize` delivery with a new
+X-GitHub-Delivery id and `Connection: close` (GitHub opens a connection per delivery); wrk cycles through 1,000
+pre-signed bodies for 1,000 pull requests, so every `serve` answer includes the durable journal commit and no
+delivery supersedes another. Throughput is measured with wrk when it is installed (`apt-get install wrk`), else with
+Python client processes; then p99 at a fixed 200 deliveries/s (an open-loop Python client: latency counted from
+each request's scheduled time).
 
-The consumer is pointed at a GitHub that refuses connections (127.0.0.1:1), so each job fails fast and is
-scheduled for a retry: it takes its share of the CPUs, as in production, without calling out.
+The consumer works as in production, on the same CPUs: every job runs the real handlers against
+tests/forge/fakegithub.py served on 127.0.0.1 (tests/forge/loopback.py) answering each API call after 50 ms, and
+GitHub's second between writes applies.
 """
 from __future__ import annotations
 
@@ -40,6 +43,29 @@ bare_app = Flask("bare")
 @bare_app.post("/webhooks/github")
 def bare():
     return "", 202
+
+
+def pull_bodies(gh, count: int, size: int) -> list[bytes]:
+    """`count` pull_request.synchronize payloads for pull requests seeded on the loopback GitHub, `size` bytes each."""
+    from bench.api_calls import REPO, seed
+    from tests.forge.fakegithub import commit_json, fake_sha, file_json
+
+    base = seed(gh.fake)
+    owner, name = REPO.split("/")
+    bodies = []
+    for number in range(1, count + 1):
+        head = fake_sha("bench-serve", number)
+        gh.fake.add_pull(REPO, number, author="app-dev0", head_sha=head, base_sha=base,
+                         files=[file_json(f"src/pkg{number % 17}/mod{number}.py")], commits=[commit_json(head, "feat")])
+        payload = {"action": "synchronize", "number": number, "pull_request": gh.fake.repo(REPO).pulls[number],
+                   "repository": {"id": gh.fake.repo(REPO).id, "name": name, "full_name": REPO, "private": True,
+                                  "owner": {"login": owner, "type": "Organization"}, "default_branch": "main"},
+                   "installation": {"id": 1}, "sender": {"login": "app-dev0", "type": "User"}}
+        payload["pull_request"] = {**payload["pull_request"], "body": ""}
+        pad = size - len(json.dumps(payload).encode())
+        payload["pull_request"]["body"] = "x" * max(pad, 0)
+        bodies.append(json.dumps(payload).encode())
+    return bodies
 
 
 def body_of(size: int) -> bytes:
@@ -73,11 +99,15 @@ def wait_up(port: int, proc: subprocess.Popen, what: str) -> None:
 
 WRK_SCRIPT = """
 local n = 0
+local bodies, signatures = {}, {}
+for line in io.lines(os.getenv("RC_BENCH_BODIES")) do  -- one "signature<TAB>body" per line
+  local tab = line:find("\t", 1, true)
+  signatures[#signatures + 1] = line:sub(1, tab - 1)
+  bodies[#bodies + 1] = line:sub(tab + 1)
+end
 wrk.method = "POST"
-wrk.body = io.open(os.getenv("RC_BENCH_BODY"), "rb"):read("*a")
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-GitHub-Event"] = "pull_request"
-wrk.headers["X-Hub-Signature-256"] = os.getenv("RC_BENCH_SIGNATURE")
 wrk.headers["Connection"] = "close"
 local threads = 0
 setup = function(thread)
@@ -86,8 +116,10 @@ setup = function(thread)
 end
 request = function()
   n = n + 1
+  local i = (n + tid * 7919) % #bodies + 1
   wrk.headers["X-GitHub-Delivery"] = os.getenv("RC_BENCH_RUN") .. "-" .. tid .. "-" .. n
-  return wrk.format(nil, "/webhooks/github")
+  wrk.headers["X-Hub-Signature-256"] = signatures[i]
+  return wrk.format(nil, "/webhooks/github", nil, bodies[i])
 end
 done = function(summary, latency, requests)
   io.write(string.format("RESULT %d %.1f %.3f %.3f %d\\n", summary.requests, summary.duration / 1e6,
@@ -115,43 +147,56 @@ def main() -> int:
     parser.add_argument("--rate-seconds", type=float, default=5.0, help="length of the 200 deliveries/s run")
     parser.add_argument("--body-bytes", type=int, default=8192)
     parser.add_argument("--python-client", action="store_true", help="use the Python load generator even with wrk")
+    parser.add_argument("--serve-args", default="", help="extra arguments for serve, e.g. '--web-workers 1'")
     args = parser.parse_args()
 
     from bot.webhooks.github import sign
 
-    body = body_of(args.body_bytes)
-    signature = sign(body, secret=SECRET)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from tests.forge.loopback import LoopbackGitHub
+
     workers = os.environ.get("WEB_CONCURRENCY", "2")
     use_wrk = shutil.which("wrk") is not None and not args.python_client
-    with tempfile.TemporaryDirectory(dir=ROOT / "var" if (ROOT / "var").is_dir() else None) as tmp:
-        (pathlib.Path(tmp) / "body.json").write_bytes(body)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    with LoopbackGitHub(latency=0.05, our_app_id=4242) as gh, tempfile.TemporaryDirectory() as tmp:
+        bodies = pull_bodies(gh, 1000, args.body_bytes)
+        body, signature = bodies[0], sign(bodies[0], secret=SECRET)
+        (pathlib.Path(tmp) / "bodies.tsv").write_bytes(b"".join(
+            sign(b, secret=SECRET).encode() + b"\t" + b + b"\n" for b in bodies))
         script = pathlib.Path(tmp) / "post.lua"
         script.write_text(WRK_SCRIPT)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "GITLAB_", "QUEUE_URL"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "GITLAB_", "QUEUE_URL", "LOG_"))}
         env.update(PYTHONPATH=str(ROOT), WEB_CONCURRENCY=workers, GITHUB_WEBHOOK_SECRET=SECRET,
-                   GITHUB_APP_ID="1", GITHUB_PRIVATE_KEY="bench: the consumer never gets as far as signing",
-                   GITHUB_API_URL="http://127.0.0.1:1", QUEUE_URL=f"sqlite:///{tmp}/queue.db",
-                   RC_BENCH_BODY=str(pathlib.Path(tmp) / "body.json"), RC_BENCH_SIGNATURE=signature,
-                   LOG_LEVEL="WARNING")
-        bare_port, serve_port = free_port(), free_port()
+                   GITHUB_APP_ID="4242", GITHUB_PRIVATE_KEY=key, GITHUB_API_URL=gh.url,
+                   QUEUE_URL=f"sqlite:///{tmp}/queue.db", RC_BENCH_BODIES=str(pathlib.Path(tmp) / "bodies.tsv"))
+        bare_port, same_port, serve_port = free_port(), free_port(), free_port()
         gunicorn = str(pathlib.Path(sys.executable).with_name("gunicorn"))
         bare_proc = subprocess.Popen([gunicorn, "--bind", f"127.0.0.1:{bare_port}", "--workers", workers,
                                       "--log-level", "warning", "--chdir", str(ROOT), "bench.serve:bare_app"],
                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # the same bare endpoint under serve's own worker class and threads: what the server choice costs apart
+        same_proc = subprocess.Popen([gunicorn, "--bind", f"127.0.0.1:{same_port}", "--workers", workers,
+                                      "--worker-class", "bot.serving.BufferingWorker", "--threads", "2",
+                                      "--log-level", "warning", "--chdir", str(ROOT), "bench.serve:bare_app"],
+                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         serve_proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1",
-                                       "--port", str(serve_port)], cwd=tmp, env=env,
+                                       "--port", str(serve_port), *args.serve_args.split()], cwd=tmp, env=env,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_up(bare_port, bare_proc, "bare gunicorn")
+            wait_up(same_port, same_proc, "bare gunicorn, serve's worker class")
             wait_up(serve_port, serve_proc, "serve")
-            runs: dict[int, list] = {bare_port: [], serve_port: []}
+            runs: dict[int, list] = {bare_port: [], same_port: [], serve_port: []}
             import multiprocessing
 
             with multiprocessing.get_context("fork").Pool(4) as pool:
-                for port in (bare_port, serve_port):  # warm-up
+                for port in runs:  # warm-up
                     throughput(pool, port, clients=4, per_client=25, body=body, signature=signature)
-                for _ in range(args.rounds):  # interleaved, so a noisy neighbour hits both alike
-                    for port in (bare_port, serve_port):
+                for _ in range(args.rounds):  # interleaved, so a noisy neighbour hits them alike
+                    for port in runs:
                         if use_wrk:
                             runs[port].append(wrk_round(port, seconds=args.seconds, connections=args.connections,
                                                         env=env, script=str(script)))
@@ -164,12 +209,15 @@ def main() -> int:
                 serve_fixed = fixed_rate(pool, serve_port, rate=200, seconds=args.rate_seconds, clients=4, body=body,
                                          signature=signature)
         finally:
-            serve_proc.send_signal(signal.SIGTERM)
-            bare_proc.send_signal(signal.SIGTERM)
-            serve_proc.wait(40)
-            bare_proc.wait(40)
+            for proc in (serve_proc, bare_proc, same_proc):
+                proc.send_signal(signal.SIGTERM)
+            for proc in (serve_proc, bare_proc, same_proc):
+                proc.wait(40)
 
-    bare, served = sorted(runs[bare_port])[len(runs[bare_port]) // 2], sorted(runs[serve_port])[len(runs[serve_port]) // 2]
+    def median(port: int):
+        return sorted(runs[port])[len(runs[port]) // 2]
+
+    bare, same, served = median(bare_port), median(same_port), median(serve_port)
     load = os.getloadavg()
     client = (f"wrk -t2 -c{args.connections}, {args.seconds:g} s rounds" if use_wrk
               else "4 Python client processes")
@@ -178,14 +226,17 @@ def main() -> int:
           f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f} at the end)\n")
     print("| endpoint | deliveries/s | p50 ms | p99 ms | p50 ms @ 200/s | p99 ms @ 200/s |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for name, (rps, p50, p99), (f50, f99, _) in (
+    for name, (rps, p50, p99), fixed in (
             ("bare Flask 202 (gunicorn sync)", bare, bare_fixed),
-            ("`serve` /webhooks/github (verify, journal + queue commit)", served, serve_fixed)):
-        print(f"| {name} | {rps:.0f} | {p50 * 1000:.1f} | {p99 * 1000:.1f} | {f50 * 1000:.1f} | {f99 * 1000:.1f} |")
-    rounds = "; ".join(f"{b[0]:.0f} vs {s[0]:.0f}" for b, s in zip(runs[bare_port], runs[serve_port]))
-    print(f"\nper round, bare vs serve (deliveries/s): {rounds}")
-    print(f"serve/bare throughput: {served[0] / bare[0]:.0%} (target >= 50%); serve p99 at 200/s: "
-          f"{serve_fixed[1] * 1000:.1f} ms (target < 50 ms)")
+            ("bare Flask 202 (serve's BufferingWorker, 2 threads)", same, None),
+            ("`serve` /webhooks/github (verify, journal + queue commit, log line)", served, serve_fixed)):
+        at_rate = f"{fixed[0] * 1000:.1f} | {fixed[1] * 1000:.1f}" if fixed else "- | -"
+        print(f"| {name} | {rps:.0f} | {p50 * 1000:.1f} | {p99 * 1000:.1f} | {at_rate} |")
+    rounds = "; ".join(f"{b[0]:.0f} / {m[0]:.0f} / {s[0]:.0f}"
+                       for b, m, s in zip(runs[bare_port], runs[same_port], runs[serve_port]))
+    print(f"\nper round, bare sync / bare BufferingWorker / serve (deliveries/s): {rounds}")
+    print(f"serve/bare throughput: {served[0] / bare[0]:.0%} of gunicorn sync, {served[0] / same[0]:.0%} of the same "
+          f"worker class (target >= 50%); serve p99 at 200/s: {serve_fixed[1] * 1000:.1f} ms (target < 50 ms)")
     return 0
 
 

@@ -50,7 +50,7 @@ class Outcome:
 
 Runner = Callable[[Claim], Outcome]
 _UNCHECKED = object()
-SUPERSEDE_LOOKAHEAD = 50  # newer queued deliveries of the same repository and event looked at
+SUPERSEDE_LOOKAHEAD = 8  # newer queued deliveries of the same repository and event read (bodies included) per job
 RUN_ALL = "*"  # a pending entry meaning "every handler" (the runner itself failed)
 # Deliveries the app makes for itself (e.g. one announcement to one receiver): recorded, retried and dead-lettered
 # like webhooks, but run by the job runner registered for their kind (Delivery.event), not the webhook runner.
