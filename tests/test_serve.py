@@ -281,3 +281,21 @@ def test_kept_alive_connection_gets_each_request_read_whole_and_answered(tmp_pat
             response.read()
         conn.close()
         stop(proc)
+
+
+def test_procfile_web_line_serves_on_port_with_web_concurrency(tmp_path):
+    procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip())
+    assert set(procfile) == {"web", "worker"}
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "GITLAB_", "QUEUE_URL"))}
+    env.update(PORT=str(port), WEB_CONCURRENCY="3", PYTHONPATH=str(ROOT), QUEUE_URL=f"sqlite:///{tmp_path}/q.db",
+               PATH=f"{pathlib.Path(sys.executable).parent}:{env.get('PATH', '')}")
+    proc = subprocess.Popen(["/bin/sh", "-c", f"exec {procfile['web']}"], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}")
+        web_processes = [p for p in process_tree(proc.pid)[1:]]
+        assert len(web_processes) == 3  # WEB_CONCURRENCY web workers under the arbiter, no consumer (web only)
+    finally:
+        took = stop(proc)
+    assert proc.returncode == 0 and took < 10
