@@ -28,7 +28,9 @@ SECRET = "e2e-secret"
 REPO = "acme/release"
 APP, INFRA = "acme/payments-app", "acme/platform-infra"
 UTC = dt.timezone.utc
-T0 = dt.datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+# Later than this machine's clock will read for years: huey schedules by the real clock, so the recheck must be
+# in its future to be parked in the schedule as in production (the handlers read the test's clock).
+T0 = dt.datetime(2036, 12, 3, 8, 0, tzinfo=UTC)
 BASE, STAGING_HEAD, STAGING_MERGE = "b" * 40, "1" * 40, "5" * 40
 PROD_HEAD, PROD_MERGE = "2" * 40, "6" * 40
 STAGING, PRODUCTION = "environments/staging/release.yml", "environments/production/release.yml"
@@ -166,7 +168,7 @@ def test_staging_then_production_through_the_gate(app, forge, clock):
     check = forge.checks_on(REPO, PROD_HEAD)[PROMOTION]
     assert check.conclusion is Conclusion.PENDING  # waiting is never red
     assert check.title == "Waiting for `e2e-staging` on staging/release-1.5.3-2.1.0"
-    assert f"`{STAGING_MERGE}`" in check.summary and "| soak | 2h, ends 2026-12-03 10:00 UTC |" in check.summary
+    assert f"`{STAGING_MERGE}`" in check.summary and "| soak | 2h, ends 2036-12-03 10:00 UTC |" in check.summary
     (timer,) = scheduled(app)  # the recheck at the soak's end
     assert timer.args[0] == f"recheck:github:{REPO}!2:{PROMOTION}:{int((T0 + dt.timedelta(hours=2)).timestamp())}"
 
@@ -177,8 +179,8 @@ def test_staging_then_production_through_the_gate(app, forge, clock):
     deliver(app, "status", {"sha": STAGING_MERGE, "state": "success", "context": "e2e-staging",
                             "installation": {"id": 42}, "repository": {"full_name": REPO}}, delivery="status-1")
     check = forge.checks_on(REPO, PROD_HEAD)[PROMOTION]
-    assert (check.conclusion, check.title) == (Conclusion.PENDING, "Soaking in staging until 2026-12-03 10:00 UTC")
-    assert "| `e2e-staging` | status | ✅ [success](https://ci.example/1) | 2026-12-03 08:35 UTC |" in check.summary
+    assert (check.conclusion, check.title) == (Conclusion.PENDING, "Soaking in staging until 2036-12-03 10:00 UTC")
+    assert "| `e2e-staging` | status | ✅ [success](https://ci.example/1) | 2036-12-03 08:35 UTC |" in check.summary
     assert len(scheduled(app)) == 1  # the same recheck: not scheduled twice
 
     # 5. the soak ends: the scheduled recheck runs by itself (no event from GitHub) and the check turns green
