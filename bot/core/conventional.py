@@ -19,7 +19,7 @@ class Bump(enum.IntEnum):
 _HEADER = re.compile(r"^(?P<type>[A-Za-z]+)(?:\((?P<scope>[^()\r\n]*)\))?(?P<bang>!)?: (?P<description>\S.*)$")
 # §12/§16: BREAKING CHANGE (or BREAKING-CHANGE) footer token, case-sensitive
 _BREAKING_FOOTER = re.compile(r"^BREAKING[ -]CHANGE: ?", re.MULTILINE)
-_PR_REF = re.compile(r"\(#(\d+)\)\s*$")
+_PR_REF = re.compile(r"\((?:#|!)(\d+)\)\s*$")  # GitHub's (#12); GitLab's merge requests are !12
 
 
 @dataclass(frozen=True)

@@ -425,7 +425,7 @@ def _by_team(approvals: tuple[Approval, ...]) -> list[tuple[str, list[Approval]]
 
 _GROUPS = ("Breaking changes", "Features", "Fixes", "Other")
 _MERGE_HEADER = re.compile(r"^Merge (pull request|branch|remote-tracking branch) ")
-_BARE_REF = re.compile(r"(?<![\w/\[])#(\d+)\b")
+_BARE_REF = re.compile(r"(?<![\w/\[])([#!])(\d+)\b")  # #12, and GitLab's merge request !12
 
 
 def render_notes(
@@ -507,13 +507,14 @@ def _commit_line(commit: CommitInfo, parsed: conventional.ConventionalCommit, *,
                  author: str | None = None) -> str:
     description = parsed.description
     if parsed.pull_number is not None:
-        description = re.sub(r"\s*\(#\d+\)\s*$", "", description)
+        description = re.sub(r"\s*\((?:#|!)\d+\)\s*$", "", description)
     # In a file or release of the release repo a bare #12 would point at the release repo's own issue 12.
-    description = _BARE_REF.sub(lambda m: f"{repo}#{m.group(1)}", description)
+    description = _BARE_REF.sub(lambda m: f"{repo}{m.group(1)}{m.group(2)}", description)
     scope = f"**{parsed.scope}:** " if parsed.scope else ""
     line = f"- {scope}{description}"
     if parsed.pull_number is not None:
-        line += f" ([#{parsed.pull_number}]({web_links(web_url).pull(repo, parsed.pull_number)}))"
+        ref = getattr(web_links(web_url), "pull_ref", lambda n: f"#{n}")(parsed.pull_number)  # !12 on GitLab
+        line += f" ([{ref}]({web_links(web_url).pull(repo, parsed.pull_number)}))"
     line += f" ([`{commit.sha[:7]}`]({web_links(web_url).commit(repo, commit.sha)}))"
     return line + (f" by @{author}" if author else "")
 
