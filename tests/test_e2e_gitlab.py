@@ -187,6 +187,7 @@ def test_merge_request_lifecycle_statuses_one_note_release_and_replays(world):
     assert "1.0.0" in changelog
     # links in GitLab's own routes (under /-/), at the self-managed prefix
     assert f"{GITLAB_URL}/{APP}/-/compare/v1.0.0...v1.1.0" in changelog and f"{GITLAB_URL}/{APP}/-/commit/" in changelog
+    assert f"refunds ([!3]({GITLAB_URL}/{APP}/-/merge_requests/3))" in changelog  # the MR ref, in its own project
 
     # replaying the merge hook under a new id creates no second tag, entry or release
     tags, commits, releases = dict(project.tags), len(project.commits), dict(project.releases)
