@@ -8,8 +8,8 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PREFIX = "release_coordinator_"
 
 _HELP = {
-    "deliveries_total": ("counter", "Webhook deliveries received, by event and outcome."),
-    "jobs_done_total": ("counter", "Deliveries whose handlers all completed."),
+    "deliveries_total": ("counter", "Webhook deliveries received, by forge (github, gitlab), event and outcome."),
+    "jobs_done_total": ("counter", "Deliveries whose handlers all completed, by forge and event."),
     "jobs_failed_total": ("counter", "Deliveries kept as dead letters (a handler failed for good)."),
     "jobs_retried_total": ("counter", "Job runs that hit a transient forge error and were scheduled again."),
     "jobs_superseded_total": ("counter", "Deliveries skipped because a newer one for the same pull request was "
