@@ -249,3 +249,14 @@ def test_an_oversized_body_is_413(queue):
 
 def test_the_not_configured_message_names_every_variable():
     assert "GITLAB_WEBHOOK_SECRET" in gitlab.NOT_CONFIGURED and "GITLAB_TOKEN" in gitlab.NOT_CONFIGURED
+
+
+def test_metrics_count_gitlab_deliveries_under_the_gitlab_forge(queue):
+    client = client_for(queue)
+    post(client, "Merge Request Hook", with_action("approved"))
+    post(client, "Merge Request Hook", with_action("approved"), uuid="u-2")  # GitLab's retry
+    post(client, "Merge Request Hook", with_action("approved"), token="wrong")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'release_coordinator_deliveries_total{event="Merge Request Hook",forge="gitlab",outcome="queued"} 1' in text
+    assert 'release_coordinator_deliveries_total{event="Merge Request Hook",forge="gitlab",outcome="duplicate"} 1' in text
+    assert 'release_coordinator_deliveries_total{event="-",forge="gitlab",outcome="bad_token"} 1' in text
