@@ -356,3 +356,17 @@ def test_periodic_sweeps_every_configured_forge(monkeypatch):
                     gitlab_forge_for=lambda account: FakeForge("gitlab"), clock=lambda: NOW)
     worker.periodic()
     assert calls == [("github", "github"), ("gitlab", "gitlab")]
+
+
+def test_one_worker_serves_github_and_gitlab_side_by_side():
+    router, seen = Router(), []
+
+    @router.register("pull.changed")
+    def on_changed(event, ctx):
+        seen.append((event.forge, event.account, ctx.forge.kind))
+
+    worker = Worker(Settings(), store=DictStore(), router=router, forge_for=lambda i: FakeForge("github"),
+                    gitlab_forge_for=lambda account: FakeForge("gitlab"), clock=lambda: NOW)
+    assert worker(claim()).done and worker(gitlab_claim(GITLAB_MR)).done
+    assert seen == [("github", 77, "github"), ("gitlab", None, "gitlab")]
+    assert set(worker._forges) == {("github", 77), ("gitlab", None)}
