@@ -121,14 +121,14 @@ def test_releases_tell_the_component_pull_requests_and_announce_once(app, forge,
     merge(forge, 1, STAGING_MERGE)
     post(app, "pull_request", pull_payload(forge, 1, "closed", merged=True), delivery="s-merged")
     assert "staging/release-1.5.3-2.1.0" in forge.repos[REPO].tags
-    on_staging = "Shipped in staging/release-1.5.3-2.1.0 to staging on 2026-12-03"
+    on_staging = f"Shipped in staging/release-1.5.3-2.1.0 to staging on {T0.date().isoformat()}"
     assert shipped_notes(forge) == {key: [on_staging] for key in ((APP, 12), (APP, 13), (INFRA, 30))}
     assert receiver.received == []  # the receiver wants production only
 
     merge(forge, 2, PROD_MERGE)
     post(app, "pull_request", pull_payload(forge, 2, "closed", merged=True), delivery="p-merged")
     assert forge.repos[REPO].tags["release-1.5.3-2.1.0"].commit_sha == PROD_MERGE
-    on_production = "Shipped in release-1.5.3-2.1.0 to production on 2026-12-03"
+    on_production = f"Shipped in release-1.5.3-2.1.0 to production on {T0.date().isoformat()}"
     assert shipped_notes(forge) == {key: [on_staging, on_production] for key in ((APP, 12), (APP, 13), (INFRA, 30))}
     body = forge.repos[REPO].releases["release-1.5.3-2.1.0"].body
     assert "### Pull requests shipped" in body and "[acme/platform-infra#30](https://github.com/acme/platform-infra/pull/30)" in body
