@@ -42,16 +42,11 @@ class Context:
     # outside a queue (CLI replay without one, tests): nothing is announced then.
     jobs: Any = field(default=None, repr=False)
 
-    def details_url(self, repo: str, number: int, **kwargs: Any) -> str | None:
-        """The signed details link of a pull request on this context's forge (`forge` taken from ctx.forge.kind
-        when bot.links takes it; INTERFACES.md §4); kwargs (e.g. check=NAME) pass through."""
-        import inspect
-
-        params = inspect.signature(links.details_url).parameters
-        if "forge" in params:
-            kwargs.setdefault("forge", getattr(self.forge, "kind", "github"))
+    def details_url(self, repo: str, number: int, *, check: str | None = None) -> str | None:
+        """The signed details link of a pull request on this context's forge (INTERFACES.md §4), at a check's
+        section when check names one."""
         return links.details_url(self.public_url, key=self.details_link_key, repo=repo, number=number,
-                                 **{k: v for k, v in kwargs.items() if k in params})
+                                 forge=getattr(self.forge, "kind", "github"), check=check)
 
 
 def all_handlers() -> Router:
