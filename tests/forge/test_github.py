@@ -997,3 +997,51 @@ def test_the_immutable_cache_is_bounded(fg):
     forge.get_file(REPO, "f2", ref=shas[2])  # still cached
     forge.get_file(REPO, "f0", ref=shas[0])  # evicted: asked again
     assert fg.requests() == 4
+
+
+# --- changed_since: what an approval given on an older head did not see (GL-core)
+
+def _pull_at(head: str, base: str = "b" * 40):
+    from bot.model import PullRequest
+
+    return PullRequest(repo=REPO, number=9, title="t", author="a", head_sha=head, head_ref="f", base_ref="main",
+                       base_sha=base, state="open")
+
+
+def test_changed_since_lists_both_sides_of_a_rename(fg, forge):
+    old, head = fake_sha("approved"), fake_sha("head")
+    fg.repo(REPO).compares[(old, head)] = {"status": "ahead", "ahead_by": 1, "behind_by": 0, "total_commits": 1,
+                                           "commits": [commit_json(fake_sha("c"), "fix: move")],
+                                           "files": [file_json("new/x.py", status="renamed", previous="old/x.py")]}
+    assert forge.changed_since(_pull_at(head), old) == frozenset({"new/x.py", "old/x.py"})
+
+
+@pytest.mark.parametrize("status", ["diverged", "behind"])
+def test_changed_since_a_force_pushed_head_is_none(fg, forge, status):
+    old, head = fake_sha("approved"), fake_sha("head")
+    fg.repo(REPO).compares[(old, head)] = {"status": status, "ahead_by": 1, "behind_by": 1, "total_commits": 1,
+                                           "commits": [], "files": [file_json("a.py")]}
+    assert forge.changed_since(_pull_at(head), old) is None
+
+
+def test_changed_since_a_commit_github_no_longer_has_is_none(fg, forge):
+    assert forge.changed_since(_pull_at(fake_sha("head")), fake_sha("gone")) is None
+
+
+def test_changed_since_past_300_files_is_the_union_of_the_commits_not_every_path(fg, forge):
+    # the defect fixed here: the widened list is complete, so it is used as it is
+    old, head = fake_sha("approved"), fake_sha("head")
+    _seed_compare(fg, old, head, n_commits=2, n_files=320)
+    fg.repo(REPO).commit_files[fake_sha("c", 0)] = [file_json(f"app/{n}.py") for n in range(200)]
+    fg.repo(REPO).commit_files[fake_sha("c", 1)] = [file_json(f"app/{n}.py") for n in range(150, 320)]
+    changed = forge.changed_since(_pull_at(head), old)
+    assert changed == frozenset(f"app/{n}.py" for n in range(320)) and "infra/main.tf" not in changed
+
+
+def test_changed_since_when_even_a_commit_was_cut_adds_the_pulls_files(fg, forge):
+    old, head, base = fake_sha("approved"), fake_sha("head"), fake_sha("base")
+    _seed_compare(fg, old, head, n_commits=1, n_files=300)
+    fg.repo(REPO).commit_files[fake_sha("c", 0)] = [file_json(f"gen/{n}.py") for n in range(3000)]
+    fg.add_pull(REPO, 9, head_sha=head, base_sha=base, files=[file_json("infra/main.tf"), file_json("gen/1.py")])
+    changed = forge.changed_since(_pull_at(head, base), old)
+    assert "infra/main.tf" in changed and "gen/2999.py" in changed
