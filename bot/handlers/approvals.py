@@ -12,7 +12,7 @@ from bot.core.approvals import (
 )
 from bot.core.approvals_render import MAX_PULL_FILES, render_check, render_config_failure
 from bot.core.checks import APPROVALS, Level, Problem
-from bot.core.config import CONFIG_PATH, ApprovalsConfig
+from bot.core.config import ApprovalsConfig
 from bot.core.windows import override_active
 from bot.forge.errors import ForgeError, PermissionDenied, TransientError
 from bot.forge.protocol import Forge
@@ -26,7 +26,6 @@ from bot.webhooks.event import Event
 
 log = logging.getLogger("bot.handlers.approvals")
 router = Router()
-RULE_FILES = (CONFIG_PATH, ".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")  # GitHub's; see layout_of(forge)
 # The store forgets both per-PR records 90 days after their last write (a PR is rarely open longer). A lapsed
 # details page is written again by the PR's next evaluation; a lapsed "asked" list can ask a team once more.
 DETAILS_TTL = REQUESTED_TTL = 90 * 24 * 3600
