@@ -5,8 +5,8 @@ uses every core while the GIL holds each process to one, and its arbiter restart
 worker leaves one gap, which BufferingWorker closes: once a request's first bytes arrive, a thread reads the rest
 blocking, so clients that send half a body and stall hold every thread. BufferingWorker reads each request (its
 headers and a body up to BUFFER_LIMIT) in the worker's event loop, without a thread, and hands it to a thread only
-when complete; a request not complete within REQUEST_READ_TIMEOUT is answered 408 and closed. Threads per worker and
-connections per worker are bounded, so memory is too.
+when complete; a request not complete within REQUEST_READ_TIMEOUT is answered 408 and closed. Threads and
+connections per worker are bounded, and so are the bytes held (SMALL_REQUEST per connection, BUFFER_BUDGET beyond).
 
 `serve` runs the queue consumer in one process of its own beside the web workers, started and watched by the
 arbiter (ConsumerProcess): never inside the arbiter, which forks web workers at any time (a fork while a consumer
@@ -50,6 +50,10 @@ DEFAULT_CONNECTIONS = 2000  # open connections per web process, most of them cli
 DEFAULT_GRACEFUL_SECONDS = 25.0  # under Kubernetes' default 30 s terminationGracePeriodSeconds
 REQUEST_READ_TIMEOUT = 10.0  # seconds to send a whole request; GitHub sends one in milliseconds
 BUFFER_LIMIT = 1 << 20  # bodies up to this size are read in the event loop; larger ones stream in a thread
+# Memory per web process: every request up to SMALL_REQUEST is buffered (connections x 64 KiB at most); larger ones
+# while the bytes held stay under BUFFER_BUDGET, after which a request thread (there are 2) reads the rest.
+SMALL_REQUEST = 64 << 10
+BUFFER_BUDGET = 64 << 20
 CONSUMER_NICENESS = 10  # serve's consumer yields the CPUs to intake under load (GitHub waits 10 s for a 202)
 LINGER_SECONDS = 2.0  # how long an answered connection waits for the client to close (gunicorn's close_graceful)
 HEADER_LIMIT = 64 << 10  # gunicorn's own limits (request line, fields) reject anything near this
@@ -81,10 +85,12 @@ class BufferingWorker(ThreadWorker):
 
     read_timeout = REQUEST_READ_TIMEOUT
     inline_prefixes: tuple[bytes, ...] = ()  # request starts run in the event loop itself (see _on_bytes)
+    buffer_budget = BUFFER_BUDGET
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.reading: deque[TConn] = deque()  # connections still sending, oldest deadline first
+        self.buffered = 0  # bytes held for requests still arriving, against buffer_budget
         self.lingering: deque[TConn] = deque()  # answered and half-closed, waiting for the client's FIN
 
     def set_accept_enabled(self, enabled):
@@ -137,12 +143,16 @@ class BufferingWorker(ThreadWorker):
             self._close_reading(conn)
             return
         conn.rc_buffer += chunk
+        self.buffered += len(chunk)
         complete = request_complete(conn.rc_buffer)
+        if complete is False and len(conn.rc_buffer) > SMALL_REQUEST and self.buffered > self.buffer_budget:
+            complete = None  # a large request while the process's budget is spent: a (bounded) thread reads the rest
         if complete is False:
             return
         self.poller.unregister(sock)
         conn.rc_reading = False
         buffered, conn.rc_buffer = bytes(conn.rc_buffer), None
+        self.buffered -= len(buffered)
         conn.data_ready = True
         conn.init()  # the HTTP/1 parser (blocking socket); the bytes read so far are its first input
         conn.parser.unreader.unread(buffered)
@@ -158,6 +168,7 @@ class BufferingWorker(ThreadWorker):
 
     def _close_reading(self, conn: TConn, *, answer: bytes | None = None) -> None:
         conn.rc_reading = False
+        self.buffered -= len(conn.rc_buffer or b"")
         conn.rc_buffer = None
         try:
             self.poller.unregister(conn.sock)

@@ -299,3 +299,18 @@ def test_procfile_web_line_serves_on_port_with_web_concurrency(tmp_path):
     finally:
         took = stop(proc)
     assert proc.returncode == 0 and took < 10
+
+
+@pytest.mark.parametrize("size", [300 << 10, 3 << 20])  # read whole in the loop; over BUFFER_LIMIT: a thread streams it
+def test_a_large_signed_delivery_is_read_in_full_either_way(tmp_path, size):
+    payload = json.loads(FIXTURE.read_bytes())
+    payload["pull_request"]["body"] = "y" * size
+    body = json.dumps(payload).encode()
+    with LoopbackGitHub() as gh, serving(tmp_path, github_url=gh.url) as (proc, base):
+        request = urllib.request.Request(base + "/webhooks/github", data=body, headers={
+            "X-GitHub-Event": "pull_request", "X-GitHub-Delivery": f"large-{size}", "Content-Type": "application/json",
+            "X-Hub-Signature-256": sign(body, secret=SECRET)})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 202
+        stop(proc)
+    assert state(tmp_path, f"large-{size}") is not None  # journaled (the consumer may have run it since)
