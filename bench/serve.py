@@ -148,6 +148,8 @@ def main() -> int:
     parser.add_argument("--body-bytes", type=int, default=8192)
     parser.add_argument("--python-client", action="store_true", help="use the Python load generator even with wrk")
     parser.add_argument("--serve-args", default="", help="extra arguments for serve, e.g. '--web-workers 1'")
+    parser.add_argument("--command", choices=("serve", "web"), default="serve",
+                        help="web: the same web processes without the consumer (to see what the consumer costs)")
     args = parser.parse_args()
 
     from bot.webhooks.github import sign
@@ -182,7 +184,7 @@ def main() -> int:
                                       "--worker-class", "bot.serving.BufferingWorker", "--threads", "2",
                                       "--log-level", "warning", "--chdir", str(ROOT), "bench.serve:bare_app"],
                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        serve_proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1",
+        serve_proc = subprocess.Popen([sys.executable, "-m", "bot.cli", args.command, "--host", "127.0.0.1",
                                        "--port", str(serve_port), *args.serve_args.split()], cwd=tmp, env=env,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:

@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import sys
+import threading
 import time
 from typing import Any, Iterable
 
@@ -103,12 +104,25 @@ def configure(level: str = "INFO", stream=None, *, fmt: str | None = None) -> No
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
     logging.captureWarnings(True)  # a library's warning is a log line too, not a bare line on stderr
+    # A crash is a log line too, not a bare traceback among JSON lines (the main thread's and any other thread's).
+    sys.excepthook = _log_uncaught
+    threading.excepthook = lambda args: _log_uncaught(args.exc_type, args.exc_value, args.exc_traceback,
+                                                      thread=getattr(args.thread, "name", None))
     # Our own lines cover each delivery and job; huey's per-task lines and werkzeug's access lines would
     # double them. Their warnings and errors still come through.
     for noisy in ("huey", "werkzeug"):
         logging.getLogger(noisy).setLevel(max(root.level, logging.WARNING))
 
 
+def _log_uncaught(exc_type, exc_value, traceback, thread: str | None = None) -> None:
+    if issubclass(exc_type, KeyboardInterrupt):
+        sys.__excepthook__(exc_type, exc_value, traceback)
+        return
+    event(logging.getLogger("bot"), "uncaught exception", level=logging.CRITICAL, thread=thread,
+          exc_info=(exc_type, exc_value, traceback))
+
+
 def event(logger: logging.Logger, msg: str, *, level: int = logging.INFO, **fields: Any) -> None:
     """One structured line: fields become top-level JSON keys."""
-    logger.log(level, msg, extra={"fields": fields})
+    exc_info = fields.pop("exc_info", None)
+    logger.log(level, msg, extra={"fields": fields}, exc_info=exc_info)

@@ -61,3 +61,15 @@ def test_a_redis_queue_that_keeps_nothing_is_called_out_in_the_log_and_readyz(tm
     assert loud and loud[0]["queue"] == "redis://127.0.0.1:6379/13"
     assert (ready["status"], ready["durable"]) == ("ready", False)
     assert ready["warning"].startswith("NOT DURABLE: Redis keeps nothing on disk (appendonly no")
+
+
+def test_an_uncaught_exception_is_one_json_line_too(tmp_path):
+    code = ("from bot import logs; logs.configure('INFO'); import threading; "
+            "t = threading.Thread(target=lambda: 1 / 0, name='boom'); t.start(); t.join(); "
+            "raise RuntimeError('stop here')")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    assert [(r["msg"], r["level"], r.get("thread")) for r in records] == [
+        ("uncaught exception", "critical", "boom"), ("uncaught exception", "critical", None)]
+    assert "ZeroDivisionError" in records[0]["exc"] and "RuntimeError: stop here" in records[1]["exc"]
+    assert result.returncode == 1
