@@ -143,8 +143,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "GITHUB_WEBHOOK_SECRET": SECRET, "QUEUE_URL": f"sqlite:///{tmp}/queue.db?synchronous={args.synchronous}",
                "PYTHONPATH": str(ROOT)}
-        for name in ("GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_PRIVATE_KEY_PATH"):
-            env.pop(name, None)
+        env.pop("GITHUB_PRIVATE_KEY_PATH", None)
+        # App credentials present (routed deliveries are refused with 503 without them); no consumer runs here
+        env.update(GITHUB_APP_ID="1", GITHUB_PRIVATE_KEY="bench: intake never signs")
         bare_port, intake_port = free_port(), free_port()
         gunicorn = ["--workers", str(args.workers), "--threads", str(args.threads),
                     "--worker-class", "gthread" if args.threads > 1 else "sync"]
