@@ -314,3 +314,48 @@ def test_a_large_signed_delivery_is_read_in_full_either_way(tmp_path, size):
             assert response.status == 202
         stop(proc)
     assert state(tmp_path, f"large-{size}") is not None  # journaled (the consumer may have run it since)
+
+
+def consumer_pids(pid: int) -> list[int]:
+    return [p for p in process_tree(pid)
+            if b"bot.commands.worker" in pathlib.Path(f"/proc/{p}/cmdline").read_bytes()]
+
+
+def test_the_arbiter_starts_another_consumer_when_one_dies(tmp_path):
+    with LoopbackGitHub() as gh, serving(tmp_path, github_url=gh.url) as (proc, base):
+        deadline = time.monotonic() + 10
+        while not consumer_pids(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [first] = consumer_pids(proc.pid)
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and [p for p in consumer_pids(proc.pid) if p != first] == []:
+            time.sleep(0.2)
+        [second] = consumer_pids(proc.pid)
+        assert second != first
+        assert deliver(base, "after-restart") == 202
+        assert wait_state(tmp_path, "after-restart", (State.DONE, State.DEAD)) in (State.DONE, State.DEAD)
+        stop(proc)
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie waiting to be reaped (/proc/PID/stat: "pid (comm) STATE ...")."""
+    try:
+        return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_consumer_whose_serve_was_killed_stops_by_itself(tmp_path):
+    with LoopbackGitHub() as gh, serving(tmp_path, github_url=gh.url) as (proc, base):
+        deadline = time.monotonic() + 10
+        while not consumer_pids(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [consumer] = consumer_pids(proc.pid)
+        workers = [p for p in process_tree(proc.pid)[1:] if p != consumer]
+        proc.kill()  # SIGKILL: the arbiter cannot tell anyone
+        proc.wait(5)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and [p for p in [consumer, *workers] if running(p)]:
+            time.sleep(0.2)
+        assert [p for p in [consumer, *workers] if running(p)] == []  # no orphan consumes or serves on
