@@ -53,7 +53,8 @@ def on_rollback_comment(event: Event, ctx: Context) -> None:
     if target is None:
         forge.comment(repo, number, problem)
         return
-    notes = f"Rollback to {target.release_id}, requested by @{user} in #{number}"
+    asked_in = forge.links.pull_ref(number)  # `!N` on GitLab: `#N` there names an issue
+    notes = f"Rollback to {target.release_id}, requested by @{user} in {asked_in}"
     content = core.rollback_manifest_text(current.content if current else None, versions=target.versions, config=config, notes=notes)
     pull, opened = open_rollback_pull(
         forge, repo, base=branch, head_sha=head, path=environment.manifest, content=content, target=target, number=number,
@@ -191,7 +192,7 @@ def open_rollback_pull(
         )
     body = (
         f"Restores the versions of release `{target.release_id}` ({_versions_text(target.versions)}) with "
-        f"`rollback: true`, as asked in #{number}.\n\nIt needs the usual approvals before it can merge; merging it "
+        f"`rollback: true`, as asked in {forge.links.pull_ref(number)}.\n\nIt needs the usual approvals before it can merge; merging it "
         "tags the rollback and writes its changelog entry."
     )
     try:

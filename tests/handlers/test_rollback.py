@@ -30,15 +30,16 @@ def _tag(release_id, app, infra, previous=None):
     return Tag(release_id, f"sha-{release_id}", message, f"tag-{release_id}")
 
 
-def _world(*, codeowners="release.yml @acme/infra-team @acme/app-team\n"):
-    forge = FakeForge()
+def _world(*, codeowners="release.yml @acme/infra-team @acme/app-team\n", kind="github"):
+    forge = FakeForge(kind)
     state = forge.repos[REPO]
     state.branches["main"] = "head1"
+    config_path = forge.layout.config_path  # .github/ or .gitlab/release-coordinator.yml
     for ref in ("main", "head1"):
-        forge.add_file(REPO, ".github/release-coordinator.yml", CONFIG, ref=ref)
+        forge.add_file(REPO, config_path, CONFIG, ref=ref)
         forge.add_file(REPO, "release.yml", LIVE, ref=ref)
         if codeowners is not None:
-            forge.add_file(REPO, ".github/CODEOWNERS", codeowners, ref=ref)
+            forge.add_file(REPO, ".github/CODEOWNERS" if kind == "github" else "CODEOWNERS", codeowners, ref=ref)
     for tag in (_tag("release-1.5.1-2.0.9", "1.5.1", "2.0.9"),
                 _tag("release-1.5.2-2.0.9", "1.5.2", "2.0.9", previous="release-1.5.1-2.0.9"),
                 _tag("release-1.5.3-2.1.0", "1.5.3", "2.1.0", previous="release-1.5.2-2.0.9")):
@@ -71,6 +72,18 @@ def test_rollback_opens_a_pull_request_restoring_the_previous_release():
     assert forge.repos[REPO].files["main"]["release.yml"] == LIVE  # the default branch is untouched
     (reply,) = forge.repos[REPO].comments[7]
     assert reply.startswith(f"Opened {pull.html_url} to roll back to `release-1.5.2-2.0.9` (payments-app 1.5.2, platform-infra 2.0.9).")
+
+
+def test_on_gitlab_the_rollback_names_the_asking_merge_request_as_gitlab_writes_it():
+    """`#7` on GitLab links issue 7: the manifest note and the MR description say `!7`."""
+    forge, ctx = _world(kind="gitlab")
+    on_rollback_comment(_comment(forge="gitlab", name="Note Hook", action=None), ctx)
+    (pull,) = _opened(forge)
+    manifest = forge.repos[REPO].files["rollback/release-1.5.2-2.0.9"]["release.yml"].decode()
+    assert yaml.safe_load(manifest)["release"]["notes"] == "Rollback to release-1.5.2-2.0.9, requested by @alice in !7"
+    assert "as asked in !7." in pull.body and "#7" not in pull.body
+    (reply,) = forge.repos[REPO].comments[7]
+    assert reply.startswith(f"Opened {pull.html_url} to roll back")
 
 
 def test_rollback_to_a_named_release():
