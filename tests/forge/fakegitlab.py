@@ -206,10 +206,14 @@ class FakeGitLab:
     def add_symlink(self, project: str, path: str, target: str, *, ref: str = "main") -> str:
         return self.add_file(project, path, Symlink(target.encode()), ref=ref)
 
-    def add_tag(self, project: str, name: str, *, sha: str, message: str | None = None) -> None:
+    def add_tag(self, project: str, name: str, *, sha: str, message: str | None = None,
+                created: dt.datetime | None = None) -> None:
+        """`date` is the commit's (what order_by=updated sorts by); `created` the tag object's tagger date (an
+        annotated tag's own time, by default its commit's), which GitLab 16.11+ answers as `created_at`."""
         st = self.project(project)
         target = fake_sha(project, "tag", name, message) if message else sha
-        st.tags[name] = {"target": target, "commit": sha, "message": message or "", "date": st.commits[sha].date}
+        st.tags[name] = {"target": target, "commit": sha, "message": message or "", "date": st.commits[sha].date,
+                         "created": created or st.commits[sha].date}
 
     def add_group(self, path: str, members: dict[str, int] | None = None) -> FakeGroup:
         """A group (its parents are made too); members: username -> access level (30 Developer)."""
@@ -296,6 +300,34 @@ class FakeGitLab:
         else:
             mr.merge_commit_sha = sha
         return sha
+
+    def set_job(self, project: str, sha: str, name: str, status: str, *, ref: str | None = None,
+                target_url: str | None = None) -> dict:
+        """A CI job of sha's pipeline moving to `status` (created, pending, running, success, failed, canceled,
+        skipped, manual): the runner moves the same job along; a job that had finished is retried as a new one
+        (the old one marked retried). GitLab lists jobs among the commit's statuses, the latest per name.
+        https://docs.gitlab.com/api/commits/#list-the-statuses-of-a-commit"""
+        st = self.project(project)
+        ref = ref or next((br for br, head in sorted(st.branches.items()) if sha in self._ancestors(st, head)), st.default_branch)
+        now = _iso(self.tick())
+        job = next((j for j in reversed(st.jobs) if j["sha"] == sha and j["name"] == name and not j["retried"]
+                    and j["status"] in ("created", "pending", "running", "manual")), None)
+        if job is None:
+            for older in st.jobs:
+                if older["sha"] == sha and older["name"] == name:
+                    older["retried"] = True
+            job = {"id": next(self._ids), "sha": sha, "ref": ref, "name": name, "status": "created", "retried": False,
+                   "allow_failure": False, "author": self.user_json(self.token_user), "pipeline_id": 2,
+                   "created_at": now, "started_at": None, "finished_at": None,
+                   "target_url": target_url or f"{self.url}/{st.path}/-/jobs/{len(st.jobs) + 1}", "description": None}
+            st.jobs.append(job)
+        job["status"] = status
+        if status == "running":
+            job["started_at"] = now
+        if status in ("success", "failed", "canceled", "skipped"):
+            job["started_at"] = job["started_at"] or now
+            job["finished_at"] = now
+        return job
 
     # --- inspection
     def statuses_of(self, project: str, sha: str) -> dict[str, dict]:
@@ -752,7 +784,8 @@ class FakeGitLab:
             sha = self._resolve(st, b["ref"])
             if not sha:
                 return bad("Target " + b["ref"] + " is invalid")
-            self.add_tag(st.path, b["tag_name"], sha=sha, message=b.get("message") or None)
+            # the tag object is made now, whenever its commit was: https://docs.gitlab.com/api/tags/#create-a-new-tag
+            self.add_tag(st.path, b["tag_name"], sha=sha, message=b.get("message") or None, created=self.tick())
             return 201, self._tag_json(st, b["tag_name"])
 
         @R("GET", P + r"/releases/([^/]+)")
@@ -865,7 +898,7 @@ class FakeGitLab:
     def _tag_json(self, st: FakeProject, name: str) -> dict:
         t = st.tags[name]
         return {"name": name, "message": t["message"], "target": t["target"], "commit": self.commit_json(st, t["commit"]),
-                "release": None, "protected": False, "created_at": _iso(t["date"]) if t["message"] else None}
+                "release": None, "protected": False, "created_at": _iso(t["created"]) if t["message"] else None}
 
     # --- GraphQL: the slice the adapter reads (project.repository.blobs, group.groupMembers)
     def graphql_resolvers(self) -> dict:

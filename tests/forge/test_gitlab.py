@@ -297,6 +297,17 @@ def test_create_tag_sends_the_message_and_a_taken_name_is_already_exists(gl, for
     assert gl.calls[-1].query == {"per_page": ["100"], "order_by": ["updated"], "sort": ["desc"]}
 
 
+def test_a_tag_made_later_than_its_commit_is_dated_when_it_was_made(gl, forge):
+    """The soak starts when staging was tagged: an annotated tag's `created_at` (GitLab 16.11+) is the tag
+    object's own time, not its commit's (https://docs.gitlab.com/api/tags/#get-a-single-repository-tag)."""
+    sha = gl.add_file(REPO, "release.yml", "x")
+    committed = gl.project(REPO).commits[sha].date
+    gl.tick(minutes=7)  # the merge hook arrives minutes after the merge commit
+    tag = forge.create_tag(REPO, name="staging/release-1", message="m", sha=sha)
+    made = forge.tag_date(REPO, tag)
+    assert made is not None and (made - committed).total_seconds() >= 7 * 60
+
+
 def test_release_and_merge_request_twice_are_already_exists(gl, forge):
     sha = gl.add_file(REPO, "release.yml", "x")
     forge.create_tag(REPO, name="r1", message="m", sha=sha)
