@@ -101,6 +101,17 @@ class Commit:
     message: str
     author: str | None = None  # login/username when the forge knows it
     html_url: str = ""
+    parents: tuple[str, ...] = ()  # parent shas, first parent first (a merge commit has two), when listed
+
+
+@dataclass(frozen=True)
+class MergedPull:
+    """The pull request (GitLab: merge request) merged into the default branch that brought a commit there
+    (Forge.merged_pulls_for_commits): a squash, rebase or merge-commit merge alike."""
+
+    number: int
+    author: str | None = None  # login/username of who opened it
+    merged_at: str | None = None  # ISO 8601, as the forge gave it
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from bot.forge.github import note_marker
 from bot.forge.layout import github_layout, github_links, gitlab_layout, gitlab_links
 from bot.forge.statuses import WAITING_STATES, commit_status, status_digest
 from bot.model import (
-    ChangedFile, Commit, Comparison, ExistingCheck, FileContent, Note, Permission, PullFiles, PullRequest, Release,
-    Review, Tag, TeamInfo,
+    ChangedFile, Commit, Comparison, ExistingCheck, FileContent, MergedPull, Note, Permission, PullFiles, PullRequest,
+    Release, Review, Tag, TeamInfo,
 )
 
 MAX_PULL_FILES = {"github": 3000, "gitlab": 3000}  # GitHub's list cap; GitLab's diffs `overflow` past its limits
@@ -51,6 +51,8 @@ class FakeRepo:
     # the promotion gate's reads (ENV-release): statuses / check runs / deployment statuses seeded per sha, tag dates
     commit_checks: dict[str, list[CommitCheck]] = field(default_factory=lambda: defaultdict(list))
     tag_dates: dict[str, dt.datetime] = field(default_factory=dict)
+    # commit sha -> the pull requests containing it: (MergedPull, state "merged" | "open" | "closed", base branch)
+    commit_pulls: dict[str, list[tuple[MergedPull, str, str]]] = field(default_factory=lambda: defaultdict(list))
 
 
 class FakeForge:
@@ -84,6 +86,16 @@ class FakeForge:
         repo.pulls[pull.number] = pull
         repo.pull_files[pull.number] = tuple(files)
         repo.pull_commits[pull.number] = tuple(commits)
+
+    def add_commit_pull(self, repo: str, number: int, shas, *, author: str | None = "octocat",
+                        merged_at: str | None = "2026-11-20T09:00:00Z", state: str = "merged",
+                        base: str | None = None) -> None:
+        """Pull request `number` contains these commits (a rebase merge's commits, a squash commit, a pull's
+        own commits): merged into `base` (default: the default branch) at merged_at, or still open/closed."""
+        state_repo = self.repos[repo]
+        for sha in shas:
+            state_repo.commit_pulls[sha].append((MergedPull(number, author, merged_at if state == "merged" else None),
+                                                 state, base or state_repo.default_branch))
 
     def add_review(self, repo: str, number: int, review: Review) -> None:
         self.repos[repo].reviews[number].append(review)
@@ -131,6 +143,21 @@ class FakeForge:
     def pulls_for_commit(self, repo, sha):
         self._call("pulls_for_commit")
         return tuple(p.number for p in self.repos[repo].pulls.values() if p.head_sha == sha and p.state == "open")
+
+    def merged_pulls_for_commits(self, repo, shas):
+        """As both adapters answer: per sha the earliest-merged pull into the default branch; open, closed and
+        other-branch pulls do not count; unknown shas are absent. `calls` counts one per 100 shas, as GitHub's
+        GraphQL query does (GitLab would ask per sha: see tests/forge/test_contract.py for its requests)."""
+        self._call("merged_pulls_for_commits")
+        state = self.repos.get(repo)
+        if state is None:
+            raise NotFound(f"repository {repo}")
+        found = {}
+        for sha in dict.fromkeys(shas):
+            merged = [p for p, st, base in state.commit_pulls.get(sha, ()) if st == "merged" and base == state.default_branch]
+            if merged:
+                found[sha] = min(merged, key=lambda p: (p.merged_at or "", p.number))
+        return found
 
     def request_reviewers(self, repo, number, *, teams, users=frozenset()):
         self._call("request_reviewers")

@@ -18,7 +18,7 @@ from bot.core.approvals import Evaluation
 from bot.core.config import WindowsConfig
 from bot.core.promotion import Outcome as PromotionOutcome
 from bot.core.promotion import PromotionVerdict
-from bot.core.release import ComponentChange, component_notes
+from bot.core.release import CommitInfo, ComponentChange, component_notes
 from bot.core.windows import WindowState, local
 
 PLAN_HEADING = "### Release plan"
@@ -221,15 +221,56 @@ def pull_number_of(message: str) -> int | None:
     return conventional.parse(message).pull_number
 
 
+def pulls_by_message(commits: tuple[CommitInfo, ...]) -> dict[str, int]:
+    """sha -> pull request number, from what the commits say for free: each message's own reference
+    (pull_number_of), and for a merge commit that names its pull request, every listed commit it brought in
+    (reachable from its other parents but not from its first, among `commits`: the pull's own commits, whose
+    messages name nothing). What is left is for the forge to attribute (Forge.merged_pulls_for_commits)."""
+    listed = {c.sha: c for c in commits}
+    found: dict[str, int] = {}
+    for commit in commits:
+        number = pull_number_of(commit.message)
+        if number is None:
+            continue
+        found[commit.sha] = number
+        if len(commit.parents) > 1:
+            mainline = _ancestors_among(listed, commit.parents[:1])
+            for sha in _ancestors_among(listed, commit.parents[1:]) - mainline:
+                found.setdefault(sha, number)
+    return found
+
+
+def _ancestors_among(listed: Mapping[str, CommitInfo], starts) -> set[str]:
+    """The commits of `listed` reachable from `starts` (themselves included) through listed commits only."""
+    seen: set[str] = set()
+    todo = [s for s in starts if s in listed]
+    while todo:
+        sha = todo.pop()
+        if sha in seen:
+            continue
+        seen.add(sha)
+        todo.extend(p for p in listed[sha].parents if p in listed and p not in seen)
+    return seen
+
+
+def unattributed(commits: tuple[CommitInfo, ...]) -> tuple[str, ...]:
+    """The shas neither their messages nor a merge commit attribute, nor the forge did already: oldest first."""
+    by_message = pulls_by_message(commits)
+    return tuple(c.sha for c in commits if c.sha not in by_message and c.pull_number is None)
+
+
 def carried_pulls(changes: tuple[ComponentChange, ...]) -> tuple[CarriedPull, ...]:
-    """Every pull request between the old and new tag of each upgraded component, once, sorted. A rollback
-    carries nothing: its commits are withdrawn, not shipped."""
+    """Every pull request between the old and new tag of each upgraded component, once, sorted: named by a
+    commit message (or the merge commit that brought the commit in), else as the forge attributed the commit
+    (CommitInfo.pull_number: a rebase merge, a squash without its reference). A rollback carries nothing: its
+    commits are withdrawn, not shipped."""
     found = set()
     for change in changes:
         if change.direction != "upgraded" or not change.commits:
             continue
+        by_message = pulls_by_message(change.commits)
         for commit in change.commits:
-            number = pull_number_of(commit.message)
+            number = by_message.get(commit.sha, commit.pull_number)
             if number is not None:
                 found.add(CarriedPull(change.repo, number, change.name))
     return tuple(sorted(found))

@@ -228,6 +228,10 @@ class Approval:
 class CommitInfo:
     sha: str
     message: str
+    # The pull request the forge says brought this commit (Forge.merged_pulls_for_commits): asked only when the
+    # message names none (a rebase merge, a GitLab squash without its trailer). None: unknown or none.
+    pull_number: int | None = None
+    parents: tuple[str, ...] = ()  # first parent first; a merge commit has two
 
 
 @dataclass(frozen=True)
@@ -512,9 +516,10 @@ def _commit_line(commit: CommitInfo, parsed: conventional.ConventionalCommit, *,
     description = _BARE_REF.sub(lambda m: f"{repo}{m.group(1)}{m.group(2)}", description)
     scope = f"**{parsed.scope}:** " if parsed.scope else ""
     line = f"- {scope}{description}"
-    if parsed.pull_number is not None:
-        ref = getattr(web_links(web_url), "pull_ref", lambda n: f"#{n}")(parsed.pull_number)  # !12 on GitLab
-        line += f" ([{ref}]({web_links(web_url).pull(repo, parsed.pull_number)}))"
+    number = parsed.pull_number if parsed.pull_number is not None else commit.pull_number
+    if number is not None:
+        ref = getattr(web_links(web_url), "pull_ref", lambda n: f"#{n}")(number)  # !12 on GitLab
+        line += f" ([{ref}]({web_links(web_url).pull(repo, number)}))"
     line += f" ([`{commit.sha[:7]}`]({web_links(web_url).commit(repo, commit.sha)}))"
     return line + (f" by @{author}" if author else "")
 

@@ -19,9 +19,10 @@ from bot.forge.github_json import login as _login, pull_request as _pull
 from bot.forge.http import RETRY, GitHubHttp, bounded_requester
 from bot.core.promotion import CommitCheck  # ENV-release: the promotion gate's reads
 from bot.forge import github_verification
+from bot.forge import github_attribution
 from bot.model import (
-    ChangedFile, Commit, Comparison, ExistingCheck, FileContent, FileRef, Note, Permission, PullFiles, PullRequest,
-    Release, Review, ReviewState, Tag, TeamInfo,
+    ChangedFile, Commit, Comparison, ExistingCheck, FileContent, FileRef, MergedPull, Note, Permission, PullFiles,
+    PullRequest, Release, Review, ReviewState, Tag, TeamInfo,
 )
 
 # https://docs.github.com/en/rest/pulls/pulls#list-pull-requests-files: "Responses include a maximum of 3000 files."
@@ -105,6 +106,10 @@ class GitHubForge:
         # merged PRs and PRs that merely contain the commit; the protocol wants open PRs headed by it.
         pulls = self.http.get_pages(f"/repos/{repo}/commits/{sha}/pulls", parse=lambda d: [_pull(repo, p) for p in d])
         return tuple(p.number for p in pulls if p.state == "open" and p.head_sha == sha)
+
+    def merged_pulls_for_commits(self, repo: str, shas: Sequence[str]) -> dict[str, MergedPull]:
+        # ONE GraphQL query per 100 shas not cached (bot/forge/github_attribution.py).
+        return github_attribution.merged_pulls_for_commits(self.http, repo, shas)
 
     def request_reviewers(self, repo: str, number: int, *, teams: frozenset[str], users: frozenset[str] = frozenset()) -> None:
         body = {"reviewers": sorted(users), "team_reviewers": sorted(_team(t)[1] for t in teams)}
@@ -655,7 +660,7 @@ def _review(d: dict) -> Review:
 
 def _commit(d: dict) -> Commit:
     return Commit(sha=d["sha"], message=d["commit"]["message"], author=(d.get("author") or {}).get("login"),
-                  html_url=d.get("html_url") or "")
+                  html_url=d.get("html_url") or "", parents=tuple(p["sha"] for p in d.get("parents") or () if p.get("sha")))
 
 
 def _release(d: dict) -> Release:

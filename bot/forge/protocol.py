@@ -20,8 +20,8 @@ from bot.core.checks import CheckResult
 from bot.core.promotion import CommitCheck
 from bot.forge.layout import WebLinks
 from bot.model import (
-    Commit, Comparison, ExistingCheck, FileContent, FileRef, Note, Permission, PullFiles, PullRequest, Release,
-    RepoLayout, Review, Tag, TeamInfo,
+    Commit, Comparison, ExistingCheck, FileContent, FileRef, MergedPull, Note, Permission, PullFiles, PullRequest,
+    Release, RepoLayout, Review, Tag, TeamInfo,
 )
 
 
@@ -89,6 +89,18 @@ class Forge(Protocol):
     def compare(self, repo: str, base: str, head: str) -> Comparison:
         """Commits in head not in base (all pages) and files; base/head are shas, branches or tag names.
         NotFound when either does not exist. Immutable for two shas: cached."""
+        ...
+
+    def merged_pulls_for_commits(self, repo: str, shas: Sequence[str]) -> dict[str, MergedPull]:
+        """For each sha (a commit on the default branch, e.g. from compare), the pull request MERGED into the
+        default branch that brought it there, whatever the merge method: squash, rebase (the rebased commits are
+        the pull's) or merge commit (the pull's own commits and its merge commit). A sha with none (pushed
+        directly, or only in pulls still open, closed unmerged or merged into another branch) is absent. When a
+        commit belongs to several merged pulls, the one merged first. Cost: GitHub ONE GraphQL query per 100
+        shas (aliased `object(oid:)` -> Commit.associatedPullRequests, plus the repository's defaultBranchRef);
+        GitLab one GET repository/commits/:sha/merge_requests per sha. A found answer never changes (a merge is
+        not undone): cached by sha for good; a sha with none is asked again next time (its pull may merge yet).
+        NotFound when the repository does not exist; a sha the forge does not know is simply absent."""
         ...
 
     def get_file(self, repo: str, path: str, *, ref: str) -> FileContent | None:

@@ -20,7 +20,7 @@ from bot.core.manifest import Manifest, combine_checks, parse_manifest
 from bot.core.promotion import Outcome, judge_promotion
 from bot.forge.base import Forge, PullRequest
 from bot.forge.errors import AlreadyExists, Conflict, NotFound, TeamNotFound, TransientError
-from bot.handlers import Context, shipped
+from bot.handlers import Context, attribution, shipped
 from bot.handlers.approvals import details_key
 from bot.handlers.configs import fetch_codeowners, fetch_config
 from bot.handlers.history import release_history
@@ -185,12 +185,13 @@ def component_changes(
             older, newer = (change.new, change.old) if change.direction == "rolled back" else (change.old, change.new)
             try:
                 comparison = forge.compare(repo, component.tag(older), component.tag(newer))
-                commits = tuple(core.CommitInfo(c.sha, c.message) for c in comparison.commits)
+                commits = tuple(core.CommitInfo(c.sha, c.message, parents=c.parents) for c in comparison.commits)
             except NotFound:  # a deleted tag never comes back: say so in the entry rather than retry forever
                 commits = None
             change = core.ComponentChange(name, repo, change.old, change.new, commits, prefix)
         changes.append(change)
-    return tuple(changes)
+    # Each commit's pull request where its message names none (rebase merges): linked in the entry, shipped-in.
+    return attribution.attribute_all(forge, tuple(changes))[0]
 
 
 def fetch_approvals(forge: Forge, ctx: Context, pull: PullRequest, config: Config) -> tuple[core.Approval, ...]:

@@ -18,7 +18,7 @@ from bot.core.config import Config
 from bot.core.environments import Environment
 from bot.core.manifest import parse_manifest
 from bot.forge.errors import NotFound
-from bot.handlers import Context, shipped
+from bot.handlers import Context, attribution, shipped
 from bot.handlers.approvals import details_key
 from bot.handlers.configs import fetch_config
 from bot.handlers.publish import publish_check, rerequested
@@ -152,11 +152,14 @@ def fetch_changes(ctx: Context, config: Config, *, old: Mapping[str, str], new: 
             except NotFound:  # a version without its tag: the manifest check fails on it already
                 commits = None
             else:
-                commits = tuple(core_release.CommitInfo(c.sha, c.message) for c in comparison.commits)
+                commits = tuple(core_release.CommitInfo(c.sha, c.message, parents=c.parents) for c in comparison.commits)
                 authors.update({c.sha: c.author for c in comparison.commits if c.author})
             change = dataclasses.replace(change, commits=commits)
         changes.append(change)
-    return tuple(changes), authors
+    # Pull requests of commits whose message names none (rebase merges); their authors where the commit's is
+    # unknown (GitLab knows a commit's author by git name only).
+    attributed, pull_authors = attribution.attribute_all(ctx.forge, tuple(changes))
+    return attributed, {**pull_authors, **authors}
 
 
 def saved_evaluation(ctx: Context, pull: PullRequest) -> Evaluation | None:

@@ -174,6 +174,19 @@ class FakeGitHub:
         st.commit_pulls[head_sha].append(number)
         return pull
 
+    def merge_pull(self, repo: str, number: int, *, commits: list[str], merged_at: str = "2026-11-20T12:00:00Z",
+                   merge_commit_sha: str | None = None) -> dict:
+        """Pull `number` (added with add_pull) merged into its base at merged_at; `commits` are the shas it
+        brought to the base (a rebase merge's rebased commits, a squash commit, a merge commit and the pull's
+        own): GitHub then lists the pull in each one's associatedPullRequests and commits/{sha}/pulls."""
+        pull = self.repo(repo).pulls[number]
+        pull.update(state="closed", merged=True, merged_at=merged_at, closed_at=merged_at,
+                    merge_commit_sha=merge_commit_sha or (commits[-1] if commits else None))
+        for sha in commits:
+            if number not in self.repo(repo).commit_pulls[sha]:
+                self.repo(repo).commit_pulls[sha].append(number)
+        return pull
+
     def add_review(self, repo: str, number: int, *, user: str, state: str, commit_id: str, bot: bool = False) -> dict:
         review_id = next(self._ids)
         review = {
@@ -606,7 +619,8 @@ class FakeGitHub:
             return 201, release
 
     def graphql_resolvers(self) -> dict:
-        """The slice of GitHub's GraphQL schema the adapter reads: repository.object and organization.team."""
+        """The slice of GitHub's GraphQL schema the adapter reads: repository.object (by expression, or by oid
+        with Commit.associatedPullRequests), repository.defaultBranchRef, refs, and organization.team."""
 
         def repository(parent, args):
             full = f"{args['owner']}/{args['name']}"
@@ -616,6 +630,11 @@ class FakeGitHub:
 
         def git_object(parent, args):
             st: FakeRepo = parent["_state"]
+            if "oid" in args:  # object(oid: GitObjectID): a commit the fake knows (its tree, a compare, a pull)
+                oid = args["oid"]
+                known = oid in st.commits or oid in st.commit_pulls or any(
+                    c["sha"] == oid for found in st.compares.values() for c in found["commits"])
+                return {"__typename": "Commit", "oid": oid, "_state": st} if known else None
             rev, colon, path = args["expression"].partition(":")  # git's <rev>:<path>; HEAD is the default branch
             sha = st.branches.get(st.default_branch) if rev == "HEAD" else rev if rev in st.commits else st.branches.get(rev)
             if sha is None and rev in st.tag_refs:
@@ -643,6 +662,24 @@ class FakeGitHub:
             truncated = not binary and len(content) > GRAPHQL_TEXT_LIMIT
             return {"__typename": "Blob", "oid": blob_sha(content), "byteSize": len(content), "isBinary": binary,
                     "isTruncated": truncated, "text": None if binary else content[:GRAPHQL_TEXT_LIMIT].decode("utf-8", "replace")}
+
+        def default_branch_ref(parent, args):
+            st: FakeRepo = parent["_state"]
+            return {"__typename": "Ref", "name": st.default_branch}
+
+        def associated_pulls(parent, args):
+            # https://docs.github.com/en/graphql/reference/objects#commit: the merged pull request that
+            # introduced the commit (and, off the default branch, open ones containing it). first: 1..100.
+            first = int(args.get("first") or 0)
+            if not 1 <= first <= 100:
+                raise GraphQLError("EXCESSIVE_PAGINATION",
+                                   f"Requesting {first} records on the `associatedPullRequests` connection is not allowed.")
+            st: FakeRepo = parent["_state"]
+            pulls = [st.pulls[n] for n in st.commit_pulls.get(parent["oid"], ()) if n in st.pulls]
+            nodes = [{"__typename": "PullRequest", "number": p["number"],
+                      "state": "MERGED" if p.get("merged") else p["state"].upper(), "mergedAt": p.get("merged_at"),
+                      "baseRefName": p["base"]["ref"], "author": {"login": p["user"]["login"]}} for p in pulls]
+            return {"nodes": nodes[:first], "totalCount": len(nodes)}
 
         def organization(parent, args):
             login = args["login"].lower()
@@ -699,6 +736,7 @@ class FakeGitHub:
                     "target": target_of(st, obj["object"]["type"], obj["object"]["sha"])}
 
         return {("Query", "repository"): repository, ("Repository", "object"): git_object, ("Repository", "refs"): refs,
+                ("Repository", "defaultBranchRef"): default_branch_ref, ("Commit", "associatedPullRequests"): associated_pulls,
                 ("Query", "organization"): organization, ("Organization", "team"): team,
                 ("Team", "members"): members, ("Team", "repositories"): repositories}
 

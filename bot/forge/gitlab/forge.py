@@ -21,7 +21,7 @@ from bot.forge.gitlab.urls import is_sha, project as _project, q as _q
 from bot.forge.http import LRU
 from bot.forge.layout import gitlab_layout, gitlab_links
 from bot.model import (
-    Commit, Comparison, FileContent, FileRef, Permission, PullFiles, PullRequest, Release, Review, Tag,
+    Commit, Comparison, FileContent, FileRef, MergedPull, Permission, PullFiles, PullRequest, Release, Review, Tag,
 )
 
 log = logging.getLogger(__name__)
@@ -159,6 +159,35 @@ class GitLabForge(People, Checks, Verification):
         pulls = self.http.get_pages(f"{_project(repo)}/repository/commits/{sha}/merge_requests",
                                     parse=lambda d: [parse.merge_request(repo, m) for m in d])
         return tuple(p.number for p in pulls if p.state == "open" and p.head_sha == sha)
+
+    def merged_pulls_for_commits(self, repo: str, shas: Sequence[str]) -> dict[str, MergedPull]:
+        """One GET repository/commits/:sha/merge_requests per sha not cached (GitLab has no batch form; the
+        caller asks only for commits their messages did not attribute, and bounds how many), after the
+        project's default branch (one GET, which also says NotFound for a project that does not exist).
+        https://docs.gitlab.com/api/commits/#list-merge-requests-associated-with-a-commit"""
+        found: dict[str, MergedPull] = {}
+        todo = []
+        for sha in dict.fromkeys(shas):
+            key = ("merged-pull", repo, sha)
+            if key in self.http.immutable:
+                self.http.stats.cache_hits += 1
+                found[sha] = self.http.immutable.get(key)
+            elif is_sha(sha):
+                todo.append(sha)
+        if not todo:
+            return found
+        default = self.get_default_branch(repo)
+        for sha in todo:
+            try:
+                pull = self.http.get(f"{_project(repo)}/repository/commits/{sha}/merge_requests", {"per_page": 100},
+                                     parse=lambda d: parse.first_merged(d or (), default_branch=default))
+            except NotFound:  # a commit GitLab does not know (the project exists: its default branch was read)
+                continue
+            if pull is not None:
+                found[sha] = pull
+                # A commit's merge requests grow until one merges; a merged one never changes: cached only then.
+                self.http.immutable.put(("merged-pull", repo, sha), pull)
+        return found
 
     def request_reviewers(self, repo: str, number: int, *, teams: frozenset[str], users: frozenset[str] = frozenset()) -> None:
         """GitLab requests users, not groups (https://docs.gitlab.com/api/merge_requests/#update-mr: reviewer_ids,

@@ -5,7 +5,7 @@ import datetime as dt
 import re
 from typing import Any, Mapping, Sequence
 
-from bot.model import ChangedFile, Commit, Permission, PullRequest, Release, Review, ReviewState, Tag
+from bot.model import ChangedFile, Commit, MergedPull, Permission, PullRequest, Release, Review, ReviewState, Tag
 
 # https://docs.gitlab.com/user/project/settings/project_access_tokens/#bot-users-for-projects and
 # .../group/settings/group_access_tokens/#bot-users-for-groups: a project or group access token acts as a bot
@@ -67,6 +67,18 @@ def merge_request(repo: str, d: Mapping[str, Any]) -> PullRequest:
     )
 
 
+def first_merged(mrs: Sequence[Mapping[str, Any]], *, default_branch: str | None) -> MergedPull | None:
+    """The earliest-merged MR into the default branch among GET repository/commits/:sha/merge_requests
+    (https://docs.gitlab.com/api/commits/#list-merge-requests-associated-with-a-commit: "the merge request that
+    originally introduced a specific commit"; open or closed ones that merely contain it are listed too)."""
+    merged = [m for m in mrs if m.get("state") == "merged"
+              and (default_branch is None or m.get("target_branch") == default_branch)]
+    if not merged:
+        return None
+    mr = min(merged, key=lambda m: (m.get("merged_at") or "", int(m["iid"])))
+    return MergedPull(number=int(mr["iid"]), author=username(mr.get("author")), merged_at=mr.get("merged_at"))
+
+
 def diff_file(d: Mapping[str, Any]) -> ChangedFile:
     """One entry of GET .../merge_requests/:iid/diffs or repository/compare `diffs`
     (https://docs.gitlab.com/api/merge_requests/#list-merge-request-diffs): renamed_file keeps old_path."""
@@ -78,7 +90,8 @@ def diff_file(d: Mapping[str, Any]) -> ChangedFile:
 
 def commit(d: Mapping[str, Any]) -> Commit:
     # GitLab knows a commit's author by git name and email only, not as a user.
-    return Commit(sha=d["id"], message=d.get("message") or d.get("title") or "", author=None, html_url=d.get("web_url") or "")
+    return Commit(sha=d["id"], message=d.get("message") or d.get("title") or "", author=None, html_url=d.get("web_url") or "",
+                  parents=tuple(d.get("parent_ids") or ()))
 
 
 def tag(d: Mapping[str, Any]) -> Tag:
