@@ -34,8 +34,8 @@ class PullRequest:
     base_sha: str  # GitLab: diff_refs.base_sha (the merge base the MR's diff is against)
     state: str  # "open" | "closed" (GitLab "opened" is "open"; "merged" is "closed" with merged=True)
     merged: bool = False
-    # The commit the target branch got: GitHub's merge_commit_sha; GitLab's squash_commit_sha when squashed,
-    # else merge_commit_sha (None for a fast-forward merge: then the head sha itself landed).
+    # The commit the target branch got: GitHub's merge_commit_sha; GitLab's merge_commit_sha (also when squashed
+    # by a "Merge commit" method), else squash_commit_sha (fast-forward, squashed), else the head sha itself.
     merge_commit_sha: str | None = None
     draft: bool = False
     labels: frozenset[str] = frozenset()

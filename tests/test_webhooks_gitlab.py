@@ -95,10 +95,15 @@ def test_update_with_or_without_new_commits_is_re_evaluated(oldrev):
     assert parse(event="Merge Request Hook", delivery_id="d", payload=payload).kind == "pull.changed"
 
 
-def test_merge_lands_on_the_squash_commit_when_squashed():
+def test_merge_lands_on_the_merge_commit_and_on_the_squash_commit_only_when_fast_forwarded():
+    # squashed by a "Merge commit" method: the squash commit is merged with a merge commit, where the target
+    # branch is (and its pipeline runs); a fast-forward method's squash has no merge commit
     merged = parse(event="Merge Request Hook", delivery_id="d",
                    payload=with_action("merge", state="merged", merge_commit_sha="m" * 40, squash_commit_sha="s" * 40))
-    assert merged.merged and merged.merge_commit_sha == "s" * 40
+    assert merged.merged and merged.merge_commit_sha == "m" * 40
+    fast_forward = parse(event="Merge Request Hook", delivery_id="d",
+                         payload=with_action("merge", state="merged", merge_commit_sha=None, squash_commit_sha="s" * 40))
+    assert fast_forward.merge_commit_sha == "s" * 40
     plain = parse(event="Merge Request Hook", delivery_id="d",
                   payload=with_action("merge", state="merged", merge_commit_sha="m" * 40))
     assert plain.merge_commit_sha == "m" * 40

@@ -40,8 +40,8 @@ class Forge(Protocol):
     # --- pull requests
     def get_pull(self, repo: str, number: int) -> PullRequest:
         """The pull request / merge request; NotFound when it does not exist. GitLab: state "opened" -> "open",
-        "merged"/"closed"/"locked" -> "closed" (merged=True for merged), merge_commit_sha = squash_commit_sha
-        when squashed else merge_commit_sha, base_sha = diff_refs.base_sha, labels by name, draft."""
+        "merged"/"closed"/"locked" -> "closed" (merged=True for merged), merge_commit_sha = merge_commit_sha,
+        else squash_commit_sha (a fast-forward squash), base_sha = diff_refs.base_sha, labels by name, draft."""
         ...
 
     def list_pull_files(self, repo: str, number: int, *, head_sha: str | None = None,

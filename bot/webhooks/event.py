@@ -41,7 +41,7 @@ class Event:
     pull: PullRequest | None = field(default=None, repr=False)
     check_name: str | None = None  # check_run.name: a re-run is ours only when it names our check
     merged: bool = False
-    merge_commit_sha: str | None = None  # GitLab: squash commit when squashed
+    merge_commit_sha: str | None = None  # GitLab: the merge commit, else the squash commit (fast-forward squash)
     pull_numbers: tuple[int, ...] = ()  # check_run/check_suite.pull_requests numbers
     # Comments (issue_comment.created, GitLab Note Hook): the thread number (issue or PR) and the text.
     issue_number: int | None = None

@@ -88,9 +88,11 @@ def _merge_request(payload: Mapping[str, Any]) -> dict[str, Any]:
     mr = _obj(payload, "object_attributes")
     action = _str(mr.get("action"))
     merged = action == "merge" or mr.get("state") == "merged"
-    # https://docs.gitlab.com/ee/api/merge_requests.html: squash_commit_sha is the commit the target branch got
-    # when the MR was squashed (merge_commit_sha is then the merge commit of the squash, or null on fast-forward)
-    landed = _str(mr.get("squash_commit_sha")) or _str(mr.get("merge_commit_sha"))
+    # The commit the target branch got: the merge commit when there is one (the "Merge commit" methods make one
+    # even when squashing: the squash commit is its second parent, and the branch's pipeline runs on the merge
+    # commit), else the squash commit (fast-forward methods, squashed). https://docs.gitlab.com/api/merge_requests/
+    # (merge_commit_sha, squash_commit_sha), https://gitlab.com/gitlab-org/gitlab/-/issues/150
+    landed = _str(mr.get("merge_commit_sha")) or _str(mr.get("squash_commit_sha"))
     return {
         "kind": kind_of("Merge Request Hook", action, merged=merged),
         "pull_number": _int(mr.get("iid")),

@@ -289,7 +289,7 @@ class FakeGitLab:
         self.unapprove(project, iid, user)  # requesting changes takes one's approval back
         mr.reviewers[user] = {"state": "requested_changes", "created_at": _iso(self.tick())}
 
-    def merge(self, project: str, iid: int, *, squash: bool = False) -> str:
+    def merge(self, project: str, iid: int, *, squash: bool = False, merge_commit: bool = False) -> str:
         st = self.project(project)
         mr = st.mrs[iid]
         head = st.commits[st.branches[mr.source_branch]]
@@ -297,6 +297,15 @@ class FakeGitLab:
         mr.state = "merged"
         if squash:
             mr.squash_commit_sha = sha
+            if merge_commit:
+                # The "Merge commit" methods squash the MR into one commit, then merge THAT with a merge commit
+                # (https://gitlab.com/gitlab-org/gitlab/-/issues/150, docs .../merge_requests/squash_and_merge/):
+                # the target branch is at the merge commit, merge_commit_sha; the squash commit is its second
+                # parent (one parent here). Without merge_commit: a fast-forward method, the squash commit alone.
+                sha = self.add_commit(project, {}, branch=mr.target_branch,
+                                      message=f"Merge branch '{mr.source_branch}' into '{mr.target_branch}'\n\n"
+                                              f"{mr.title}\n\nSee merge request {st.path}!{mr.iid}")
+                mr.merge_commit_sha = sha
         else:
             mr.merge_commit_sha = sha
         return sha

@@ -76,6 +76,16 @@ def test_get_pull_maps_diff_refs_states_and_the_squash_commit(gl, forge):
     assert paths(gl) == [f"GET {P}/merge_requests/7"] * 2
 
 
+def test_a_merge_request_squashed_by_a_merge_commit_method_landed_on_its_merge_commit(gl, forge):
+    """Squash with the "Merge commit" method: a squash commit, then a merge commit over it; the target branch (and
+    its pipeline) is at the merge commit, so that is the commit a release is tagged on."""
+    seed_mr(gl)
+    landed = gl.merge(REPO, 7, squash=True, merge_commit=True)
+    mr = gl.project(REPO).mrs[7]
+    assert mr.squash_commit_sha and mr.squash_commit_sha != landed == gl.project(REPO).branches["main"]
+    assert forge.get_pull(REPO, 7).merge_commit_sha == landed
+
+
 def test_get_pull_is_revalidated_with_its_etag(gl, forge):
     seed_mr(gl)
     assert forge.get_pull(REPO, 7) == forge.get_pull(REPO, 7)

@@ -49,12 +49,13 @@ def merge_request(repo: str, d: Mapping[str, Any]) -> PullRequest:
     """GET /projects/:id/merge_requests/:iid (https://docs.gitlab.com/api/merge_requests/#get-single-mr).
 
     head/base come from diff_refs (head_sha, base_sha = the merge base GitLab diffs against); `sha` is the head
-    too and is all a list answer carries. The commit a merge produced is the squash commit when squashed, else
-    the merge commit (or, for a fast-forward merge, the head itself)."""
+    too and is all a list answer carries. The commit a merge produced is the merge commit when there is one (the
+    "Merge commit" methods make one when squashing too, over the squash commit), else the squash commit
+    (fast-forward, squashed), else the head itself (fast-forward)."""
     refs = d.get("diff_refs") or {}
     head = refs.get("head_sha") or d.get("sha") or ""
     merged = d.get("state") == "merged"
-    merge_sha = d.get("squash_commit_sha") or d.get("merge_commit_sha") or (head if merged else None)
+    merge_sha = d.get("merge_commit_sha") or d.get("squash_commit_sha") or (head if merged else None)
     return PullRequest(
         repo=repo, number=int(d["iid"]), title=d.get("title") or "", author=username(d.get("author")),
         head_sha=head, head_ref=d.get("source_branch") or "", base_ref=d.get("target_branch") or "",
