@@ -19,10 +19,11 @@ from bot.forge.protocol import Forge
 
 log = logging.getLogger(__name__)
 
-# Per component and release: GitHub answers 100 commits per GraphQL query (3 queries at most); GitLab asks per
-# commit (250 requests at most, for a release of a component whose merges name nothing). Past it, the commits
-# left are linked by their sha only, and the log says so.
-MAX_LOOKUPS = 250
+# Per component and release: GitHub answers 100 commits per GraphQL query (5 queries at most); GitLab asks per
+# commit (500 requests at most, only for a component whose merges name nothing: fast-forward merges, squash
+# commits without the trailer; its merge commits name their MR and bring their commits along for free). Past it,
+# the commits left are linked by their sha only, and the log says so.
+MAX_LOOKUPS = 500
 
 
 def attribute(forge: Forge, change: ComponentChange) -> tuple[ComponentChange, dict[str, str]]:
