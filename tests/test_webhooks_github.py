@@ -161,6 +161,7 @@ def test_comment_on_an_issue_is_not_a_pull_comment():
     assert event.comment_body == "You are totally right! I'll get this fixed right away."
     assert event.comment_author == "Codertocat"
     assert event.installation_id == 1
+    assert event.comment_id == 492700400  # the same on every delivery of this comment
 
 
 def test_comment_on_a_pull_request_names_the_pull():

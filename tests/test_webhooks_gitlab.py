@@ -116,6 +116,7 @@ def test_note_on_a_merge_request_is_a_comment_with_its_text():
     assert (event.kind, event.pull_number, event.issue_number) == ("comment", 1, 1)
     assert (event.comment_body, event.comment_author, event.repo) == ("/rollback release-1.5.2-2.0.9", "root", "gitlab-org/gitlab-test")
     assert event.base_ref == "markdown" and event.head_sha == "562e173be03b8ff2efb05345d12df18815438a4b"
+    assert event.comment_id == 1244  # the note's id: the same on every delivery of this note
 
 
 @pytest.mark.parametrize("text", ["/recheck", "  /recheck\nplease", "/recheck now"])

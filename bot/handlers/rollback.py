@@ -21,6 +21,13 @@ from bot.webhooks.event import Event
 
 router = Router()
 log = logging.getLogger(__name__)
+# A comment answered is remembered by its id this long: the same note delivered again (a group and a project
+# hook both set, a GitLab older than 17.4 resending without Idempotency-Key) gets no second answer.
+ANSWERED_TTL = 7 * 24 * 3600
+
+
+def answered_key(forge: str, repo: str, comment_id: int) -> str:
+    return f"rollback:answered:{forge}:{repo}:{comment_id}"
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,16 @@ def on_rollback_comment(event: Event, ctx: Context) -> None:
     if command is None or event.sender_is_bot or not event.repo or event.issue_number is None:
         return
     forge, repo, number = ctx.forge, event.repo, event.issue_number
+    answered = answered_key(forge.kind, repo, event.comment_id) if ctx.store is not None and event.comment_id else None
+    if answered is not None and ctx.store.get_json(answered):
+        log.info("rollback comment %s on %s already answered", event.comment_id, repo)
+        return
+
+    def reply(text: str) -> None:
+        forge.comment(repo, number, text)
+        if answered is not None:
+            ctx.store.set_json(answered, True, ttl=ANSWERED_TTL)
+
     user = event.comment_author or event.sender or ""
     branch = event.default_branch or forge.get_default_branch(repo)
     head = forge.get_branch_sha(repo, branch)
@@ -45,13 +62,13 @@ def on_rollback_comment(event: Event, ctx: Context) -> None:
     environment, command = environment_for(config, command)
     owners = manifest_owners(forge, repo, ref=head, path=environment.manifest)
     if not may_roll_back(forge, repo, user=user, owners=owners):
-        forge.comment(repo, number, refusal(user, owners=owners, path=environment.manifest))
+        reply(refusal(user, owners=owners, path=environment.manifest))
         return
     current = forge.get_file(repo, environment.manifest, ref=head)
     target, problem = resolve_target(forge, repo, config, command=command, current=current.content if current else None,
                                      environment=environment)
     if target is None:
-        forge.comment(repo, number, problem)
+        reply(problem)
         return
     asked_in = forge.links.pull_ref(number)  # `!N` on GitLab: `#N` there names an issue
     notes = f"Rollback to {target.release_id}, requested by @{user} in {asked_in}"
@@ -59,7 +76,7 @@ def on_rollback_comment(event: Event, ctx: Context) -> None:
     pull, opened = open_rollback_pull(
         forge, repo, base=branch, head_sha=head, path=environment.manifest, content=content, target=target, number=number,
     )
-    forge.comment(repo, number, answer(pull, target=target, opened=opened))
+    reply(answer(pull, target=target, opened=opened))
 
 
 # --------------------------------------------------------------------------------------------- who may

@@ -47,6 +47,7 @@ class Event:
     issue_number: int | None = None
     comment_body: str | None = None
     comment_author: str | None = None
+    comment_id: int | None = None  # the comment's (GitLab: note's) id: the same on every delivery of that comment
     label: str | None = None  # labeled/unlabeled
     # Push: paths the pushed commits added, modified or removed (GitHub and GitLab list them per commit; a
     # push of more than 20 commits (GitHub) or 20 (GitLab's limit) may list fewer: paths_truncated then).

@@ -206,6 +206,7 @@ def _issue_comment(payload: Mapping[str, Any]) -> dict[str, Any]:
         "pull_number": number if isinstance(issue.get("pull_request"), dict) else None,
         "comment_body": _str(comment.get("body")),
         "comment_author": _str(_obj(comment, "user").get("login")),
+        "comment_id": _int(comment.get("id")),
     }
 
 

@@ -124,6 +124,7 @@ def _note(payload: Mapping[str, Any]) -> dict[str, Any]:
         "base_ref": _str(mr.get("target_branch")),
         "comment_body": body,
         "comment_author": _str(_obj(payload, "user").get("username")),
+        "comment_id": _int(note.get("id")),
     }
 
 

@@ -1,4 +1,5 @@
 """`/rollback` against FakeForge: who may, which release, one branch and one pull request per target."""
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -9,7 +10,7 @@ from bot.forge.errors import TransientError
 from bot.handlers import Context
 from bot.handlers.rollback import on_rollback_comment
 from bot.webhooks.event import Event
-from tests.fakeforge import FakeForge
+from tests.fakeforge import DictStore, FakeForge
 
 REPO = "acme/release"
 CONFIG = b"""
@@ -84,6 +85,20 @@ def test_on_gitlab_the_rollback_names_the_asking_merge_request_as_gitlab_writes_
     assert "as asked in !7." in pull.body and "#7" not in pull.body
     (reply,) = forge.repos[REPO].comments[7]
     assert reply.startswith(f"Opened {pull.html_url} to roll back")
+
+
+def test_the_same_note_delivered_twice_is_answered_once_and_a_new_one_is_answered_again():
+    """Two deliveries of one note (a group hook and a project hook, or a GitLab without Idempotency-Key
+    resending): the note's id says it was answered. Another /rollback note is answered: it points to the MR."""
+    forge, ctx = _world(kind="gitlab")
+    ctx = Context(forge=forge, now=ctx.now, store=DictStore())
+    note = _comment(forge="gitlab", name="Note Hook", action=None, comment_id=1244)
+    on_rollback_comment(note, ctx)
+    on_rollback_comment(dataclasses.replace(note, delivery_id="d2"), ctx)
+    (pull,) = _opened(forge)
+    assert len(forge.repos[REPO].comments[7]) == 1
+    on_rollback_comment(dataclasses.replace(note, delivery_id="d3", comment_id=1250), ctx)
+    assert forge.repos[REPO].comments[7][-1] == f"A rollback to `release-1.5.2-2.0.9` is already open: {pull.html_url}"
 
 
 def test_rollback_to_a_named_release():
