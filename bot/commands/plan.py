@@ -10,6 +10,7 @@ from typing import Mapping
 
 from bot.commands.plan_git import GitError, LocalReleaseRepo, parse_verification
 from bot.core import environments as envs
+from bot.core import plan as core_plan
 from bot.core import release as core
 from bot.core.config import CONFIG_PATH, Config, ConfigSource, load_config
 from bot.core.environments import Environment
@@ -56,13 +57,14 @@ def show(path: str, rev: str, file: str) -> bytes | None:
 
 def commits_between(path: str, older: str, newer: str) -> tuple[core.CommitInfo, ...]:
     """Commits in newer not in older, oldest first, as the compare API lists them."""
-    out = git(path, "log", "--reverse", "--format=%H%x00%B%x1e", f"{older}..{newer}")
+    out = git(path, "log", "--reverse", "--format=%H%x00%P%x00%B%x1e", f"{older}..{newer}")
     commits = []
     for record in out.split("\x1e"):
-        sha, sep, message = record.lstrip("\n").partition("\x00")
-        if sep:
-            commits.append(core.CommitInfo(sha, message.strip()))
-    return tuple(commits)
+        sha, sep, rest = record.lstrip("\n").partition("\x00")
+        parents, _, message = rest.partition("\x00")
+        if sep:  # parents: a merge commit's own commits are its pull request's too (bot.core.plan.pulls_by_message)
+            commits.append(core.CommitInfo(sha, message.strip(), parents=tuple(parents.split())))
+    return core_plan.with_pulls(tuple(commits))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ release carries, for the shipped-in comments and the GitHub Release body.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 import re
@@ -251,6 +252,20 @@ def _ancestors_among(listed: Mapping[str, CommitInfo], starts) -> set[str]:
         seen.add(sha)
         todo.extend(p for p in listed[sha].parents if p in listed and p not in seen)
     return seen
+
+
+def with_pulls(commits: tuple[CommitInfo, ...], found: Mapping[str, int] = MappingProxyType({})) -> tuple[CommitInfo, ...]:
+    """The commits with pull_number filled where their own message names none: from the merge commit that
+    brought them in (pulls_by_message), else from `found` (sha -> number, as the forge attributed it)."""
+    by_message = pulls_by_message(commits)
+    filled = []
+    for commit in commits:
+        if commit.pull_number is None and pull_number_of(commit.message) is None:
+            number = by_message.get(commit.sha, found.get(commit.sha))
+            if number is not None:
+                commit = dataclasses.replace(commit, pull_number=number)
+        filled.append(commit)
+    return tuple(filled)
 
 
 def unattributed(commits: tuple[CommitInfo, ...]) -> tuple[str, ...]:

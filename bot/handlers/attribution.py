@@ -32,7 +32,6 @@ def attribute(forge: Forge, change: ComponentChange) -> tuple[ComponentChange, d
     Only upgrades are attributed: a rollback ships nothing, and an added component has no commits listed."""
     if change.direction != "upgraded" or not change.commits:
         return change, {}
-    by_message = core_plan.pulls_by_message(change.commits)
     wanted = core_plan.unattributed(change.commits)
     found = {}
     if wanted:
@@ -44,16 +43,9 @@ def attribute(forge: Forge, change: ComponentChange) -> tuple[ComponentChange, d
         except (NotFound, PermissionDenied) as exc:  # the app cannot see the component: messages only
             logs.event(log, "pull request attribution skipped", level=logging.WARNING, repo=change.repo,
                        component=change.name, error=str(exc))
-    commits = []
-    for commit in change.commits:
-        named = core_plan.pull_number_of(commit.message)
-        if named is None and commit.pull_number is None:
-            number = by_message.get(commit.sha) or (found[commit.sha].number if commit.sha in found else None)
-            if number is not None:
-                commit = dataclasses.replace(commit, pull_number=number)
-        commits.append(commit)
+    commits = core_plan.with_pulls(change.commits, {sha: pull.number for sha, pull in found.items()})
     authors = {sha: pull.author for sha, pull in found.items() if pull.author}
-    return dataclasses.replace(change, commits=tuple(commits)), authors
+    return dataclasses.replace(change, commits=commits), authors
 
 
 def attribute_all(forge: Forge, changes: tuple[ComponentChange, ...]) -> tuple[tuple[ComponentChange, ...], dict[str, str]]:
