@@ -89,6 +89,7 @@ class FakeMR:
     merge_commit_sha: str | None = None
     squash_commit_sha: str | None = None
     id: int = 0
+    merged_at: str | None = None
 
 
 @dataclass
@@ -289,12 +290,21 @@ class FakeGitLab:
         self.unapprove(project, iid, user)  # requesting changes takes one's approval back
         mr.reviewers[user] = {"state": "requested_changes", "created_at": _iso(self.tick())}
 
-    def merge(self, project: str, iid: int, *, squash: bool = False, merge_commit: bool = False) -> str:
+    def merge(self, project: str, iid: int, *, squash: bool = False, fast_forward: bool = False,
+              message: str | None = None, merge_commit: bool = False) -> str:
+        """Merge the MR into its target: a new commit with the source head's tree (`message`, default "Merge
+        branch 'x'"; GitLab's default squash commit message is the MR title, with no "See merge request"
+        trailer), or with fast_forward the target moved to the source head, the MR's own (rebased) commits
+        landing as they are (https://docs.gitlab.com/user/project/merge_requests/methods/)."""
         st = self.project(project)
         mr = st.mrs[iid]
+        mr.state, mr.merged_at = "merged", _iso(self.tick())
+        if fast_forward:
+            st.branches[mr.target_branch] = st.branches[mr.source_branch]
+            return st.branches[mr.target_branch]
         head = st.commits[st.branches[mr.source_branch]]
-        sha = self.add_commit(project, dict(head.files), branch=mr.target_branch, message=f"Merge branch '{mr.source_branch}'")
-        mr.state = "merged"
+        sha = self.add_commit(project, dict(head.files), branch=mr.target_branch,
+                              message=message if message is not None else f"Merge branch '{mr.source_branch}'")
         if squash:
             mr.squash_commit_sha = sha
             if merge_commit:
@@ -430,7 +440,7 @@ class FakeGitLab:
             "target_project_id": st.id, "labels": list(mr.labels), "draft": mr.draft, "work_in_progress": mr.draft,
             "merge_when_pipeline_succeeds": False, "merge_status": "can_be_merged", "detailed_merge_status": "mergeable",
             "sha": latest["head_commit_sha"], "merge_commit_sha": mr.merge_commit_sha, "squash_commit_sha": mr.squash_commit_sha,
-            "squash": mr.squash_commit_sha is not None, "user_notes_count": len(mr.notes),
+            "squash": mr.squash_commit_sha is not None, "user_notes_count": len(mr.notes), "merged_at": mr.merged_at,
             "web_url": f"{self.url}/{st.path}/-/merge_requests/{mr.iid}",
             "references": {"short": f"!{mr.iid}", "relative": f"!{mr.iid}", "full": f"{st.path}!{mr.iid}"},
             "diff_refs": {"base_sha": latest["base_commit_sha"], "head_sha": latest["head_commit_sha"],
@@ -663,8 +673,16 @@ class FakeGitLab:
             st = proj(ident)
             if not st:
                 return nf("Project")
-            return 200, Paged([self.mr_json(st, m) for m in st.mrs.values()
-                               if any(sha in self._ancestors(st, v["head_commit_sha"]) for v in m.versions[-1:])])
+            if sha not in st.commits:
+                return nf("Commit")
+            # The MRs that hold the commit: among the commits of the MR's latest diff version (head's ancestors
+            # not the base's: a rebased-and-fast-forwarded MR's commits too), or its merge or squash commit.
+            # https://docs.gitlab.com/api/commits/#list-merge-requests-associated-with-a-commit
+            def holds(m: FakeMR) -> bool:
+                latest = m.versions[-1]
+                own = set(self._ancestors(st, latest["head_commit_sha"])) - set(self._ancestors(st, latest["base_commit_sha"]))
+                return sha in own or sha in (m.merge_commit_sha, m.squash_commit_sha)
+            return 200, Paged([self.mr_json(st, m) for m in st.mrs.values() if holds(m)])
 
         @R("GET", P + r"/repository/commits/([^/]+)")
         def one_commit(q, b, ident, ref):

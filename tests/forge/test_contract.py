@@ -56,6 +56,18 @@ class FakeWorld:
     def notes(self, repo: str, number: int) -> list[str]:
         return list(self.forge.repos[repo].comments[number])
 
+    def land(self, repo: str, number: int | None, messages: list[str], *, method: str, base: str = "main") -> list[str]:
+        """The shas `method` puts on `base` for pull `number`: "rebase" its commits, "squash" one commit, "direct"
+        pushes with no pull; "open": the pull's commits, on no branch yet (the pull still open)."""
+        shas = [fake_sha(repo, number, m) for m in messages]
+        if method == "squash":
+            shas = [fake_sha(repo, number, "squash")]
+        if method != "direct":
+            self.forge.add_commit_pull(repo, number, shas, author="alice", state="open" if method == "open" else "merged",
+                                       base=base)
+        self.forge.repos[repo]  # the repository exists
+        return shas
+
 
 class GitHubWorld:
     """Seeds FakeGitHub; the forge under test is the real adapter."""
@@ -84,6 +96,18 @@ class GitHubWorld:
 
     def notes(self, repo: str, number: int) -> list[str]:
         return list(self.gh.repo(repo).comments[number])
+
+    def land(self, repo: str, number: int | None, messages: list[str], *, method: str, base: str = "main") -> list[str]:
+        if method == "direct":
+            return [self.gh.add_commit(repo, {f"direct-{i}": m}, branch="main") for i, m in enumerate(messages)]
+        shas = [fake_sha(repo, number, m) for m in messages]
+        self.gh.add_pull(repo, number, author="alice", head_sha=shas[-1], base_sha=fake_sha("base"),
+                         head_ref=f"topic-{number}", base_ref=base, title="t")
+        if method == "open":
+            return shas
+        landed = [fake_sha(repo, number, "squash")] if method == "squash" else shas
+        self.gh.merge_pull(repo, number, commits=landed, merged_at=f"2026-11-20T12:{number:02d}:00Z")
+        return landed
 
 
 class GitLabWorld:
@@ -124,6 +148,25 @@ class GitLabWorld:
 
     def notes(self, repo: str, number: int) -> list[str]:
         return self.gl.notes_of(repo, number)
+
+    def land(self, repo: str, number: int | None, messages: list[str], *, method: str, base: str = "main") -> list[str]:
+        st = self.gl.project(repo)
+        if "main" not in st.branches:
+            self.gl.add_commit(repo, {"README.md": "x"}, branch="main", message="initial")
+        if base not in st.branches:
+            self.gl.add_commit(repo, {}, branch=base, parent=st.branches["main"], message=f"branch {base}")
+        if method == "direct":
+            return [self.gl.add_commit(repo, {f"direct-{i}": m}, branch="main", message=m) for i, m in enumerate(messages)]
+        topic = f"topic-{number}"
+        st.branches[topic] = st.branches[base]
+        shas = [self.gl.add_commit(repo, {f"{number}-{i}": m}, branch=topic, message=m) for i, m in enumerate(messages)]
+        self.gl.add_mr(repo, number, author="alice", source_branch=topic, target_branch=base, title="t")
+        if method == "open":
+            return shas
+        if method == "squash":  # GitLab's default squash message is the MR title: no "See merge request" trailer
+            return [self.gl.merge(repo, number, squash=True, message="t")]
+        self.gl.merge(repo, number, fast_forward=True)  # rebase, then fast-forward: the MR's commits land as they are
+        return shas
 
 
 @pytest.fixture(params=["fake", "github", "fake-gitlab", "gitlab"])
@@ -339,6 +382,28 @@ def test_compare_unknown_is_not_found(world):
     world.add_file(REPO, "README.md", b"x")
     with pytest.raises(NotFound):
         world.forge.compare(REPO, fake_sha("a"), fake_sha("b"))
+
+
+def test_merged_pulls_for_commits_finds_rebase_and_squash_merges_and_nothing_else(world):
+    rebased = world.land(REPO, 1, ["fix: a", "fix: b"], method="rebase")
+    squashed = world.land(REPO, 2, ["feat: c", "feat: c, review"], method="squash")
+    direct = world.land(REPO, None, ["chore: pushed to main"], method="direct")
+    elsewhere = world.land(REPO, 4, ["fix: backport"], method="rebase", base="release-1.x")  # not the default branch
+    still_open = world.land(REPO, 3, ["wip"], method="open")
+    unknown = fake_sha("a commit nobody pushed")
+    asked = [*rebased, *squashed, *direct, *elsewhere, *still_open, unknown]
+    found = world.forge.merged_pulls_for_commits(REPO, asked)
+    assert {sha: pull.number for sha, pull in found.items()} == {rebased[0]: 1, rebased[1]: 1, squashed[0]: 2}
+    assert {pull.author for pull in found.values()} == {"alice"}
+    assert all(pull.merged_at for pull in found.values())
+    assert world.forge.merged_pulls_for_commits(REPO, asked) == found  # again (GitHub, GitLab: from the cache)
+    assert world.forge.merged_pulls_for_commits(REPO, []) == {}
+
+
+def test_merged_pulls_for_commits_of_a_missing_repository_is_not_found(world):
+    world.land(REPO, None, ["chore: x"], method="direct")
+    with pytest.raises(NotFound):
+        world.forge.merged_pulls_for_commits("acme/no-such-repo", [fake_sha("x")])
 
 
 # --- checks
