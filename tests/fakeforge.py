@@ -146,8 +146,8 @@ class FakeForge:
 
     def merged_pulls_for_commits(self, repo, shas):
         """As both adapters answer: per sha the earliest-merged pull into the default branch; open, closed and
-        other-branch pulls do not count; unknown shas are absent. `calls` counts one per 100 shas, as GitHub's
-        GraphQL query does (GitLab would ask per sha: see tests/forge/test_contract.py for its requests)."""
+        other-branch pulls do not count; unknown shas are absent; a repository never seeded is NotFound. What the
+        real adapters cost on the wire: tests/forge/test_attribution_requests.py."""
         self._call("merged_pulls_for_commits")
         state = self.repos.get(repo)
         if state is None:
