@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from bot.core import release as core
 from bot.core.checks import Conclusion
 from bot.forge.base import ChangedFile, PullRequest, Tag
@@ -18,10 +20,10 @@ BASE, MERGE = "b" * 40, "m" * 40
 NOW = dt.datetime(2026, 12, 3, 9, 0, tzinfo=dt.timezone.utc)
 
 
-def world(files, *, config=CONFIG):
-    forge = FakeForge()
+def world(files, *, config=CONFIG, kind="github"):
+    forge = FakeForge(kind)
     forge.clock = lambda: NOW
-    forge.add_file(REPO, ".github/release-coordinator.yml", config, ref=BASE)
+    forge.add_file(REPO, forge.layout.config_path, config, ref=BASE)
     for path in (STAGING, PRODUCTION):
         forge.add_file(REPO, path, OLD, ref=BASE)
         forge.add_file(REPO, path, NEW if path in files else OLD, ref=MERGE)
@@ -30,20 +32,25 @@ def world(files, *, config=CONFIG):
         for version in versions:
             forge.repos[repo].tags[f"v{version}"] = Tag(f"v{version}", f"{repo}-{version}".ljust(40, "0"))
     forge.add_pull(PullRequest(REPO, 5, "Release", "alice", "h" * 40, "rel", "main", BASE, "closed", merged=True,
-                               merge_commit_sha=MERGE, html_url=f"https://github.com/{REPO}/pull/5"),
+                               merge_commit_sha=MERGE, html_url=forge.links.pull(REPO, 5)),
                    [ChangedFile(path, "modified") for path in files])
     return forge
 
 
 def merged(forge):
-    event = Event(forge="github", name="pull_request", action="closed", delivery_id="d", installation_id=42, repo=REPO,
-                  pull_number=5, merged=True, default_branch="main")
+    if forge.kind == "gitlab":
+        event = Event(forge="gitlab", name="Merge Request Hook", action="merge", delivery_id="d", repo=REPO,
+                      pull_number=5, merged=True, merge_commit_sha=MERGE, default_branch="main", kind="pull.merged")
+    else:
+        event = Event(forge="github", name="pull_request", action="closed", delivery_id="d", installation_id=42,
+                      repo=REPO, pull_number=5, merged=True, default_branch="main")
     on_pull_request_merged(event, Context(forge=forge, now=NOW, store=DictStore()))
     return forge.checks_on(REPO, MERGE)["release-coordinator/release"]
 
 
-def test_one_pull_request_changing_both_environments_releases_each():
-    forge = world((STAGING, PRODUCTION))
+@pytest.mark.parametrize("kind", ["github", "gitlab"])
+def test_one_pull_request_changing_both_environments_releases_each(kind):
+    forge = world((STAGING, PRODUCTION), kind=kind)
     check = merged(forge)
     tags = forge.repos[REPO].tags
     assert {"staging/release-1.5.3-2.1.0", "release-1.5.3-2.1.0"} <= set(tags)

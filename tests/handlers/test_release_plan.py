@@ -2,10 +2,13 @@
 approvals are complete, against FakeForge (the manifest handler runs with it, as in a delivery)."""
 import datetime as dt
 
+import pytest
+
 from bot.core.approvals import TEAM, Evaluation, GroupResult, to_json
 from bot.core.checks import MANIFEST
 from bot.core.config import ApprovalMode, Invalidate
 from bot.handlers import Context, release_plan, shipped
+from bot.handlers.approvals import details_key
 from bot.handlers.manifest import on_pull
 from bot.model import ChangedFile, Commit, Comparison, PullRequest, Tag
 from bot.webhooks.event import Event
@@ -41,25 +44,26 @@ class Jobs:
         return True
 
 
-def world():
-    forge = FakeForge()
-    forge.add_file(RELEASE, ".github/release-coordinator.yml", CONFIG, ref=BASE_SHA)
+def world(kind="github"):
+    forge = FakeForge(kind)
+    forge.add_file(RELEASE, forge.layout.config_path, CONFIG, ref=BASE_SHA)
     forge.add_file(RELEASE, "release.yml", BASE, ref=BASE_SHA)
     forge.add_file(RELEASE, "release.yml", HEAD, ref=HEAD_SHA)
     forge.add_pull(PullRequest(RELEASE, 7, "Release 1.5.3 / 2.1.0", "alice", HEAD_SHA, "next", "main", BASE_SHA, "open",
-                               html_url=f"https://github.com/{RELEASE}/pull/7"),
+                               html_url=forge.links.pull(RELEASE, 7)),
                    files=[ChangedFile("release.yml", "modified")])
     for repo, versions in ((APP, ("1.5.2", "1.5.3")), (INFRA, ("2.0.9", "2.1.0"))):
         for version in versions:
             forge.repos[repo].tags[f"v{version}"] = Tag(f"v{version}", f"{repo}-{version}".ljust(40, "0"))
+    ref = forge.links.pull_ref(12)  # (#12) in a squash commit; GitLab's (!12)
     forge.repos[APP].comparisons[("v1.5.2", "v1.5.3")] = Comparison("v1.5.2", "v1.5.3", "ahead", (
-        Commit("a" * 40, "fix: rounding (#12)", author="erin"),), ())
+        Commit("a" * 40, f"fix: rounding ({ref})", author="erin"),), ())
     forge.repos[INFRA].comparisons[("v2.0.9", "v2.1.0")] = Comparison("v2.0.9", "v2.1.0", "ahead", (
         Commit("d" * 40, "feat: new VPC peering (#30)", author="frank"),), ())
     return forge
 
 
-def save_evaluation(store, *, infra_approved):
+def save_evaluation(store, *, infra_approved, forge="github"):
     evaluation = Evaluation(
         head_sha=HEAD_SHA, mode=ApprovalMode.EACH_TEAM, invalidate_on_push=Invalidate.OWNED_FILES, distinct=True,
         groups=(GroupResult("@acme/app-team", TEAM, ("@acme/app-team",), 1, approved_by=("carol",)),
@@ -67,29 +71,33 @@ def save_evaluation(store, *, infra_approved):
                             approved_by=("bob",) if infra_approved else (), can_unblock=("bob",))),
         unowned=(), codeowners_path=".github/CODEOWNERS",
     )
-    store.set_json(f"details:{RELEASE}#7", {"repo": RELEASE, "number": 7, "evaluation": to_json(evaluation)})
+    store.set_json(details_key(RELEASE, 7, forge=forge), {"repo": RELEASE, "number": 7, "evaluation": to_json(evaluation)})
 
 
-def event(name="pull_request", action="opened"):
+def event(name="pull_request", action="opened", *, forge="github"):
+    if forge == "gitlab":
+        return Event(forge="gitlab", name="Merge Request Hook", action="open", delivery_id="d", repo=RELEASE,
+                     pull_number=7, head_sha=HEAD_SHA, base_ref="main", kind="pull.changed")
     return Event(forge="github", name=name, action=action, delivery_id="d", installation_id=1, repo=RELEASE,
                  pull_number=7, head_sha=HEAD_SHA, base_ref="main")
 
 
-def test_the_manifest_check_carries_the_plan_with_who_must_still_approve():
-    forge, store = world(), DictStore()
-    save_evaluation(store, infra_approved=False)
+@pytest.mark.parametrize("kind", ["github", "gitlab"])
+def test_the_manifest_check_carries_the_plan_with_who_must_still_approve(kind):
+    forge, store = world(kind), DictStore()
+    save_evaluation(store, infra_approved=False, forge=kind)
     ctx = Context(forge=forge, now=TUESDAY, store=store, jobs=Jobs(), public_url="https://rc.example",
                   details_link_key="k")
-    on_pull(event(), ctx)
+    on_pull(event(forge=kind), ctx)
     summary = forge.checks_on(RELEASE, HEAD_SHA)[MANIFEST].summary
     plan = summary[summary.index("### Release plan"):]
-    history = shipped.history_url("https://rc.example", key="k", forge="github", repo=RELEASE)
+    history = shipped.history_url("https://rc.example", key="k", forge=kind, repo=RELEASE)
     assert plan.rstrip().endswith(f"[Release history and Atom feed of {RELEASE}]({history})")
     assert "Merging tags **`release-1.5.3-2.1.0`**." in plan
     assert "**Can ship:** as soon as the missing approvals are given" in plan
     assert "- `@acme/infra-team`: 1 more approval (can approve: @bob)" in plan
     assert "| payments-app | 1.5.2 → 1.5.3 | upgraded |" in plan
-    assert "- rounding ([#12](https://github.com/acme/payments-app/pull/12))" in plan and "by @erin" in plan
+    assert f"- rounding ([{forge.links.pull_ref(12)}]({forge.links.pull(APP, 12)}))" in plan and "by @erin" in plan
     assert ctx.jobs.submitted == {}  # not ready yet
 
 
