@@ -3,8 +3,10 @@ with a word and an icon, and what to do about it.
 
 Probes ask the forge who we are (GitHub: `GET /app` with the App's JWT, then its installations; GitLab: the
 token's `GET /user`, then the projects it can act on) and are cached for PROBE_TTL seconds, so a reload costs
-no request and a page never waits on the forge for long (PROBE_TIMEOUT). An unreachable forge or a refused key is
-a red line that says why, never an exception. The lines themselves are pure functions of the facts (tested as
+no request. The probes of both forges run at once, each in its own thread, and the page waits for them PROBE_BUDGET
+seconds in all: a black-holed forge makes the first load wait that long, not PROBE_TIMEOUT per request one after
+another; its probe goes on in the background and the next load shows its answer. An unreachable forge or a refused
+key is a red line that says why, never an exception. The lines themselves are pure functions of the facts (tested as
 tables); the probes are thin.
 """
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from concurrent.futures import Future, TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -22,6 +25,7 @@ from bot.settings import Settings
 
 PROBE_TTL = 60.0  # seconds a forge answer is reused for the status page
 PROBE_TIMEOUT = 5.0  # seconds per request: the page must answer even while the forge does not
+PROBE_BUDGET = 3.0  # seconds the page waits for all forge probes together (they run concurrently)
 MAX_INSTALLATION_PAGES = 10  # 1,000 installations listed at most; more are counted as "1,000+"
 QUEUE_BACKLOG_WARN = 100  # deliveries waiting: more means the workers do not keep up
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -182,17 +186,41 @@ class ProbeCache:
     def __init__(self, ttl: float = PROBE_TTL, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl, self.clock = ttl, clock
         self._values: dict[Any, tuple[float, Any]] = {}
+        self._running: dict[Any, Future] = {}
         self._lock = threading.Lock()
 
     def get(self, key: Any, compute: Callable[[], Any]) -> Any:
+        return self.start(key, compute).result()
+
+    def start(self, key: Any, compute: Callable[[], Any]) -> Future:
+        """The answer for key as a Future: done at once when cached, else computed in a thread of its own (one per
+        key: pages loaded meanwhile wait on the same probe) and cached when it comes, however late."""
         with self._lock:
             hit = self._values.get(key)
             if hit is not None and hit[0] > self.clock():
-                return hit[1]
-        value = compute()  # outside the lock: a slow forge does not hold other pages
+                answer: Future = Future()
+                answer.set_result(hit[1])
+                return answer
+            running = self._running.get(key)
+            if running is not None:
+                return running
+            answer = self._running[key] = Future()
+        threading.Thread(target=self._compute, args=(key, compute, answer), name=f"probe {key!r}"[:60],
+                         daemon=True).start()
+        return answer
+
+    def _compute(self, key: Any, compute: Callable[[], Any], answer: Future) -> None:
+        try:
+            value = compute()  # outside the lock: a slow forge does not hold other pages
+        except BaseException as exc:  # noqa: BLE001 (handed to whoever waits, as a plain call would raise it)
+            with self._lock:
+                self._running.pop(key, None)
+            answer.set_exception(exc)
+            return
         with self._lock:
             self._values[key] = (self.clock() + self.ttl, value)
-        return value
+            self._running.pop(key, None)
+        answer.set_result(value)
 
 
 def probe_github(settings: Settings, *, session: Any = requests) -> Identity:
@@ -295,16 +323,18 @@ _CACHE = ProbeCache()
 
 
 def status_lines(settings: Settings, *, queue: Any, request_url: str, cache: ProbeCache = _CACHE,
-                 session: Any = requests) -> list[Line]:
+                 session: Any = requests, budget: float = PROBE_BUDGET) -> list[Line]:
     from bot import pages_setup
 
-    github = None
+    deadline = time.monotonic() + budget
+    github = gitlab = None
     if settings.github_app_configured:
-        github = cache.get(("github", settings.github_api_url, settings.github_app_id),
-                           lambda: _safely(probe_github, settings, session, "GET /app"))
-    gitlab = None
+        github = cache.start(("github", settings.github_api_url, settings.github_app_id),
+                             lambda: _safely(probe_github, settings, session, "GET /app"))
     if not settings.missing_gitlab_api():
-        gitlab = cache.get(("gitlab", settings.gitlab_url), lambda: _safely(probe_gitlab, settings, session, "GET /user"))
+        gitlab = cache.start(("gitlab", settings.gitlab_url), lambda: _safely(probe_gitlab, settings, session, "GET /user"))
+    github = _answer_by(github, deadline, budget, "GET /app")
+    gitlab = _answer_by(gitlab, deadline, budget, "GET /user")
     queue_facts = probe_queue(queue, settings.queue_url) if queue is not None else None  # local: asked every time
     lines = github_lines(settings, github, setup_open=not pages_setup.configured(settings))
     lines += gitlab_lines(settings, gitlab)
@@ -313,6 +343,16 @@ def status_lines(settings: Settings, *, queue: Any, request_url: str, cache: Pro
         lines += queue_lines(queue_facts)
     lines.append(version_line())
     return lines
+
+
+def _answer_by(answer: Future | None, deadline: float, budget: float, what: str) -> Identity | None:
+    if answer is None:
+        return None
+    try:
+        return answer.result(timeout=max(0.0, deadline - time.monotonic()))
+    except FutureTimeout:
+        return Identity(error=f"{what}: no answer within {budget:g} s (still asking: reload in a few seconds "
+                              "for its answer)")
 
 
 def _safely(probe, settings: Settings, session: Any, what: str) -> Identity:

@@ -195,3 +195,63 @@ def test_an_answer_of_an_unexpected_shape_is_a_red_line_too():
     lines = status.status_lines(APP, queue=None, request_url="https://rc.example/", cache=ProbeCache())
     [app] = [line for line in lines if line.topic == "GitHub App"]
     assert app.state == FAIL and app.value.startswith("GET /app: an unexpected answer (AttributeError")
+
+
+class BlackHole:
+    """A session whose every GET hangs until released: a forge that accepts the connection and never answers."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.released = threading.Event()
+        self.asked: list[str] = []
+
+    def get(self, url, *, headers, timeout):
+        self.asked.append(url)
+        self.released.wait(10)
+        raise requests.Timeout(f"read timed out ({timeout} s)")
+
+
+def test_probes_of_both_forges_run_at_once_and_the_page_waits_a_bounded_total():
+    import time
+
+    hole = BlackHole()
+    settings = Settings(**{**APP.__dict__, **{k: v for k, v in GITLAB.__dict__.items() if k.startswith("gitlab_")}})
+    cache = ProbeCache()
+    started = time.monotonic()
+    lines = status.status_lines(settings, queue=None, request_url="https://rc.example/", cache=cache, session=hole,
+                                budget=0.5)
+    waited = time.monotonic() - started
+    try:
+        assert waited < 3, waited  # one budget for both, not PROBE_TIMEOUT per request one after another
+        # both were asked before either answered: concurrent, not sequential
+        assert sorted(url.split("/")[-1] for url in hole.asked) == ["app", "user"]
+        by_topic = {line.topic: line for line in lines}
+        assert by_topic["GitHub App"].state == FAIL
+        assert by_topic["GitHub App"].value == ("GET /app: no answer within 0.5 s (still asking: reload in a few "
+                                                "seconds for its answer)")
+        assert by_topic["GitLab"].state == FAIL and by_topic["GitLab"].value.startswith("GET /user: no answer within")
+        # a second load meanwhile joins the running probes instead of asking again
+        status.status_lines(settings, queue=None, request_url="https://rc.example/", cache=cache, session=hole,
+                            budget=0.1)
+        assert len(hole.asked) == 2
+    finally:
+        hole.released.set()
+    # the late answers are kept: the next load gets them (joining the probes if they are still finishing), no new ask
+    lines = status.status_lines(settings, queue=None, request_url="https://rc.example/", cache=cache, session=hole,
+                                budget=5)
+    by_topic = {line.topic: line for line in lines}
+    assert by_topic["GitHub App"].value == "GET /app: cannot reach https://ghe.example (Timeout)"
+    assert by_topic["GitLab"].value == "GET /user: cannot reach https://gitlab.example (Timeout)"
+    assert len(hole.asked) == 2
+
+
+def test_a_probe_that_raises_hands_the_error_to_the_waiting_page_and_is_asked_again():
+    cache = ProbeCache()
+
+    def broken():
+        raise RuntimeError("bug")
+
+    with pytest.raises(RuntimeError, match="bug"):
+        cache.get("k", broken)
+    assert cache.get("k", lambda: "answer") == "answer"  # nothing cached, nothing left running
