@@ -292,8 +292,9 @@ class FakeGitLab:
 
     def merge(self, project: str, iid: int, *, squash: bool = False, fast_forward: bool = False,
               message: str | None = None, merge_commit: bool = False) -> str:
-        """Merge the MR into its target: a new commit with the source head's tree (`message`, default "Merge
-        branch 'x'"; GitLab's default squash commit message is the MR title, with no "See merge request"
+        """Merge the MR into its target: a new commit on the target's head carrying the MR's changes (its head
+        against the merge base; no conflicts modelled: a path both sides changed takes the MR's) (`message`, default
+        "Merge branch 'x'"; GitLab's default squash commit message is the MR title, with no "See merge request"
         trailer), or with fast_forward the target moved to the source head, the MR's own (rebased) commits
         landing as they are (https://docs.gitlab.com/user/project/merge_requests/methods/)."""
         st = self.project(project)
@@ -303,7 +304,10 @@ class FakeGitLab:
             st.branches[mr.target_branch] = st.branches[mr.source_branch]
             return st.branches[mr.target_branch]
         head = st.commits[st.branches[mr.source_branch]]
-        sha = self.add_commit(project, dict(head.files), branch=mr.target_branch,
+        base = self._merge_base(st, head.sha, st.branches[mr.target_branch])
+        before = st.commits[base].files if base else {}
+        sha = self.add_commit(project, {p: c for p, c in head.files.items() if before.get(p) != c},
+                              remove=tuple(p for p in before if p not in head.files), branch=mr.target_branch,
                               message=message if message is not None else f"Merge branch '{mr.source_branch}'")
         if squash:
             mr.squash_commit_sha = sha

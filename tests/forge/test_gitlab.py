@@ -76,6 +76,16 @@ def test_get_pull_maps_diff_refs_states_and_the_squash_commit(gl, forge):
     assert paths(gl) == [f"GET {P}/merge_requests/7"] * 2
 
 
+def test_a_merge_after_the_target_moved_keeps_the_targets_changes(gl, forge):
+    """The stand-in merges like git: the MR's changes on the target's head, not the MR's tree over it."""
+    base, _head = seed_mr(gl)
+    gl.add_commit(REPO, {"CODEOWNERS": "* @acme/platform\n"}, branch="main", message="elsewhere")
+    landed = gl.merge(REPO, 7)
+    files = gl.project(REPO).commits[landed].files
+    assert files["CODEOWNERS"] == b"* @acme/platform\n" and files["src/app.py"] == b"print(1)\n"
+    assert forge.get_file(REPO, "CODEOWNERS", ref=landed).content == b"* @acme/platform\n"
+
+
 def test_a_merge_request_squashed_by_a_merge_commit_method_landed_on_its_merge_commit(gl, forge):
     """Squash with the "Merge commit" method: a squash commit, then a merge commit over it; the target branch (and
     its pipeline) is at the merge commit, so that is the commit a release is tagged on."""
