@@ -132,7 +132,9 @@ def world(tmp_path, clock, receiver):  # noqa: F811 (the fixture imported above)
         worker.jobs = queue  # as bot.commands._runtime.build wires it: rechecks and announcements go through it
         notify.install(queue, settings)
         app = create_app(settings, queue=queue, store=store, router=all_handlers())
-        yield World(gl, queue, app.test_client(), clock, receiver, store)
+        world = World(gl, queue, app.test_client(), clock, receiver, store)
+        world.worker = worker
+        yield world
 
 
 class World:
@@ -402,6 +404,10 @@ def staged(world) -> str:
 
 
 def test_a_failed_verification_turns_the_promotion_failed_and_a_retried_job_clears_it(world):
+    # the receiver also wants to hear when a promotion is blocked
+    world.gl.add_commit(RELEASES, {".gitlab/release-coordinator.yml": CONFIG.replace(
+        "on: [released, rolled_back]", "on: [released, rolled_back, promotion_blocked]")}, branch="main",
+        message="notify: promotion_blocked too")
     staging_sha = staged(world)
     world.at(T0 + dt.timedelta(hours=3))  # the soak is over: only the verification decides
     world.pipeline_job(staging_sha, "e2e-staging", "failed")
@@ -411,6 +417,11 @@ def test_a_failed_verification_turns_the_promotion_failed_and_a_retried_job_clea
     assert status["status"] == "failed" and status["description"].startswith("Verification failed in staging")
     (note,) = world.ours(2)
     assert "Verification failed in staging: `e2e-staging` (failed)" in note
+    (blocked,) = [r.json() for r in world.receiver.received]
+    assert (blocked["event"], blocked["environment"], blocked["tag"]) == ("promotion_blocked", "production", None)
+    assert blocked["pull_request"]["url"] == f"{GITLAB_URL}/{RELEASES}/-/merge_requests/2"
+    world.post("Merge Request Hook", world.mr_hook(2, "update"))  # judged again, still failed: told once
+    assert len(world.receiver.received) == 1
 
     # the job retried on the staging commit (a new job, the failed one marked retried) and passing: the Pipeline
     # Hook re-evaluates the MR that waited on that commit, the same note is edited
@@ -435,3 +446,18 @@ def test_a_production_mr_with_a_set_staging_never_had_is_failed_and_waits_for_no
     assert status["status"] == "failed"
     assert status["description"].startswith("Not released to staging: payments-app 1.5.3, platform-infra 2.1.0")
     assert world.queue.huey.scheduled() == []
+
+
+def test_an_external_status_sends_no_hook_and_the_five_minute_sweep_picks_it_up(world):
+    """e2e-staging set by an outside CI through POST /statuses/:sha: no Pipeline Hook is asked of GitLab here, so
+    the consumer's five-minute sweep (Worker.periodic) re-evaluates the waiting MR, and the status turns green."""
+    staging_sha = staged(world)
+    world.at(T0 + dt.timedelta(hours=3))
+    world.post("Merge Request Hook", world.mr_hook(2, "open"))
+    head = world.releases.branches["promote"]
+    assert world.status(head, PROMOTION)["status"] == "pending"
+    world.gl.set_job(RELEASES, staging_sha, "e2e-staging", "success", target_url="https://ci.example/run/7")
+    world.worker.periodic()
+    assert world.status(head, PROMOTION)["status"] == "success"
+    (note,) = world.ours(2)
+    assert "[success](https://ci.example/run/7)" in note
