@@ -324,7 +324,12 @@ def test_staging_then_production_on_gitlab(world):
     assert world.status(head, APPROVALS)["status"] == "success"
     assert "**Can ship:** now" in world.ours(2)[0]
     production_sha = world.merge(2, soak_end + dt.timedelta(minutes=5), squash=True)  # a fast-forward squash
+    before = len(gl.calls)
     world.post("Merge Request Hook", world.merged_hook(2))
+    # the shipped-in notes' cost on GitLab: per carried MR, its notes listed for the marker and one POST
+    notes_calls = [c for c in gl.calls[before:] if "/merge_requests/" in c.path and c.path.split("?")[0].endswith("/notes")
+                   and not c.path.startswith(f"/projects/{RELEASES.replace('/', '%2F')}/")]
+    assert sorted(c.method for c in notes_calls) == ["GET"] * 3 + ["POST"] * 3
     tag = world.releases.tags[PRODUCTION_ID]
     assert tag["commit"] == production_sha
     assert f"Verified-In: {STAGING_ID} {staging_sha}" in tag["message"]
@@ -461,3 +466,17 @@ def test_an_external_status_sends_no_hook_and_the_five_minute_sweep_picks_it_up(
     assert world.status(head, PROMOTION)["status"] == "success"
     (note,) = world.ours(2)
     assert "[success](https://ci.example/run/7)" in note
+
+
+def test_a_carried_reference_the_token_cannot_write_or_that_names_no_mr_is_skipped_and_the_release_goes_on(world):
+    """`(!N)` can name an MR that does not exist (a typo, another project's) and the token may be a mere Reporter
+    on a component: GitLab answers 404 / 403 there; that note is logged and skipped, every other one written."""
+    world.gl.add_commit(APP, {"src/typo.py": "x"}, branch="main", message="fix: a typo (!99)")  # no MR !99
+    world.gl.add_tag(APP, "v1.5.3", sha=world.gl.project(APP).branches["main"], message="v1.5.3 again")
+    infra = INFRA.replace("/", "%2F")
+    world.gl.fail("POST", rf"/projects/{infra}/merge_requests/30/notes", 403,
+                  body={"message": "403 Forbidden"}, times=10)
+    staged(world)
+    on_staging = f"Shipped in {STAGING_ID} to staging on {T0.date().isoformat()}"
+    assert world.shipped() == {(APP, 12): [on_staging], (APP, 13): [on_staging], (INFRA, 30): []}
+    assert STAGING_ID in world.releases.releases  # released all the same
