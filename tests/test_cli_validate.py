@@ -107,3 +107,73 @@ def test_tags_checked_in_real_git_checkouts(repo, tmp_path, capsys):
     assert main(["validate", manifest, "--repo-path", f"payments-app={tmp_path}"]) == 1  # not a checkout
     assert "is not a git checkout" in capsys.readouterr().err
     assert main(["validate", manifest, "--repo-path", f"billing={app}"]) == 2
+
+
+ENVIRONMENTS = CONFIG + """\
+environments:
+  - {name: staging, manifest: environments/staging/release.yml}
+  - {name: production, manifest: environments/production/release.yml}
+"""
+CANDIDATE = "release:\n  components:\n    payments-app: 1.6.0-rc.1\n    platform-infra: 2.1.0\n"
+
+
+@pytest.fixture
+def environments_repo(tmp_path, monkeypatch):
+    """A release repo with staging (pre-releases allowed by default) and production (not), both manifests a
+    release candidate; the current directory is elsewhere unless a test moves."""
+    root = tmp_path / "release"
+    (root / ".github").mkdir(parents=True)
+    (root / ".github" / "release-coordinator.yml").write_text(ENVIRONMENTS)
+    for name in ("staging", "production"):
+        (root / "environments" / name).mkdir(parents=True)
+        (root / "environments" / name / "release.yml").write_text(CANDIDATE)
+    monkeypatch.chdir(tmp_path)
+    return root
+
+
+@pytest.mark.parametrize("cwd, manifest, extra, code, words", [
+    ("root", "environments/staging/release.yml", [], 0,
+     "environments/staging/release.yml: valid (environment staging): payments-app 1.6.0-rc.1, platform-infra 2.1.0"),
+    ("root", "environments/production/release.yml", [], 1,
+     "environments/production/release.yml:3: payments-app: pre-release version 1.6.0-rc.1 needs"),
+    # from elsewhere, with --config at its usual place: the path is taken relative to that config's repository
+    ("outside", "release/environments/staging/release.yml", ["--config", "release/.github/release-coordinator.yml"],
+     0, "valid (environment staging)"),
+    ("outside", "release/environments/production/release.yml",
+     ["--config", "release/.github/release-coordinator.yml"], 1, "pre-release version 1.6.0-rc.1"),
+    # --environment wins over the path
+    ("root", "environments/staging/release.yml", ["--environment", "production"], 1, "pre-release version 1.6.0-rc.1"),
+])
+def test_the_manifests_environment_decides_on_pre_releases(environments_repo, monkeypatch, capsys, cwd, manifest,
+                                                          extra, code, words):
+    if cwd == "root":
+        monkeypatch.chdir(environments_repo)
+    assert main(["validate", manifest, *extra]) == code
+    captured = capsys.readouterr()
+    assert words in (captured.out if code == 0 else captured.err)
+
+
+def test_json_names_the_environment(environments_repo, monkeypatch, capsys):
+    monkeypatch.chdir(environments_repo)
+    assert main(["validate", "environments/staging/release.yml", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["environment"] == "staging" and out["valid"] is True
+
+
+@pytest.mark.parametrize("args, words", [
+    (["elsewhere.yml"], "elsewhere.yml is no environment's manifest (the config has staging "
+                        "(environments/staging/release.yml), production (environments/production/release.yml)): run it "
+                        "from the repository's root or pass --environment NAME"),
+    (["environments/staging/release.yml", "--environment", "qa"],
+     "--environment 'qa' is not in the config (it has staging, production)"),
+])
+def test_an_environment_that_cannot_be_told_is_a_usage_error(environments_repo, monkeypatch, capsys, args, words):
+    monkeypatch.chdir(environments_repo)
+    (environments_repo / "elsewhere.yml").write_text(CANDIDATE)
+    assert main(["validate", *args]) == 2
+    assert capsys.readouterr().err.strip() == f"release-coordinator validate: error: {words}"
+
+
+def test_environment_without_environments_in_the_config_is_a_usage_error(repo, capsys):
+    assert main(["validate", copy("valid-general-form.yml", repo), "--environment", "staging"]) == 2
+    assert "--environment: the config has no `environments:`" in capsys.readouterr().err
