@@ -267,12 +267,12 @@ environments:
 """
 
 
-def _env_world():
-    forge, ctx = _world(codeowners="environments/ @acme/infra-team\n")
+def _env_world(kind="github"):
+    forge, ctx = _world(codeowners="environments/ @acme/infra-team\n", kind=kind)
     state = forge.repos[REPO]
     state.tags.clear()
     for ref in ("main", "head1"):
-        forge.add_file(REPO, ".github/release-coordinator.yml", ENVIRONMENTS, ref=ref)
+        forge.add_file(REPO, forge.layout.config_path, ENVIRONMENTS, ref=ref)
         forge.add_file(REPO, "environments/staging/release.yml", LIVE.replace(b"1.5.3", b"1.6.0"), ref=ref)
         forge.add_file(REPO, "environments/production/release.yml", LIVE, ref=ref)
     for env, prefix in (("staging", "staging/"), ("production", "")):
@@ -290,9 +290,10 @@ def _env_world():
     ("/rollback staging/release-1.5.2-2.1.0", "environments/staging/release.yml", "Roll back to staging/release-1.5.2-2.1.0"),
     ("/rollback release-1.5.2-2.1.0", "environments/production/release.yml", "Roll back to release-1.5.2-2.1.0"),
 ])
-def test_rollback_per_environment(body, path, title):
-    forge, ctx = _env_world()
-    on_rollback_comment(_comment(body), ctx)
+@pytest.mark.parametrize("kind", ["github", "gitlab"])
+def test_rollback_per_environment(body, path, title, kind):
+    forge, ctx = _env_world(kind)
+    on_rollback_comment(_comment(body, forge=kind), ctx)
     (pull,) = _opened(forge)
     assert pull.title == title
     assert yaml.safe_load(forge.repos[REPO].files[pull.head_ref][path])["release"]["rollback"] is True
