@@ -7,7 +7,7 @@ import pytest
 
 from bot.forge.errors import NotFound, RateLimited
 from bot.forge.github_attribution import COMMITS_PER_QUERY
-from tests.forge.fakegithub import FakeGitHub, fake_sha
+from tests.forge.fakegithub import FakeGitHub, commit_json, fake_sha
 from tests.forge.fakegitlab import FakeGitLab
 from tests.forge import test_github, test_gitlab
 from tests.forge.test_github import rsps  # noqa: F401  (the responses fixture)
@@ -110,3 +110,21 @@ def test_gitlab_a_commit_it_does_not_know_is_absent_and_a_missing_project_not_fo
     assert forge.merged_pulls_for_commits(APP, [fake_sha("nobody pushed")]) == {}
     with pytest.raises(NotFound):
         forge.merged_pulls_for_commits("acme/gone", [fake_sha("x")])
+
+
+def test_compare_gives_each_commits_parents_so_a_merge_commit_brings_its_own_commits(rsps):
+    fg = FakeGitHub().register(rsps)
+    mainline, topic, merge = fake_sha("mainline"), fake_sha("topic"), fake_sha("merge")
+    commits = [{**commit_json(topic, "feat: x"), "parents": [{"sha": mainline}]},
+               {**commit_json(merge, "Merge pull request #4 from a/b"), "parents": [{"sha": mainline}, {"sha": topic}]}]
+    fg.repo(APP).compares[("v1", "v2")] = {"status": "ahead", "ahead_by": 2, "behind_by": 0, "total_commits": 2,
+                                           "commits": commits, "files": []}
+    compared = test_github.make_forge().compare(APP, "v1", "v2")
+    assert [c.parents for c in compared.commits] == [(mainline,), (mainline, topic)]
+
+    gl = FakeGitLab().register(rsps)
+    first = gl.add_commit(APP, {"README.md": "x"}, branch="main", message="initial")
+    gl.add_tag(APP, "v1", sha=first)
+    second = gl.add_commit(APP, {"a": "x"}, branch="main", message="feat: y")
+    gl.add_tag(APP, "v2", sha=second)
+    assert [c.parents for c in test_gitlab.make_forge().compare(APP, "v1", "v2").commits] == [(first,)]
