@@ -255,6 +255,8 @@ def test_staging_then_production_on_gitlab(world):
     (note,) = world.ours(1)
     assert "Release plan: staging" in note and f"`{STAGING_ID}`" in note
     assert f"invoice PDF totals ([!13]({GITLAB_URL}/{APP}/-/merge_requests/13))" in note  # the MR, in its own project
+    # a commit merged by a merge commit names no MR itself: the MR that brought it (GitLab's commit -> MRs) is linked
+    assert f"rounding of invoice totals ([!12]({GITLAB_URL}/{APP}/-/merge_requests/12))" in note
 
     # 2. merged, squashed with GitLab's default "Merge commit" method: a squash commit, then a merge commit over it;
     # the branch (and the pipeline running e2e-staging) is at the merge commit: the staging release is tagged there
