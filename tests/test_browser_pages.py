@@ -1,7 +1,9 @@
 """The pages in headless Chromium (Debian's chromium + chromium-driver, through selenium): the real Flask app on a
 loopback port, a real SQLite store seeded by the real handlers (tests/pages_seed.py). Each page renders, its key
-facts are visible, its same-origin links answer 200, the browser logs no console error; screenshots are written
-to docs/screenshots/ (the README shows them).
+facts are visible, its same-origin links answer 200, the browser logs no console error. Every page is captured;
+the captures are written only when asked, to RC_SCREENSHOTS_DIR (the README's: `RC_SCREENSHOTS_DIR=docs/screenshots
+.venv/bin/pytest tests/test_browser_pages.py`), because the pages show this run's port and temporary paths: a test
+run must not change committed files.
 
 .ci/run installs chromium and chromium-driver; elsewhere the module skips and says what to install."""
 from __future__ import annotations
@@ -22,7 +24,7 @@ import pytest
 from bot import pages_status
 from tests.pages_seed import GITLAB_RELEASE, RELEASE, seed, seed_gitlab, settings
 
-SCREENSHOTS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+SCREENSHOTS = pathlib.Path(os.environ["RC_SCREENSHOTS_DIR"]) if os.environ.get("RC_SCREENSHOTS_DIR") else None
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the test extra: pip install -e '.[test]'")
@@ -96,8 +98,11 @@ def visit(driver, url: str, screenshot: str) -> str:
     shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
         "format": "png", "captureBeyondViewport": True,
         "clip": {"x": 0, "y": 0, "width": 1100, "height": min(height, 6000), "scale": 1}})
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    (SCREENSHOTS / screenshot).write_bytes(base64.b64decode(shot["data"]))
+    png = base64.b64decode(shot["data"])
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000, len(png)  # a real capture, not a blank
+    if SCREENSHOTS is not None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / screenshot).write_bytes(png)
     return text
 
 
