@@ -44,6 +44,7 @@ class FakeRepo:
     comparisons: dict[tuple[str, str], Comparison] = field(default_factory=dict)
     permissions: dict[str, Permission] = field(default_factory=dict)
     checks: dict[int, tuple[str, CheckResult]] = field(default_factory=dict)  # id -> (head_sha, result)
+    replaced: dict[int, int] = field(default_factory=dict)  # check id -> the id of the run replace_check wrote for it
     releases: dict[str, Release] = field(default_factory=dict)
     comments: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
     requested: dict[int, list[tuple[frozenset[str], frozenset[str]]]] = field(default_factory=lambda: defaultdict(list))
@@ -257,6 +258,12 @@ class FakeForge:
         self._call("update_check")
         self._refuse_same_waiting_state(repo, result)
         self.repos[repo].checks[check_id] = (result.head_sha, result)
+
+    def replace_check(self, repo, check_id, result):
+        # the forge's "conclude the old run, then create a fresh one": counted as the create_check it costs
+        new_id = self.create_check(repo, result)
+        self.repos[repo].replaced[check_id] = new_id
+        return new_id
 
     def _refuse_same_waiting_state(self, repo, result):
         # GitLab's 400 "Cannot transition status via :enqueue from :pending": a status of that name on that sha

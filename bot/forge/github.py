@@ -510,9 +510,12 @@ class GitHubForge:
                 body["details_url"] = result.details_url
             self.http.request("PATCH", f"/repos/{repo}/check-runs/{check_id}", body=body)
             return
-        if state is not True:
+        self.replace_check(repo, check_id, result)
+
+    def replace_check(self, repo: str, check_id: int, result: CheckResult) -> int:
+        if self.http.immutable.get(("check run concluded", repo, check_id)) is not True:
             self._conclude_replaced(repo, check_id, result)
-        self.create_check(repo, result)
+        return self.create_check(repo, result)
 
     def _conclude_replaced(self, repo: str, check_id: int, result: CheckResult) -> None:
         if result.conclusion.concluded:

@@ -188,6 +188,13 @@ class Forge(Protocol):
         POST for the same name and sha, which moves that status)."""
         ...
 
+    def replace_check(self, repo: str, check_id: int, result: CheckResult) -> int:
+        """Write result as a new check in place of check_id (a forced Re-run); returns the new id. GitHub: a run
+        that may still be in progress is concluded first, by the rule update_check follows (the successor's
+        verdict, or `cancelled` when it waits too), so it does not hold the check suite in progress; then a fresh
+        run. GitLab: one status per name and sha, so the same write as update_check."""
+        ...
+
     def ensure_note(self, repo: str, number: int, *, topic: str, body: str) -> Note:
         """The ONE note (comment) of ours on the pull request for `topic`: created when missing, edited when
         its body differs, left alone when equal (renovate's ensureComment). The adapter finds it by a hidden

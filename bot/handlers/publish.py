@@ -109,13 +109,21 @@ def write_check(forge: Forge, repo: str, result: CheckResult, *, store: KeyValue
 
 
 def _fresh(forge: Forge, repo: str, result: CheckResult, *, store: KeyValue | None, digest: str, kind: str) -> bool:
+    """A forced write: always a new check, in place of the one we wrote before when we know it (the store's record;
+    a record left pending by a job that died asks the forge), so an older run still in progress is concluded by
+    the forge's rule (Forge.replace_check) instead of holding the check suite. Without a store: a new check."""
     if store is None:
         forge.create_check(repo, result)
         return True
     key = check_key(repo, head_sha=result.head_sha, name=result.name, forge=kind)
+    record = store.get_json(key)
+    previous = record.get("id") if record and not record.get("pending") else None
+    if record and record.get("pending"):
+        found = forge.find_check(repo, head_sha=result.head_sha, name=result.name)
+        previous = found.id if found is not None else None
     # pending as in write_check: a job that dies after the create leaves the next evaluation to find_check
-    store.set_json(key, {**(store.get_json(key) or {"id": None, "digest": None}), "pending": True}, ttl=CHECK_RECORD_TTL)
-    check_id = forge.create_check(repo, result)
+    store.set_json(key, {**(record or {"id": None, "digest": None}), "pending": True}, ttl=CHECK_RECORD_TTL)
+    check_id = forge.create_check(repo, result) if previous is None else forge.replace_check(repo, previous, result)
     store.set_json(key, {"id": check_id, "digest": digest}, ttl=CHECK_RECORD_TTL)
     return True
 

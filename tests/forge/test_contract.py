@@ -422,6 +422,16 @@ def test_check_round_trip_keyed_by_digest(world):
     assert forge.find_check(REPO, head_sha=HEAD, name=APPROVALS).digest == forge.check_digest(second)
 
 
+def test_replace_check_writes_the_result_as_the_latest_check_and_returns_its_id(world):
+    world.add_file(REPO, "README.md", b"x")
+    forge = world.forge
+    first_id = forge.create_check(REPO, check(conclusion=Conclusion.PENDING, summary="0 of 2"))
+    again = check(conclusion=Conclusion.SUCCESS, summary="all teams approved")
+    new_id = forge.replace_check(REPO, first_id, again)
+    found = forge.find_check(REPO, head_sha=HEAD, name=APPROVALS)
+    assert found.id == new_id and found.digest == forge.check_digest(again)
+
+
 def test_check_with_many_annotations_round_trips(world):
     world.add_file(REPO, "README.md", b"x")
     notes = [Annotation("release.yml", i, i, Level.FAILURE, f"problem {i}") for i in range(1, 76)]

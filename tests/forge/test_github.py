@@ -450,6 +450,34 @@ def test_replacing_a_run_from_before_a_restart_concludes_it_with_the_new_verdict
         "completed", "failure")
 
 
+def test_a_forced_re_run_over_a_waiting_run_cancels_it_before_the_fresh_one(fg, forge):
+    # a Re-run (publish_check force=True) used to create the fresh run only, leaving the old one in progress
+    from bot.handlers.publish import publish_check
+    from tests.fakeforge import DictStore
+
+    store = DictStore()
+    publish_check(forge, REPO, result(conclusion=Conclusion.PENDING, summary="0 of 2"), store=store)
+    [waiting_id] = fg.repo(REPO).check_runs
+    assert publish_check(forge, REPO, result(conclusion=Conclusion.PENDING, summary="0 of 2"), store=store,
+                         force=True) is True
+    assert [(c.method, c.path) for c in fg.calls[-2:]] == [
+        ("PATCH", f"/repos/{REPO}/check-runs/{waiting_id}"), ("POST", f"/repos/{REPO}/check-runs")]
+    old = fg.repo(REPO).check_runs[waiting_id]
+    assert (old["status"], old["conclusion"]) == ("completed", "cancelled")  # the successor waits: never a pass
+    fresh = forge.find_check(REPO, head_sha=HEAD, name=APPROVALS)
+    assert fresh.id != waiting_id and fg.repo(REPO).check_runs[fresh.id]["status"] == "in_progress"
+
+
+def test_a_forced_re_run_over_a_concluded_run_patches_nothing(fg, forge):
+    from bot.handlers.publish import publish_check
+    from tests.fakeforge import DictStore
+
+    store = DictStore()
+    publish_check(forge, REPO, result(conclusion=Conclusion.FAILURE), store=store)
+    publish_check(forge, REPO, result(conclusion=Conclusion.FAILURE), store=store, force=True)
+    assert [c.method for c in fg.calls[-2:]] == ["POST", "POST"]  # this process knows the old run completed
+
+
 def test_a_refused_close_of_a_replaced_run_does_not_stop_the_fresh_one(fg, forge):
     old_id = forge.create_check(REPO, result(conclusion=Conclusion.SUCCESS))
     fg.fail("PATCH", rf"/check-runs/{old_id}$", 422, body={"message": "Validation Failed"})

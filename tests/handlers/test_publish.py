@@ -82,6 +82,27 @@ def test_force_creates_a_fresh_run_for_an_unchanged_result_and_remembers_it():
     assert forge.calls["update_check"] == 1 and forge.repos[REPO].checks[newest][1].conclusion is Conclusion.SUCCESS
 
 
+def test_force_writes_the_fresh_run_in_place_of_the_one_the_store_names():
+    forge, store = FakeForge(), DictStore()
+    publish_check(forge, REPO, result(conclusion=Conclusion.PENDING), store=store)
+    [old] = forge.repos[REPO].checks
+    publish_check(forge, REPO, result(conclusion=Conclusion.PENDING), store=store, force=True)
+    newest = max(forge.repos[REPO].checks)
+    assert forge.repos[REPO].replaced == {old: newest}  # the forge concludes the old run (Forge.replace_check)
+    assert forge.calls["find_check"] == 0
+
+
+def test_force_after_a_job_died_mid_write_asks_the_forge_which_run_to_replace():
+    forge, store = FakeForge(), DictStore()
+    publish_check(forge, REPO, result(), store=store)
+    [old] = forge.repos[REPO].checks
+    key = check_key(REPO, head_sha=HEAD, name=APPROVALS)
+    store.set_json(key, {"id": None, "digest": None, "pending": True})  # died between the write and its record
+    publish_check(forge, REPO, result(), store=store, force=True)
+    assert forge.calls["find_check"] == 1 and forge.repos[REPO].replaced == {old: max(forge.repos[REPO].checks)}
+    assert "pending" not in store.get_json(key)
+
+
 def test_force_without_a_store_creates_without_asking():
     forge = FakeForge()
     publish_check(forge, REPO, result())

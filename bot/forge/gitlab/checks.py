@@ -51,6 +51,9 @@ class Checks:
     def update_check(self, repo: str, check_id: int, result: CheckResult) -> None:
         self._set_status(repo, result)
 
+    def replace_check(self, repo: str, check_id: int, result: CheckResult) -> int:
+        return self._set_status(repo, result)  # one status per (sha, name): the write moves it
+
     def _set_status(self, repo: str, result: CheckResult) -> int:
         """POST projects/:id/statuses/:sha, unless GitLab's state machine would refuse it: a status that is
         pending (running) cannot be moved to pending (running) again (lib/api/commit_statuses.rb ->
