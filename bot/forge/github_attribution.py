@@ -33,6 +33,8 @@ def merged_pulls_for_commits(http: GitHubHttp, repo: str, shas: Sequence[str]) -
         if key in http.immutable:
             http.stats.cache_hits += 1
             found[sha] = http.immutable.get(key)
+        elif http.fresh.get(("no-merged-pull", repo, sha)) is not http.fresh.MISSING:
+            http.stats.cache_hits += 1  # asked within the last minute: none (the release asks twice per merge)
         elif _SHA.fullmatch(sha):
             todo.append(sha)
     owner, _, name = repo.partition("/")
@@ -54,6 +56,8 @@ def merged_pulls_for_commits(http: GitHubHttp, repo: str, shas: Sequence[str]) -
             if pull is not None:
                 found[sha] = pull
                 http.immutable.put(("merged-pull", repo, sha), pull)  # a merge is never undone
+            else:  # none yet: a pull may still merge it, so asked again once `fresh_for` (60 s) has passed
+                http.fresh.put(("no-merged-pull", repo, sha), True)
     return found
 
 

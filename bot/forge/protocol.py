@@ -99,7 +99,8 @@ class Forge(Protocol):
         commit belongs to several merged pulls, the one merged first. Cost: GitHub ONE GraphQL query per 100
         shas (aliased `object(oid:)` -> Commit.associatedPullRequests, plus the repository's defaultBranchRef);
         GitLab one GET repository/commits/:sha/merge_requests per sha. A found answer never changes (a merge is
-        not undone): cached by sha for good; a sha with none is asked again next time (its pull may merge yet).
+        not undone): cached by sha for good; a sha with none is asked again once the adapter's short-lived cache
+        (fresh_for, 60 s) let it go: its pull may merge yet.
         NotFound when the repository does not exist; a sha the forge does not know is simply absent."""
         ...
 

@@ -34,7 +34,8 @@ def test_github_asks_one_graphql_query_per_100_commits_then_only_for_what_it_did
     fg = FakeGitHub().register(rsps)
     shas = rebase_merged(fg, 150)
     pushed = [fg.add_commit(APP, {f"f{k}": "x"}, branch="main") for k in range(3)]  # no pull request
-    forge = test_github.make_forge()
+    now = [test_github.NOW]
+    forge = test_github.make_forge(clock=lambda: now[0])
     found = forge.merged_pulls_for_commits(APP, [*shas, *pushed])
     assert len(found) == 150 and found[shas[0]].number == 1 and found[shas[149]].number == 50
     assert found[shas[4]].author == "dev2"
@@ -47,6 +48,9 @@ def test_github_asks_one_graphql_query_per_100_commits_then_only_for_what_it_did
     assert "c100" not in first["variables"]
     assert len([k for k in calls[1].body["variables"] if k.startswith("c")]) == 53
     fg.calls.clear()
+    assert forge.merged_pulls_for_commits(APP, [*shas, *pushed]) == found
+    assert fg.calls == []  # within the minute: the release handler asks twice per merge, GitHub once
+    now[0] += 61
     assert forge.merged_pulls_for_commits(APP, [*shas, *pushed]) == found
     # what was found is cached for good; the 3 pushed commits are asked again (a pull may still merge them)
     assert [sorted(k for k in c.body["variables"] if k.startswith("c")) for c in graphql_calls(fg)] == [["c0", "c1", "c2"]]
@@ -87,7 +91,8 @@ def test_gitlab_asks_per_commit_after_the_default_branch_and_caches_merged_answe
     gl.add_mr(APP, 7, author="erin", source_branch="topic")
     gl.merge(APP, 7, fast_forward=True)
     pushed = gl.add_commit(APP, {"g": "x"}, branch="main", message="chore: pushed")
-    forge = test_gitlab.make_forge()
+    now = [test_gitlab.NOW]
+    forge = test_gitlab.make_forge(clock=lambda: now[0])
     gl.calls.clear()
     found = forge.merged_pulls_for_commits(APP, [*rebased, pushed])
     assert {sha: (p.number, p.author) for sha, p in found.items()} == {sha: (7, "erin") for sha in rebased}
@@ -95,6 +100,9 @@ def test_gitlab_asks_per_commit_after_the_default_branch_and_caches_merged_answe
     project = "/projects/acme%2Fpayments-app"
     assert asked == [project] + [f"{project}/repository/commits/{sha}/merge_requests" for sha in [*rebased, pushed]]
     gl.calls.clear()
+    assert forge.merged_pulls_for_commits(APP, [*rebased, pushed]) == found
+    assert gl.calls == []  # within the minute
+    now[0] += 61
     assert forge.merged_pulls_for_commits(APP, [*rebased, pushed]) == found
     # the merged answers come from the cache; the pushed commit is asked again (an MR may merge it yet)
     assert [c.path.split("?")[0] for c in gl.calls] == [project, f"{project}/repository/commits/{pushed}/merge_requests"]

@@ -172,6 +172,8 @@ class GitLabForge(People, Checks, Verification):
             if key in self.http.immutable:
                 self.http.stats.cache_hits += 1
                 found[sha] = self.http.immutable.get(key)
+            elif self.http.fresh.get(("no-merged-pull", repo, sha)) is not self.http.fresh.MISSING:
+                self.http.stats.cache_hits += 1  # asked within `fresh_for`: none (a release asks twice per merge)
             elif is_sha(sha):
                 todo.append(sha)
         if not todo:
@@ -185,8 +187,11 @@ class GitLabForge(People, Checks, Verification):
                 continue
             if pull is not None:
                 found[sha] = pull
-                # A commit's merge requests grow until one merges; a merged one never changes: cached only then.
+                # A commit's merge requests grow until one merges; a merged one never changes: cached for good
+                # only then. None yet: remembered for `fresh_for` (60 s), then asked again.
                 self.http.immutable.put(("merged-pull", repo, sha), pull)
+            else:
+                self.http.fresh.put(("no-merged-pull", repo, sha), True)
         return found
 
     def request_reviewers(self, repo: str, number: int, *, teams: frozenset[str], users: frozenset[str] = frozenset()) -> None:
