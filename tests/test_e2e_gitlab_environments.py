@@ -269,8 +269,10 @@ def test_staging_then_production_on_gitlab(world):
     assert tag["commit"] == staging_sha
     assert core.parse_lineage(tag["message"]).environment == "staging"
     assert PRODUCTION_ID not in world.releases.tags
-    changelog_writes = [c for c in gl.calls if c.method == "POST" and c.path.endswith(f"/repository/commits")]
-    assert [a["file_path"] for c in changelog_writes for a in c.body["actions"]] == ["environments/staging/CHANGELOG.md"]
+    changelog_writes = [c for c in gl.calls if c.method == "POST" and c.path.endswith("/repository/commits")]
+    # staging's changelog is new beside its manifest: created (a concurrent create is refused by GitLab too)
+    assert [(a["action"], a["file_path"]) for c in changelog_writes for a in c.body["actions"]] == [
+        ("create", "environments/staging/CHANGELOG.md")]
     assert STAGING_ID in world.releases.releases
     on_staging = f"Shipped in {STAGING_ID} to staging on {T0.date().isoformat()}"
     assert world.shipped() == {key: [on_staging] for key in ((APP, 12), (APP, 13), (INFRA, 30))}
@@ -339,6 +341,9 @@ def test_staging_then_production_on_gitlab(world):
     assert "**Verified in:** `staging/release-1.5.3-2.1.0`" in world.releases.releases[PRODUCTION_ID]["description"]
     changelog = world.releases.commits[world.releases.branches["main"]].files["CHANGELOG.md"].decode()
     assert PRODUCTION_ID in changelog
+    (entry,) = [a for c in gl.calls[before:] if c.method == "POST" and c.path.endswith("/repository/commits")
+                for a in c.body["actions"]]
+    assert (entry["action"], entry["file_path"]) == ("update", "CHANGELOG.md") and entry["last_commit_id"]
     on_production = f"Shipped in {PRODUCTION_ID} to production on {soak_end.date().isoformat()}"
     assert world.shipped() == {key: [on_staging, on_production] for key in ((APP, 12), (APP, 13), (INFRA, 30))}
     body = world.releases.releases[PRODUCTION_ID]["description"]
