@@ -320,6 +320,11 @@ def test_staging_then_production_on_gitlab(world):
     assert f"Verified in staging: {STAGING_ID}" in note
     assert world.queue.huey.scheduled() == []
     assert world.note_ids(2) == [summary_id]  # the same note all along, edited (PUT) in place
+    # the status links the MR's details page, which shows the same verdict
+    target = world.status(head, PROMOTION)["target_url"]
+    assert target.startswith(f"https://rc.example/pulls/gitlab/{RELEASES}/2")
+    page = world.client.get(target.removeprefix("https://rc.example"))
+    assert page.status_code == 200 and f"Verified in staging: {STAGING_ID}" in page.get_data(as_text=True)
     assert [c.method for c in gl.calls if c.path.endswith("/merge_requests/2/notes") and c.method == "POST"] == ["POST"]
 
     # 7. approved and merged: the production release, verified in staging
