@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
+from bot.forge.errors import NotFound
 from bot.forge.http import GitHubHttp
 from bot.model import MergedPull
 
@@ -46,9 +47,12 @@ def merged_pulls_for_commits(http: GitHubHttp, repo: str, shas: Sequence[str]) -
                            f"{{ nodes {{ {PULL_FIELDS} }} }} }} }}" for i in range(len(chunk)))
         query = (f"query({declared}) {{ repository(owner: $owner, name: $name) {{ defaultBranchRef {{ name }} "
                  f"{aliases} }} }}")
-        # A repository that does not exist is NOT_FOUND on `repository`: raised (NotFound), not tolerated.
-        data, _ = http.graphql(query, variables)
-        repository = data.get("repository") or {}
+        # NOT_FOUND on one commit's alias (an object the repository does not have) leaves that alias null; on
+        # `repository` itself, the repository does not exist (or the app cannot see it): NotFound.
+        data, _ = http.graphql(query, variables, tolerate=frozenset({"NOT_FOUND"}))
+        if data.get("repository") is None:
+            raise NotFound(f"POST graphql: repository {repo} not found")
+        repository = data["repository"]
         default = (repository.get("defaultBranchRef") or {}).get("name")
         for i, sha in enumerate(chunk):
             nodes = ((repository.get(f"c{i}") or {}).get("associatedPullRequests") or {}).get("nodes") or ()

@@ -8,6 +8,7 @@ import pytest
 from bot.forge.errors import NotFound, RateLimited
 from bot.forge.github_attribution import COMMITS_PER_QUERY
 from tests.forge.fakegithub import FakeGitHub, commit_json, fake_sha
+from tests.forge.fakegraphql import GraphQLError
 from tests.forge.fakegitlab import FakeGitLab
 from tests.forge import test_github, test_gitlab
 from tests.forge.test_github import rsps  # noqa: F401  (the responses fixture)
@@ -136,3 +137,25 @@ def test_compare_gives_each_commits_parents_so_a_merge_commit_brings_its_own_com
     second = gl.add_commit(APP, {"a": "x"}, branch="main", message="feat: y")
     gl.add_tag(APP, "v2", sha=second)
     assert [c.parents for c in test_gitlab.make_forge().compare(APP, "v1", "v2").commits] == [(first,)]
+
+
+def test_github_a_commit_alias_not_found_is_absent_the_others_answered(rsps):
+    fg = FakeGitHub().register(rsps)
+    shas = rebase_merged(fg, 3)
+    resolvers = fg.graphql_resolvers
+
+    def failing_second_commit():
+        table = dict(resolvers())
+        git_object = table[("Repository", "object")]
+
+        def object_or_error(parent, args):
+            if args.get("oid") == shas[1]:
+                raise GraphQLError("NOT_FOUND", f"Could not resolve to a GitObject with the oid '{shas[1]}'.")
+            return git_object(parent, args)
+
+        table[("Repository", "object")] = object_or_error
+        return table
+
+    fg.graphql_resolvers = failing_second_commit
+    found = test_github.make_forge().merged_pulls_for_commits(APP, shas)
+    assert sorted(found) == sorted([shas[0], shas[2]]) and {p.number for p in found.values()} == {1}
