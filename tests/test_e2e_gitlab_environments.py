@@ -427,9 +427,13 @@ def test_a_failed_verification_turns_the_promotion_failed_and_a_retried_job_clea
         message="notify: promotion_blocked too")
     staging_sha = staged(world)
     world.at(T0 + dt.timedelta(hours=3))  # the soak is over: only the verification decides
-    world.pipeline_job(staging_sha, "e2e-staging", "failed")
+    world.pipeline_job(staging_sha, "e2e-staging", "running")
     world.post("Merge Request Hook", world.mr_hook(2, "open"))
     head = world.releases.branches["promote"]
+    assert world.status(head, PROMOTION)["status"] == "pending"
+    # the job fails: its Pipeline Hook turns the waiting MR's status from pending to failed (GitLab's `drop`)
+    world.pipeline_job(staging_sha, "e2e-staging", "failed")
+    world.post("Pipeline Hook", world.pipeline_hook(staging_sha, "failed", {"e2e-staging": "failed"}))
     status = world.status(head, PROMOTION)
     assert status["status"] == "failed" and status["description"].startswith("Verification failed in staging")
     (note,) = world.ours(2)
