@@ -1,4 +1,4 @@
-"""release-coordinator: serve | web | worker | validate | owners | plan | replay | dead-letters | audit (README: Commands).
+"""release-coordinator: serve | web | worker | validate | owners | plan | replay | dead-letters | audit (README: Running it).
 
 Each subcommand lives in bot/commands/<name>.py with add_parser(subparsers) and run(args) -> exit code.
 """
