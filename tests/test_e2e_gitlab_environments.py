@@ -121,11 +121,9 @@ def world(tmp_path, clock, receiver):  # noqa: F811 (the fixture imported above)
                             announce_env={"RELEASE_HOOK_URL": Secret(receiver.url),
                                           "RELEASE_HOOK_SECRET": Secret(HOOK_SECRET)})
         store = DictStore()
-        forges = []
 
-        def gitlab_forge(account):
-            forges.append(GitLabForge(client(GITLAB_URL, "glpat-test"), retry=0))
-            return forges[-1]
+        def gitlab_forge(account):  # the worker keeps one adapter per (forge, account), caches and all
+            return GitLabForge(client(GITLAB_URL, "glpat-test"), retry=0)
 
         worker = Worker(settings, store=store, gitlab_forge_for=gitlab_forge, clock=clock)
         queue.runner = worker
