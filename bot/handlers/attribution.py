@@ -29,9 +29,12 @@ MAX_LOOKUPS = 500
 def attribute(forge: Forge, change: ComponentChange) -> tuple[ComponentChange, dict[str, str]]:
     """The change with each commit's pull_number filled where its message names none (from the merge commit
     that brought it in, else from the forge), and {sha: login of the pull request's author} the forge told.
-    Only upgrades are attributed: a rollback ships nothing, and an added component has no commits listed."""
-    if change.direction != "upgraded" or not change.commits:
+    Only an upgrade asks the forge: a rollback ships nothing (its withdrawn commits get what their merge commits
+    say, for free), and an added component has no commits listed."""
+    if not change.commits:
         return change, {}
+    if change.direction != "upgraded":
+        return dataclasses.replace(change, commits=core_plan.with_pulls(change.commits)), {}
     wanted = core_plan.unattributed(change.commits)
     found = {}
     if wanted:

@@ -187,3 +187,14 @@ def test_a_commit_the_forge_attributed_is_carried_and_not_asked_again():
                                   (core.CommitInfo("r1", "fix: y", pull_number=9), core.CommitInfo("r2", "fix: z")))
     assert core_plan.unattributed(change.commits) == ("r2",)
     assert [(p.repo, p.number) for p in core_plan.carried_pulls((change,))] == [(APP, 9)]
+
+
+def test_a_rollback_asks_the_forge_nothing_and_carries_nothing():
+    forge, _ctx, _pull = world()
+    asked = asked_shas(forge)
+    # 1.5.3 -> 1.5.2 and 2.1.0 -> 2.0.9: the same compares (older...newer) list the commits withdrawn
+    changes = component_changes(forge, config(), old=NEW_VERSIONS, new=OLD_VERSIONS)
+    assert asked == []
+    infra = next(c for c in changes if c.repo == INFRA)
+    assert infra.direction == "rolled back" and [c.pull_number for c in infra.commits] == [None, 20, 20, None]
+    assert core_plan.carried_pulls(changes) == ()
