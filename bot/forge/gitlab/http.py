@@ -6,7 +6,6 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Mapping
 from urllib.parse import urlencode
 
@@ -18,7 +17,7 @@ from urllib3.util import Retry
 from bot.forge.errors import (
     AlreadyExists, Conflict, ForgeError, NotFound, PermissionDenied, RateLimited, TransientError,
 )
-from bot.forge.http import LRU, Fresh
+from bot.forge.http import LRU, Fresh, Response, Stats, _Cached  # the same answer, cache entry and counters as GitHub's
 
 log = logging.getLogger(__name__)
 
@@ -36,27 +35,6 @@ PER_PAGE = 100  # https://docs.gitlab.com/api/rest/#pagination: per_page "Defaul
 # request answers 429 with Retry-After (seconds) and RateLimit-Reset (Unix time). Without either: a minute.
 DEFAULT_RATE_WAIT = 60.0
 _LINK = re.compile(r'<([^>]+)>\s*;\s*rel="([^"]+)"')
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    headers: Mapping[str, str]  # lower-case names
-    data: Any
-
-
-@dataclass(frozen=True)
-class _Cached:
-    etag: str
-    next_url: str | None
-    value: Any
-
-
-@dataclass
-class Stats:
-    requests: int = 0
-    not_modified: int = 0
-    cache_hits: int = 0
 
 
 def next_page(headers: Mapping[str, str], url: str, params: Mapping[str, Any] | None) -> str | None:
