@@ -15,7 +15,8 @@ from bot.model import Tag
 MAX_DEPLOYMENTS = 30  # per sha; a commit deployed more often than that is read from its newest deployments
 
 
-def _time(text: Any) -> dt.datetime | None:
+def iso_time(text: Any) -> dt.datetime | None:
+    """An API's ISO 8601 time (GitHub's and GitLab's `...Z` included) in UTC; None when absent or unreadable."""
     if not isinstance(text, str) or not text:
         return None
     try:
@@ -38,7 +39,7 @@ _DEPLOYMENT = {"success": CheckState.SUCCESS, "in_progress": CheckState.PENDING,
 
 def _statuses(data: dict) -> list[CommitCheck]:
     return [CommitCheck(name=s["context"], kind=CheckKind.STATUS, state=_STATUS.get(s.get("state"), CheckState.FAILURE),
-                        detail=str(s.get("state")), at=_time(s.get("updated_at") or s.get("created_at")),
+                        detail=str(s.get("state")), at=iso_time(s.get("updated_at") or s.get("created_at")),
                         url=s.get("target_url") or "")
             for s in data.get("statuses") or () if isinstance(s, dict) and s.get("context")]
 
@@ -49,11 +50,11 @@ def _runs(data: dict) -> list[CommitCheck]:
         if not isinstance(run, dict) or not run.get("name"):
             continue
         if run.get("status") in _RUN_OPEN or run.get("status") != "completed":
-            state, detail, at = CheckState.PENDING, str(run.get("status")), _time(run.get("started_at"))
+            state, detail, at = CheckState.PENDING, str(run.get("status")), iso_time(run.get("started_at"))
         else:
             conclusion = run.get("conclusion")
             state = CheckState.SUCCESS if conclusion == "success" else CheckState.FAILURE
-            detail, at = str(conclusion), _time(run.get("completed_at"))
+            detail, at = str(conclusion), iso_time(run.get("completed_at"))
         found.append(CommitCheck(name=run["name"], kind=CheckKind.CHECK_RUN, state=state, detail=detail, at=at,
                                  url=run.get("html_url") or ""))
     return found
@@ -98,7 +99,7 @@ def _deployments(http: GitHubHttp, repo: str, sha: str, *, wanted: set[str]) -> 
         latest = statuses[0]
         found.append(CommitCheck(name=environment, kind=CheckKind.DEPLOYMENT,
                                  state=_DEPLOYMENT.get(latest.get("state"), CheckState.FAILURE),
-                                 detail=str(latest.get("state")), at=_time(latest.get("created_at")),
+                                 detail=str(latest.get("state")), at=iso_time(latest.get("created_at")),
                                  url=latest.get("log_url") or latest.get("target_url") or ""))
     return found
 
@@ -109,6 +110,6 @@ def tag_date(http: GitHubHttp, repo: str, tag: Tag) -> dt.datetime | None:
     (https://docs.github.com/en/rest/commits/commits#get-a-commit). Cached for good: neither object changes."""
     if tag.tag_sha:
         return http.get(f"/repos/{repo}/git/tags/{tag.tag_sha}", immutable=("tag date", repo, tag.tag_sha),
-                        parse=lambda d: _time((d.get("tagger") or {}).get("date")))
+                        parse=lambda d: iso_time((d.get("tagger") or {}).get("date")))
     return http.get(f"/repos/{repo}/commits/{tag.commit_sha}", immutable=("commit date", repo, tag.commit_sha),
-                    parse=lambda d: _time(((d.get("commit") or {}).get("committer") or {}).get("date")))
+                    parse=lambda d: iso_time(((d.get("commit") or {}).get("committer") or {}).get("date")))

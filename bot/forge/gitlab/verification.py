@@ -6,10 +6,11 @@ status in `verification:` (a deploy job's status says the same on GitLab).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterable
+from typing import Iterable
 
 from bot.core.promotion import CheckKind, CheckState, CommitCheck
 from bot.forge.errors import NotFound
+from bot.forge.github_verification import iso_time  # GitLab's times read the same way
 from bot.forge.gitlab.urls import project as _project, q as _q
 from bot.model import Tag
 
@@ -19,20 +20,11 @@ from bot.model import Tag
 _WAITING = {"created", "waiting_for_resource", "preparing", "pending", "running", "scheduled"}
 
 
-def _time(text: Any) -> dt.datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
-    except ValueError:
-        return None
-
-
 def _check(status: dict) -> CommitCheck:
     state = status.get("status") or ""
     verdict = CheckState.SUCCESS if state == "success" else CheckState.PENDING if state in _WAITING else CheckState.FAILURE
     return CommitCheck(name=status["name"], kind=CheckKind.STATUS, state=verdict, detail=state,
-                       at=_time(status.get("finished_at") or status.get("started_at") or status.get("created_at")),
+                       at=iso_time(status.get("finished_at") or status.get("started_at") or status.get("created_at")),
                        url=status.get("target_url") or "")
 
 
@@ -60,7 +52,7 @@ class Verification:
         key = ("tag date", repo, tag.tag_sha or tag.commit_sha)
 
         def parse(d: dict) -> dt.datetime | None:
-            return _time(d.get("created_at")) or _time((d.get("commit") or {}).get("created_at"))
+            return iso_time(d.get("created_at")) or iso_time((d.get("commit") or {}).get("created_at"))
 
         try:
             return self.http.get(f"{_project(repo)}/repository/tags/{_q(tag.name)}", parse=parse, immutable=key)
