@@ -64,6 +64,14 @@ def test_replay_dry_run_prints_the_event_and_its_handlers(env, capsys):
     assert "bot.handlers.approvals." in out  # SPEC §4: approvals re-evaluate on opened
 
 
+def test_replay_dry_run_writes_nothing(env, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("QUEUE_URL")  # the default, var/queue.db under the current directory
+    assert main(["replay", str(FIXTURES / "pull_request" / "opened.json"), "--event", "pull_request", "--dry-run"]) == 0
+    assert "bot.handlers.approvals." in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []  # no var/queue.db
+
+
 def test_replay_of_an_ignored_event_says_so(env, capsys):
     assert main(["replay", str(FIXTURES / "ping" / "payload.json"), "--event", "ping"]) == 0
     assert "handlers: none (the app ignores this event)" in capsys.readouterr().out

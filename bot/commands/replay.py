@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings()
     except StartupError as exc:
         return fail(str(exc))
-    worker = Worker(settings, store=open_store(settings.queue_url),
+    # a dry run calls no handler, so it opens no store either (it would create var/queue.db wherever it is run)
+    worker = Worker(settings, store=None if args.dry_run else open_store(settings.queue_url),
                     forge_for=lambda installation_id: Printing(worker.github_forge(installation_id)),
                     gitlab_forge_for=lambda account: Printing(worker.gitlab_forge(account)))
     handlers = worker.router.handlers_for(event)
