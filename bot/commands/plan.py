@@ -22,7 +22,8 @@ _REMOTE_NAME = re.compile(r"[:/](?P<name>[^/:\s]+/[^/:\s]+?)(?:\.git)?/?$")  # t
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "plan", help="dry run: print the tag, tag message and changelog entry a merge would produce",
+        "plan", help="dry run: the tag, tag message, changelog entry and release plan a merge would produce "
+                     "(--rollback: the rollback drill)",
         description="Reads the release repo's HEAD and each component checkout with git; writes nothing.",
     )
     parser.add_argument("--release-repo", required=True, metavar="PATH", help="checkout of the release repository")
