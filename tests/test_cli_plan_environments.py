@@ -101,6 +101,23 @@ def test_rollback_drill_prints_manifest_tag_and_entry_and_writes_nothing(environ
     assert "These changes from acme/payments-app are withdrawn:" in entry
 
 
+def test_rollback_drill_with_both_releases_tagged_in_the_same_second(environments, capsys):
+    # git dates have whole seconds and for-each-ref breaks ties by name: release-1.5.2 sorted "newer" than
+    # release-1.5.3, and the drill said 1.5.3 was the first release; the tagged commits' order decides instead
+    release, _app, _infra = environments
+    release.git("tag", "-d", "release-1.5.2-2.0.9")
+    second = release.clock[0]
+    release.git("tag", "-a", "release-1.5.2-2.0.9", "HEAD~2", "-F", "-",
+                input=_trailers("release-1.5.2-2.0.9", "1.5.2", "2.0.9", "production"))
+    release.clock[0] = second  # the next tag gets the very same date
+    release.tag("release-1.5.3-2.1.0", _trailers("release-1.5.3-2.1.0", "1.5.3", "2.1.0", "production"))
+    dates = release.git("for-each-ref", "--format=%(creatordate:raw)", "refs/tags/release-*").split("\n")
+    assert len(set(filter(None, dates))) == 1
+    code, out, err = _plan(capsys, *environments, extra=["--environment", "production", "--rollback"])
+    assert code == 0, err
+    assert out.startswith("Rollback drill: restores release-1.5.2-2.0.9 in production")
+
+
 def test_rollback_drill_to_a_named_release_tagged_before_the_app(environments, capsys):
     release = environments[0]
     release.git("tag", "-d", "release-1.5.2-2.0.9")

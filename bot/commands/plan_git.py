@@ -54,8 +54,21 @@ class LocalReleaseRepo:
                 tags.append(Tag(name=name, commit_sha=peeled if annotated else sha,
                                 message=message if annotated else None, tag_sha=sha if annotated else None))
                 self._dates[name] = dt.datetime.fromisoformat(date).astimezone(dt.timezone.utc) if date else None
-            self._tags = tuple(tags)
+            self._tags = tuple(self._newest_commit_first_within_a_second(tags))
         return self._tags[:limit] if limit is not None else self._tags
+
+    def _newest_commit_first_within_a_second(self, tags: list[Tag]) -> list[Tag]:
+        """Git dates have whole seconds and for-each-ref breaks ties by name, so two releases tagged in one second
+        (a script, a CI job) could come out oldest first: among tags of one date, a descendant commit comes first
+        (rev-list --topo-order shows children before their parents)."""
+        dates = [self._dates.get(tag.name) for tag in tags]
+        if len(set(dates)) == len(dates):
+            return tags
+        order = {sha: index for index, sha in enumerate(
+            git(self.path, "rev-list", "--topo-order", *sorted({tag.commit_sha for tag in tags})).split())}
+        epoch = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+        return sorted(tags, key=lambda tag: (-(self._dates.get(tag.name) or epoch).timestamp(),
+                                             order.get(tag.commit_sha, len(order))))
 
     def get_tag(self, repo: str, name: str) -> Tag | None:
         return next((t for t in self.list_annotated_tags(repo) if t.name == name), None)
