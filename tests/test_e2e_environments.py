@@ -23,6 +23,8 @@ from bot.web import create_app
 from bot.webhooks.github import sign
 from bot.worker import Worker
 from tests.fakeforge import DictStore, FakeForge
+# the handler tests' two environments (staging; production verified by e2e-staging after a 2h soak) and manifests
+from tests.handlers.test_promotion import CONFIG, NEW, OLD, PRODUCTION, STAGING
 
 SECRET = "e2e-secret"
 REPO = "acme/release"
@@ -33,23 +35,6 @@ UTC = dt.timezone.utc
 T0 = dt.datetime(2036, 12, 3, 8, 0, tzinfo=UTC)
 BASE, STAGING_HEAD, STAGING_MERGE = "b" * 40, "1" * 40, "5" * 40
 PROD_HEAD, PROD_MERGE = "2" * 40, "6" * 40
-STAGING, PRODUCTION = "environments/staging/release.yml", "environments/production/release.yml"
-CONFIG = """\
-release:
-  tag: "release-{application_version}-{infrastructure_version}"
-components:
-  payments-app:   {repo: acme/payments-app,   kind: application}
-  platform-infra: {repo: acme/platform-infra, kind: infrastructure}
-environments:
-  - name: staging
-    manifest: environments/staging/release.yml
-  - name: production
-    manifest: environments/production/release.yml
-    verification: [e2e-staging]
-    soak: 2h
-"""
-OLD = "release:\n  application_version: 1.5.2\n  infrastructure_version: 2.1.0\n"
-NEW = "release:\n  application_version: 1.5.3\n  infrastructure_version: 2.1.0\n"
 
 
 class Clock:
