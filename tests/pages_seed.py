@@ -16,6 +16,8 @@ from bot.model import ChangedFile, Commit, Comparison, Permission, PullRequest, 
 from bot.settings import Secret, Settings
 from bot.webhooks.event import Event
 from tests.fakeforge import FakeForge
+# the README's example release repo config (window Mon-Thu 09:00-16:00 Berlin, holiday freeze) and its base manifest
+from tests.handlers.test_manifest import BASE_MANIFEST, RELEASE_CONFIG as CONFIG
 
 RELEASE, APP, INFRA = "acme/release", "acme/payments-app", "acme/platform-infra"
 GITLAB_RELEASE = "platform/releases/train"  # a project in a subgroup: paths, not owner/name
@@ -24,20 +26,7 @@ PUBLIC_URL = "https://rc.example"
 INSIDE = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.timezone.utc)  # Tuesday 11:00 in Berlin
 OUTSIDE = dt.datetime(2026, 12, 1, 18, 30, tzinfo=dt.timezone.utc)  # Tuesday 19:30 in Berlin
 
-CONFIG = """\
-release:
-  manifest: release.yml
-components:
-  payments-app:   {repo: acme/payments-app,   kind: application,    tag_prefix: "v"}
-  platform-infra: {repo: acme/platform-infra, kind: infrastructure, tag_prefix: "v"}
-windows:
-  timezone: Europe/Berlin
-  allow: [{days: [mon, tue, wed, thu], hours: "09:00-16:00"}]
-  freeze: [{from: 2026-12-20, to: 2027-01-04, reason: "Holiday freeze"}]
-  override_label: emergency-release
-"""
 CODEOWNERS = "release.yml @acme/release-managers\n/environments/ @acme/infra\n"
-BASE_MANIFEST = "release:\n  application_version: 1.5.2\n  infrastructure_version: 2.0.9\n"
 VALID = "release:\n  application_version: 1.5.3\n  infrastructure_version: 2.1.0\n"
 UNTAGGED = "release:\n  application_version: 1.5.4\n  infrastructure_version: 2.1.0\n"
 
