@@ -23,6 +23,8 @@ _SHAPES = (
 )
 _COMPILED = tuple((markers, re.compile(pattern, re.S)) for markers, pattern in _SHAPES)
 _known: set[str] = set()
+# Every shape's markers in lower case: a line containing none of them (in lower case) needs no pattern at all.
+_ANY_MARKER = tuple({marker.lower() for markers, _ in _SHAPES for marker in markers})
 
 
 def register_secrets(values: Iterable[str | None]) -> None:
@@ -36,9 +38,13 @@ def register_secrets(values: Iterable[str | None]) -> None:
 
 
 def redact(text: str) -> str:
-    for secret in sorted((k for k in _known if k in text), key=len, reverse=True):
-        text = text.replace(secret, "[REDACTED]")
-    lower = None
+    hits = [secret for secret in _known if secret in text]
+    if hits:
+        for secret in sorted(hits, key=len, reverse=True):
+            text = text.replace(secret, "[REDACTED]")
+    lower = text.lower()
+    if not any(marker in lower for marker in _ANY_MARKER):  # the usual clean line
+        return text
     for markers, pattern in _COMPILED:
         if markers[0] == "bearer":
             lower = text.lower() if lower is None else lower
@@ -51,10 +57,23 @@ def redact(text: str) -> str:
     return text
 
 
+_ENCODER = json.JSONEncoder(default=str)  # json.dumps(..., default=str) without building an encoder per line
+_second: tuple[int, str] = (-1, "")
+
+
+def _timestamp(created: float) -> str:
+    """ISO 8601 UTC with milliseconds; the part up to the second is formatted once per second."""
+    global _second
+    whole = int(created)
+    if _second[0] != whole:
+        _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{_second[1]}.{int((created - whole) * 1000):03d}Z"
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": _timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -62,7 +81,7 @@ class JsonFormatter(logging.Formatter):
         line.update(getattr(record, "fields", {}))
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
-        return redact(json.dumps(line, default=str))
+        return redact(_ENCODER.encode(line))
 
 
 class TextFormatter(logging.Formatter):

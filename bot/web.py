@@ -55,20 +55,22 @@ def create_app(settings: Settings, *, queue: Queue | None = None, store: Any = N
     @app.post("/webhooks/github")
     def github_webhook() -> Response:
         started = time.monotonic()
-        fields: dict[str, Any] = {"forge": "github", "delivery_id": request.headers.get("X-GitHub-Delivery")}
+        environ = request.environ  # each header read once, straight from the WSGI environ (PEP 3333 names)
+        delivery_id = environ.get("HTTP_X_GITHUB_DELIVERY")
+        fields: dict[str, Any] = {"forge": "github", "delivery_id": delivery_id}
         try:
             secret = settings.github_webhook_secret
             if secret is None:
                 raise _Reply(503, "not_configured", GITHUB_NOT_CONFIGURED)
             body = _read_body()
-            if not github_webhooks.verify(body, signature=request.headers.get("X-Hub-Signature-256"), secret=secret):
+            if not github_webhooks.verify(body, signature=environ.get("HTTP_X_HUB_SIGNATURE_256"), secret=secret):
                 raise _Reply(401, "bad_signature", "missing or wrong X-Hub-Signature-256")
-            name, delivery_id = request.headers.get("X-GitHub-Event"), request.headers.get("X-GitHub-Delivery")
+            name = environ.get("HTTP_X_GITHUB_EVENT")
             if not name or not delivery_id:
                 raise _Reply(400, "malformed", "X-GitHub-Event and X-GitHub-Delivery headers are required")
             fields["event"] = name
             try:
-                body = github_webhooks.json_body(body, request.headers.get("Content-Type"))  # the JSON is journaled
+                body = github_webhooks.json_body(body, environ.get("CONTENT_TYPE"))  # the JSON is journaled
                 payload = github_webhooks.load_payload(body)
                 action, repo = github_webhooks.peek(payload)
             except github_webhooks.UnsupportedMediaType as exc:

@@ -19,7 +19,8 @@ class SqliteJournal:
     def __init__(self, path: str, *, namespace: str = DEFAULT_NAMESPACE, synchronous: str = "normal"):
         self._db = SqliteConnections(path, synchronous=synchronous)
         self._ns = namespace
-        self._pending: collections.Counter[tuple[str, str]] = collections.Counter()
+        # (counter, sorted label items) -> count not yet written; labels become JSON only when flushed
+        self._pending: collections.Counter[tuple[str, tuple[tuple[str, str], ...]]] = collections.Counter()
         self._pending_lock = threading.Lock()
         self._flusher_pid: int | None = None
         with self._db.write_lock():
@@ -228,8 +229,9 @@ class SqliteJournal:
     def incr(self, name: str, labels: dict[str, str], by: int = 1) -> None:
         """Counted in memory and written at most once a second: a commit per webhook just for metrics would
         cost more than recording the webhook. A killed process loses at most its last second of counts."""
+        key = (name, tuple(sorted(labels.items())))
         with self._pending_lock:
-            self._pending[(name, _labels(labels))] += by
+            self._pending[key] += by
             if self._flusher_pid != os.getpid():  # first count in this (possibly forked) process
                 self._flusher_pid = os.getpid()
                 threading.Thread(target=self._flush_every_second, name="rc-counters", daemon=True).start()
@@ -256,7 +258,7 @@ class SqliteJournal:
                 conn.executemany(
                     "insert into rc_counters (namespace, name, labels, value) values (?, ?, ?, ?) "
                     "on conflict (namespace, name, labels) do update set value = value + excluded.value",
-                    [(self._ns, name, labels, by) for (name, labels), by in pending.items()],
+                    [(self._ns, name, _labels(dict(labels)), by) for (name, labels), by in pending.items()],
                 )
         except BaseException:
             with self._pending_lock:
