@@ -119,10 +119,51 @@ def test_docs_exist_and_the_readme_links_them():
         assert f"docs/{page}" in readme, f"README does not link docs/{page}"
 
 
-def test_relative_links_in_the_docs_resolve():
-    for page in [ROOT / "README.md", *DOCS.glob("*.md")]:
-        for target in re.findall(r"\]\((?!https?://|#|mailto:)([^)#\s]+)", page.read_text("utf-8")):
-            assert (page.parent / target).exists(), f"{page.name}: {target}"
+FENCE = re.compile(r"^```.*?^```", re.S | re.M)
+
+
+def heading_ids(page: Path) -> set[str]:
+    """GitHub's ids: lower-case, punctuation but `-` and `_` dropped, spaces to `-`, repeats numbered -1, -2..."""
+    ids: set[str] = set()
+    for heading in re.findall(r"^#{1,6} (.+?)\s*$", FENCE.sub("", page.read_text("utf-8")), re.M):
+        base = re.sub(r"[^\w\- ]", "", re.sub(r"[`*]", "", heading).strip().lower()).replace(" ", "-")
+        anchor, n = base, 0
+        while anchor in ids:
+            n += 1
+            anchor = f"{base}-{n}"
+        ids.add(anchor)
+    return ids
+
+
+@pytest.mark.parametrize("page", [ROOT / "README.md", *sorted(DOCS.glob("*.md"))], ids=lambda p: p.name)
+def test_relative_links_in_the_docs_resolve(page):
+    """Every relative link and image ([text](target), ![alt](target)) is a file in the repository, and every
+    #anchor a heading of the page it names."""
+    targets = [t for t in re.findall(r"\]\(([^)\s]+)\)", FENCE.sub("", page.read_text("utf-8")))
+               if not re.match(r"[a-z][a-z0-9+.-]*:", t)]  # http:, https:, mailto: are not files here
+    assert targets or page.name != "README.md"  # the README links the docs and the screenshots
+    broken = []
+    for target in targets:
+        path, _, anchor = target.partition("#")
+        file = (page.parent / path).resolve() if path else page
+        if not file.exists() or ROOT not in file.parents:
+            broken.append(f"{target}: no such file in the repository")
+        elif anchor and file.suffix == ".md" and anchor not in heading_ids(file):
+            broken.append(f"{target}: no heading #{anchor} in {file.relative_to(ROOT)}")
+    assert broken == []
+
+
+def test_every_screenshot_is_shown_by_the_readme():
+    readme = (ROOT / "README.md").read_text("utf-8")
+    shots = sorted(p.relative_to(ROOT).as_posix() for p in (DOCS / "screenshots").glob("*.png"))
+    assert shots and [s for s in shots if s not in readme] == []
+
+
+def test_the_cli_help_names_a_readme_section_that_exists():
+    from bot.cli import build_parser
+
+    [section] = re.findall(r"\(README: ([^)]+)\)", build_parser().description)
+    assert re.sub(r"[^\w\- ]", "", section.lower()).replace(" ", "-") in heading_ids(ROOT / "README.md")
 
 
 @pytest.mark.parametrize("path", ["README.md", "config/defaults.yml", *[
