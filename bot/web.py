@@ -80,20 +80,9 @@ def create_app(settings: Settings, *, queue: Queue | None = None, store: Any = N
             fields.update(action=action, repo=repo, number=github_webhooks.number_of(payload))
             if not router.accepts(name, action):
                 raise _Reply(202, "ignored", f"{_event_label(name, action)} is not handled; nothing queued")
-            if not settings.github_app_configured:
-                # Verified and routed, but nothing could run it: refuse it (GitHub shows the 503 and the delivery can
-                # be redelivered once the App is configured) rather than keep it to fail as a dead letter.
-                raise _Reply(503, "app_not_configured", "GitHub App credentials are missing: set "
-                             + ", ".join(m for m in settings.missing_github() if m != "GITHUB_WEBHOOK_SECRET"))
-            delivery = Delivery(delivery_id, "github", name, action, repo, body, time.time())
-            try:
-                queued = queue.submit(delivery)
-            except Exception:
-                log.exception("queue unavailable")
-                raise _Reply(503, "queue_unavailable", "the queue is unavailable; redeliver later") from None
-            if not queued:
-                raise _Reply(202, "duplicate", f"delivery {delivery_id} was received before; nothing queued")
-            raise _Reply(202, "queued", f"delivery {delivery_id} queued")
+            missing = [m for m in settings.missing_github() if m != "GITHUB_WEBHOOK_SECRET"]
+            submit(Delivery(delivery_id, "github", name, action, repo, body, time.time()),
+                   missing=missing and f"GitHub App credentials are missing: set {', '.join(missing)}")
         except _Reply as reply:
             return _answer(reply, fields, started, count)
 
@@ -122,17 +111,26 @@ def create_app(settings: Settings, *, queue: Queue | None = None, store: Any = N
             fields.update(action=event.action, repo=event.repo)
             if not router.handlers_for(event):
                 raise _Reply(202, "ignored", f"{_event_label(name, event.action)} is not handled; nothing queued")
-            delivery = Delivery(delivery_id, "gitlab", name, event.action, event.repo, body, time.time())
-            try:
-                queued = queue.submit(delivery)
-            except Exception:
-                log.exception("queue unavailable")
-                raise _Reply(503, "queue_unavailable", "the queue is unavailable; redeliver later") from None
-            if not queued:
-                raise _Reply(202, "duplicate", f"delivery {delivery_id} was received before; nothing queued")
-            raise _Reply(202, "queued", f"delivery {delivery_id} queued")
+            missing = settings.missing_gitlab_api()
+            submit(Delivery(delivery_id, "gitlab", name, event.action, event.repo, body, time.time()),
+                   missing=missing and f"GitLab API access is missing: set {', '.join(missing)}")
         except _Reply as reply:
             return _answer(reply, fields, started, count)
+
+    def submit(delivery: Delivery, *, missing: str | None) -> None:
+        """Journal a verified, routed delivery and raise the answer. With missing (what the worker would need to
+        run it), refuse it with 503 instead: the forge shows the answer and the delivery can be redelivered once
+        configured, rather than kept to fail as a dead letter."""
+        if missing:
+            raise _Reply(503, "app_not_configured", missing)
+        try:
+            queued = queue.submit(delivery)
+        except Exception:
+            log.exception("queue unavailable")
+            raise _Reply(503, "queue_unavailable", "the queue is unavailable; redeliver later") from None
+        if not queued:
+            raise _Reply(202, "duplicate", f"delivery {delivery.delivery_id} was received before; nothing queued")
+        raise _Reply(202, "queued", f"delivery {delivery.delivery_id} queued")
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -237,6 +237,19 @@ def test_unconfigured_gitlab_is_503_naming_what_to_set(queue):
     assert queued_ids(queue) == []
 
 
+def test_token_set_but_api_access_missing_refuses_handled_hooks_with_503(queue):
+    # As on GitHub: a hook the worker could not act on is refused (GitLab shows the 503 and retries), not kept
+    # to end as a dead letter.
+    settings = Settings(gitlab_webhook_secret=Secret(TOKEN), queue_url=queue.url)
+    client = create_app(settings, queue=queue, router=all_handlers(), store=DictStore()).test_client()
+    response = post(client, "Merge Request Hook", with_action("open"))
+    assert (response.status_code, response.json) == (503, {
+        "status": "app_not_configured", "message": "GitLab API access is missing: set GITLAB_URL, GITLAB_TOKEN"})
+    assert queued_ids(queue) == [] and queue.journal.state("k-1") is None
+    ignored = post(client, "Tag Push Hook", fixture("tag_push/payload.json"), key="k-2")
+    assert (ignored.status_code, ignored.json["status"]) == (202, "ignored")  # nothing to run: no 503
+
+
 @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"\xff\xfe"])
 def test_malformed_json_is_400(queue, raw):
     response = post(client_for(queue), "Merge Request Hook", None, raw=raw)
