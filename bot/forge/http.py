@@ -227,7 +227,78 @@ class Stats:
     cache_hits: int = 0  # immutable answers served with no request at all
 
 
-class GitHubHttp:
+# The largest page both forges serve: https://docs.github.com/en/rest/using-the-rest-api/using-pagination-in-the-rest-api
+# and https://docs.gitlab.com/api/rest/#pagination (per_page "Default: 20, maximum: 100").
+PER_PAGE = 100
+
+
+class CachedReads:
+    """The read side both adapters share. `get` parses an answer and keeps it: for good under an `immutable` key
+    (an answer that cannot change), else with the last ETag seen for that URL, re-validated with If-None-Match so
+    a 304 reuses the parsed value (and costs no primary rate limit on GitHub). `get_pages` follows a list
+    endpoint page by page (PER_PAGE a page). An adapter gives request(), _read_key() and _next_url(); extra keyword
+    arguments of get/get_pages go to its request().
+    https://docs.github.com/en/rest/using-the-rest-api/best-practices-for-using-the-rest-api#use-conditional-requests-if-appropriate"""
+
+    immutable: LRU
+    etags: LRU
+    stats: Stats
+
+    def request(self, verb: str, target: str, *, params: Mapping[str, Any] | None = None,
+                headers: Mapping[str, str] | None = None, **request: Any) -> Response:
+        raise NotImplementedError
+
+    def _read_key(self, target: str, params: Mapping[str, Any] | None) -> Hashable:
+        raise NotImplementedError  # the URL with its parameters, as one hashable
+
+    def _next_url(self, headers: Mapping[str, str], target: str, params: Mapping[str, Any] | None) -> str | None:
+        raise NotImplementedError  # the next page's URL, None on the last
+
+    def get(self, target: str, params: Mapping[str, Any] | None = None, *, parse: Callable[[Any], Any] = lambda d: d,
+            immutable: Hashable | None = None, **request: Any) -> Any:
+        return self._get(target, params, parse=parse, immutable=immutable, **request)[0]
+
+    def get_pages(self, target: str, params: Mapping[str, Any] | None = None, *, parse: Callable[[Any], list],
+                  limit: int | None = None, immutable: Hashable | None = None, **request: Any) -> list:
+        """Every page of a list endpoint, up to `limit` items."""
+        if immutable is not None and immutable in self.immutable:
+            self.stats.cache_hits += 1
+            return self.immutable.get(immutable)
+        items: list = []
+        conditional = immutable is None  # pages of an immutable answer need no ETag: the whole is kept
+        value, next_url = self._get(target, {"per_page": PER_PAGE, **(params or {})}, parse=parse,
+                                    conditional=conditional, **request)
+        items.extend(value)
+        while next_url and (limit is None or len(items) < limit):
+            value, next_url = self._get(next_url, None, parse=parse, conditional=conditional, **request)
+            items.extend(value)
+        items = items[:limit] if limit is not None else items
+        if immutable is not None:
+            self.immutable.put(immutable, items)
+        return items
+
+    def _get(self, target: str, params: Mapping[str, Any] | None, *, parse: Callable[[Any], Any],
+             immutable: Hashable | None = None, conditional: bool = True, **request: Any) -> tuple[Any, str | None]:
+        if immutable is not None and immutable in self.immutable:
+            self.stats.cache_hits += 1
+            return self.immutable.get(immutable), None
+        conditional = conditional and immutable is None
+        # Parsed values are cached, so the parser is part of the key: two readers of one URL never mix shapes.
+        key = (self._read_key(target, params), getattr(parse, "__qualname__", ""))
+        cached: _Cached | None = self.etags.get(key) if conditional else None
+        headers = {"If-None-Match": cached.etag} if cached else None
+        response = self.request("GET", target, params=params, headers=headers, **request)
+        if response.status == 304 and cached is not None:
+            return cached.value, cached.next_url
+        value, next_url = parse(response.data), self._next_url(response.headers, target, params)
+        if immutable is not None:
+            self.immutable.put(immutable, value)
+        elif conditional and response.headers.get("etag"):
+            self.etags.put(key, _Cached(response.headers["etag"], next_url, value))
+        return value, next_url
+
+
+class GitHubHttp(CachedReads):
     """Requests through PyGithub's Requester (auth, token refresh, GHES base URL) with our error mapping.
 
     Three caches per instance (one instance per installation): `immutable` answers that cannot change (content
@@ -297,49 +368,11 @@ class GitHubHttp:
             raise ForgeError(f"POST graphql: no data ({_message(body)})")
         return data, errors
 
-    def get(self, url: str, params: Mapping[str, Any] | None = None, *, parse: Callable[[Any], Any] = lambda d: d,
-            immutable: Hashable | None = None) -> Any:
-        """GET and parse. `immutable` is a cache key for an answer that can never change; otherwise the
-        request is conditional on the last ETag seen for this URL."""
-        return self._get(url, params, parse=parse, immutable=immutable)[0]
+    def _read_key(self, url: str, params: Mapping[str, Any] | None) -> Hashable:
+        return Requester.add_parameters_to_url(url, dict(params or {}))
 
-    def get_pages(self, url: str, params: Mapping[str, Any] | None = None, *, parse: Callable[[Any], list],
-                  limit: int | None = None, immutable: Hashable | None = None) -> list:
-        """Every page of a list endpoint (per_page=100), following Link rel="next", up to `limit` items."""
-        if immutable is not None and immutable in self.immutable:
-            self.stats.cache_hits += 1
-            return self.immutable.get(immutable)
-        items: list = []
-        conditional = immutable is None  # pages of an immutable answer need no ETag: the whole is kept
-        value, next_url = self._get(url, {"per_page": 100, **(params or {})}, parse=parse, conditional=conditional)
-        items.extend(value)
-        while next_url and (limit is None or len(items) < limit):
-            value, next_url = self._get(next_url, None, parse=parse, conditional=conditional)
-            items.extend(value)
-        items = items[:limit] if limit is not None else items
-        if immutable is not None:
-            self.immutable.put(immutable, items)
-        return items
-
-    def _get(self, url: str, params: Mapping[str, Any] | None, *, parse: Callable[[Any], Any],
-             immutable: Hashable | None = None, conditional: bool = True) -> tuple[Any, str | None]:
-        if immutable is not None and immutable in self.immutable:
-            self.stats.cache_hits += 1
-            return self.immutable.get(immutable), None
-        conditional = conditional and immutable is None
-        # Parsed values are cached, so the parser is part of the key: two readers of one URL never mix shapes.
-        key = (Requester.add_parameters_to_url(url, dict(params or {})), getattr(parse, "__qualname__", ""))
-        cached: _Cached | None = self.etags.get(key) if conditional else None
-        headers = {"If-None-Match": cached.etag} if cached else None
-        response = self.request("GET", url, params=params, headers=headers)
-        if response.status == 304 and cached is not None:
-            return cached.value, cached.next_url
-        value, next_url = parse(response.data), next_link(response.headers)
-        if immutable is not None:
-            self.immutable.put(immutable, value)
-        elif conditional and response.headers.get("etag"):
-            self.etags.put(key, _Cached(response.headers["etag"], next_url, value))
-        return value, next_url
+    def _next_url(self, headers: Mapping[str, str], url: str, params: Mapping[str, Any] | None) -> str | None:
+        return next_link(headers)
 
 
 def _json(text: str) -> Any:

@@ -2,7 +2,6 @@
 Link / X-Next-Page pagination, ETag revalidation, immutable and short-lived caches."""
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -17,7 +16,7 @@ from urllib3.util import Retry
 from bot.forge.errors import (
     AlreadyExists, Conflict, ForgeError, NotFound, PermissionDenied, RateLimited, TransientError,
 )
-from bot.forge.http import LRU, Fresh, Response, Stats, _Cached  # the same answer, cache entry and counters as GitHub's
+from bot.forge.http import LRU, CachedReads, Fresh, Response, Stats, _json  # the same reads, caches and counters as GitHub's
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,6 @@ RETRY = Retry(
     status_forcelist=(500, 502, 503, 504), allowed_methods=frozenset({"GET", "HEAD", "PUT", "DELETE"}),
     respect_retry_after_header=False, raise_on_status=False,
 )
-PER_PAGE = 100  # https://docs.gitlab.com/api/rest/#pagination: per_page "Default: 20, maximum: 100"
 # https://docs.gitlab.com/administration/settings/user_and_ip_rate_limits/#response-headers: a throttled
 # request answers 429 with Retry-After (seconds) and RateLimit-Reset (Unix time). Without either: a minute.
 DEFAULT_RATE_WAIT = 60.0
@@ -119,7 +117,7 @@ def error_for(status: int, headers: Mapping[str, str], data: Any, *, what: str, 
     return ForgeError(text)
 
 
-class GitLabHttp:
+class GitLabHttp(CachedReads):
     """Requests through python-gitlab's requests.Session, base URL and token auth (PRIVATE-TOKEN or OAuth),
     with our error mapping instead of its exceptions (which drop the response headers: Retry-After, ETag).
 
@@ -188,53 +186,8 @@ class GitLabHttp:
             raise ForgeError(f"POST graphql: no data ({_message(body)})")
         return data
 
-    def get(self, path: str, params: Mapping[str, Any] | None = None, *, parse: Callable[[Any], Any] = lambda d: d,
-            immutable: Hashable | None = None, needs: str | None = None) -> Any:
-        return self._get(path, params, parse=parse, immutable=immutable, needs=needs)[0]
+    def _read_key(self, path: str, params: Mapping[str, Any] | None) -> Hashable:
+        return self.url(path), urlencode(sorted((params or {}).items()), doseq=True)
 
-    def get_pages(self, path: str, params: Mapping[str, Any] | None = None, *, parse: Callable[[Any], list],
-                  limit: int | None = None, immutable: Hashable | None = None, needs: str | None = None) -> list:
-        """Every page of a list endpoint (per_page=100), up to `limit` items."""
-        if immutable is not None and immutable in self.immutable:
-            self.stats.cache_hits += 1
-            return self.immutable.get(immutable)
-        conditional = immutable is None
-        items: list = []
-        value, following = self._get(path, {"per_page": PER_PAGE, **(params or {})}, parse=parse,
-                                     conditional=conditional, needs=needs)
-        items.extend(value)
-        while following and (limit is None or len(items) < limit):
-            value, following = self._get(following, None, parse=parse, conditional=conditional, needs=needs)
-            items.extend(value)
-        items = items[:limit] if limit is not None else items
-        if immutable is not None:
-            self.immutable.put(immutable, items)
-        return items
-
-    def _get(self, path: str, params: Mapping[str, Any] | None, *, parse: Callable[[Any], Any],
-             immutable: Hashable | None = None, conditional: bool = True, needs: str | None = None) -> tuple[Any, str | None]:
-        if immutable is not None and immutable in self.immutable:
-            self.stats.cache_hits += 1
-            return self.immutable.get(immutable), None
-        conditional = conditional and immutable is None
-        key = (self.url(path), urlencode(sorted((params or {}).items()), doseq=True), getattr(parse, "__qualname__", ""))
-        cached: _Cached | None = self.etags.get(key) if conditional else None
-        headers = {"If-None-Match": cached.etag} if cached else None
-        response = self.request("GET", path, params=params, headers=headers, needs=needs)
-        if response.status == 304 and cached is not None:
-            return cached.value, cached.next_url
-        value, following = parse(response.data), next_page(response.headers, self.url(path), params)
-        if immutable is not None:
-            self.immutable.put(immutable, value)
-        elif conditional and response.headers.get("etag"):
-            self.etags.put(key, _Cached(response.headers["etag"], following, value))
-        return value, following
-
-
-def _json(text: str) -> Any:
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return {"message": text[:200]}
+    def _next_url(self, headers: Mapping[str, str], path: str, params: Mapping[str, Any] | None) -> str | None:
+        return next_page(headers, self.url(path), params)
