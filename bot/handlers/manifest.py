@@ -1,7 +1,7 @@
 """`release-coordinator/manifest` on the release repo: fetch the manifest and its world, judge in core, publish."""
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 from bot.core import environments as envs
 from bot.core import versioning
@@ -17,6 +17,7 @@ from bot.forge.errors import NotFound
 from bot.handlers import Context
 from bot.handlers.configs import config_path, fetch_config, with_rules_tip
 from bot.handlers.publish import publish_check, rerequested
+from bot.handlers.rechecks import RECHECK_EVENT
 from bot.routing import Router
 from bot.webhooks.event import Event
 
@@ -28,8 +29,9 @@ PULL_ACTIONS = ("opened", "synchronize", "reopened", "edited", "ready_for_review
 # --- shared by the manifest, semver and window handlers
 
 def pulls_of(event: Event, ctx: Context, *, check_name: str) -> Iterator[PullRequest]:
-    """The open pull requests an event asks us to (re-)evaluate; check_run re-runs only for our own name."""
-    if event.name == "check_run" and event.check_name not in (None, check_name):
+    """The open pull requests an event asks us to (re-)evaluate; a check_run re-run or one of our timed rechecks
+    (bot.handlers.rechecks) only for the check it names."""
+    if event.name in ("check_run", RECHECK_EVENT) and event.check_name not in (None, check_name):
         return
     if event.pull is not None:
         # pull_request and pull_request_review deliveries carry the whole pull request as of the event: no GET.
@@ -47,6 +49,16 @@ def pulls_of(event: Event, ctx: Context, *, check_name: str) -> Iterator[PullReq
             pull = ctx.pulls[(event.repo, number)] = ctx.forge.get_pull(event.repo, number)
         if pull.state == "open":
             yield with_rules_tip(ctx, pull)
+
+
+def publish_each(event: Event, ctx: Context, *, check_name: str,
+                 evaluate: Callable[[PullRequest], CheckResult | None]) -> None:
+    """What every check does on a pull request event: evaluate each pull request the event names, publish what
+    comes back (None: nothing to post there)."""
+    for pull in pulls_of(event, ctx, check_name=check_name):
+        result = evaluate(pull)
+        if result is not None:
+            publish_check(ctx, pull, result, force=rerequested(event))
 
 
 def merge_group_details_url(event: Event, ctx: Context) -> str | None:
@@ -93,11 +105,11 @@ def config_failure(name: str, result: ConfigResult, *, head_sha: str, details_ur
 def on_pull(event: Event, ctx: Context) -> None:
     from bot.handlers import release_plan  # imports the approvals handler, which imports this module
 
-    for pull in pulls_of(event, ctx, check_name=MANIFEST):
+    def evaluate(pull: PullRequest) -> CheckResult | None:
         result = evaluate_pull(ctx.forge, pull, details_url=ctx.details_url(pull.repo, pull.number))
-        result = release_plan.with_release_plan(result, ctx, pull)  # the plan in the summary; plan_ready
-        if result is not None:
-            publish_check(ctx, pull, result, force=rerequested(event))
+        return release_plan.with_release_plan(result, ctx, pull)  # the plan in the summary; plan_ready
+
+    publish_each(event, ctx, check_name=MANIFEST, evaluate=evaluate)
 
 
 @router.register("merge_group", "checks_requested")

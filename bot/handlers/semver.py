@@ -8,8 +8,8 @@ from bot.core.versioning import judge_semver, semver_check, split_spec
 from bot.forge.base import Forge, PullRequest
 from bot.handlers import Context
 from bot.handlers.configs import fetch_config
-from bot.handlers.manifest import PULL_ACTIONS, config_failure, merge_group_base_sha, pulls_of
-from bot.handlers.publish import publish_check, rerequested
+from bot.handlers.manifest import config_failure, merge_group_base_sha, publish_each
+from bot.handlers.publish import publish_check
 from bot.routing import Router
 from bot.webhooks.event import Event
 
@@ -20,10 +20,8 @@ router = Router()
 @router.register("pull.changed")  # every forge; GitLab merge requests too (GL-core)
 @router.register("pull.recheck")
 def on_pull(event: Event, ctx: Context) -> None:
-    for pull in pulls_of(event, ctx, check_name=SEMVER):
-        result = evaluate_pull(ctx.forge, pull, details_url=ctx.details_url(pull.repo, pull.number))
-        if result is not None:
-            publish_check(ctx, pull, result, force=rerequested(event))
+    publish_each(event, ctx, check_name=SEMVER,
+                 evaluate=lambda pull: evaluate_pull(ctx.forge, pull, details_url=ctx.details_url(pull.repo, pull.number)))
 
 
 @router.register("merge_group", "checks_requested")

@@ -16,9 +16,9 @@ from bot.forge.protocol import Forge
 from bot.handlers import Context, KeyValue
 from bot.handlers.configs import fetch_config
 from bot.handlers.manifest import (
-    config_failure, merge_group_details_url, pulls_of, release_merge_group, touched_environments,
+    config_failure, merge_group_details_url, publish_each, release_merge_group, touched_environments,
 )
-from bot.handlers.publish import flush_notes, publish_check, rerequested
+from bot.handlers.publish import flush_notes, publish_check
 from bot.handlers.rechecks import DUE, RECHECK_EVENT, Recheck, schedule
 from bot.model import PullRequest
 from bot.routing import Router
@@ -44,12 +44,7 @@ def pulls_key(repo: str) -> str:
 @router.register("pull.recheck")
 @router.register(RECHECK_EVENT, DUE)
 def on_pull(event: Event, ctx: Context) -> None:
-    if event.name == RECHECK_EVENT and event.check_name != WINDOW:
-        return
-    for pull in pulls_of(event, ctx, check_name=WINDOW):
-        result = evaluate_pull(ctx, pull, account=event.account)
-        if result is not None:
-            publish_check(ctx, pull, result, force=rerequested(event))
+    publish_each(event, ctx, check_name=WINDOW, evaluate=lambda pull: evaluate_pull(ctx, pull, account=event.account))
 
 
 @router.register("merge_group", "checks_requested")
