@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 from bot.webhooks.event import COMMENT, PULL_RECHECK, Event
 from bot.webhooks.github import MAX_BODY_BYTES, MalformedDelivery, load_payload  # noqa: F401 (same JSON rules)
+from bot.webhooks.github import _int, _obj, _str  # the same defensive reads of a payload's fields
 
 NOT_CONFIGURED = ("GitLab is not configured: set GITLAB_WEBHOOK_SECRET (the group or project webhook's secret "
                   "token), GITLAB_URL and GITLAB_TOKEN")
@@ -159,16 +160,3 @@ _SPECIFIC = {
     "Push Hook": _push,
     "Pipeline Hook": _pipeline,
 }
-
-
-def _obj(payload: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = payload.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
