@@ -154,6 +154,12 @@ class Queue:
         self._deliver.schedule(args=(delivery.delivery_id,), delay=max(0.0, at - time.time()))
         return True
 
+    def group_commit(self):
+        """A scope whose deliveries share one commit (the SQLite queue); elsewhere each submit stands alone."""
+        if isinstance(self.journal, SqliteJournal):
+            return self.journal.group_commit()
+        return contextlib.nullcontext()
+
     def ping(self) -> None:
         """Raises when the backend cannot be reached (for /readyz)."""
         self.journal.ping()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import json
 import os
 import sqlite3
 import threading
 import time
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from bot.journal.base import Claim, DeadLetter, Delivery, State, _join, _labels
 from bot.store import DEFAULT_NAMESPACE, SqliteConnections
@@ -23,6 +24,7 @@ class SqliteJournal:
         self._pending: collections.Counter[tuple[str, tuple[tuple[str, str], ...]]] = collections.Counter()
         self._pending_lock = threading.Lock()
         self._flusher_pid: int | None = None
+        self._batch = threading.local()  # .records: the group_commit() this thread is inside, if any
         with self._db.write_lock():
             self._db.get().executescript(
                 """
@@ -54,25 +56,63 @@ class SqliteJournal:
         """Store the raw delivery; False when its id was seen before (nothing is written then).
 
         enqueue=(huey queue name, serialized task) writes huey's message in the same transaction, and
-        count=(counter, labels) bumps a counter there too: one commit per accepted delivery.
+        count=(counter, labels) bumps a counter there too: one commit per accepted delivery. Inside
+        group_commit(), the delivery is only checked against the ids seen so far and written when the group ends.
         """
-        with self._db.transaction() as conn:
-            cur = conn.execute(
-                "insert into rc_deliveries (namespace, id, forge, event, action, repo, received_at, "
-                "state, due_at) values (?, ?, ?, ?, ?, ?, ?, 'queued', ?) on conflict do nothing",
-                (self._ns, delivery.delivery_id, delivery.forge, delivery.event, delivery.action,
-                 delivery.repo, delivery.received_at, now),
-            )
-            if cur.rowcount != 1:
+        batch = getattr(self._batch, "records", None)
+        if batch is not None:
+            if delivery.delivery_id in batch or self.state(delivery.delivery_id) is not None:
                 return False
-            conn.execute("insert or replace into rc_bodies (namespace, id, body) values (?, ?, ?)",
-                         (self._ns, delivery.delivery_id, delivery.body))
-            if enqueue is not None:
-                # huey's SqliteStorage.enqueue, inside our transaction (huey >= 2.0 schema: task(queue, data, priority)).
-                conn.execute("insert into task (queue, data, priority) values (?, ?, 0)", enqueue)
+            batch[delivery.delivery_id] = (delivery, now, enqueue, count)
+            return True
+        with self._db.transaction() as conn:
+            if not self._insert(conn, delivery, now=now, enqueue=enqueue):
+                return False
         if count is not None:
             self.incr(*count)
         return True
+
+    def _insert(self, conn: sqlite3.Connection, delivery: Delivery, *, now: float,
+                enqueue: tuple[str, bytes] | None) -> bool:
+        cur = conn.execute(
+            "insert into rc_deliveries (namespace, id, forge, event, action, repo, received_at, "
+            "state, due_at) values (?, ?, ?, ?, ?, ?, ?, 'queued', ?) on conflict do nothing",
+            (self._ns, delivery.delivery_id, delivery.forge, delivery.event, delivery.action,
+             delivery.repo, delivery.received_at, now),
+        )
+        if cur.rowcount != 1:
+            return False
+        conn.execute("insert or replace into rc_bodies (namespace, id, body) values (?, ?, ?)",
+                     (self._ns, delivery.delivery_id, delivery.body))
+        if enqueue is not None:
+            # huey's SqliteStorage.enqueue, inside our transaction (huey >= 2.0 schema: task(queue, data, priority)).
+            conn.execute("insert into task (queue, data, priority) values (?, ?, 0)", enqueue)
+        return True
+
+    @contextlib.contextmanager
+    def group_commit(self) -> Iterator[None]:
+        """Group commit for a batch of intake: record() inside answers at once (True unless the id was seen) and
+        every delivery it accepted is written when the block ends, in one transaction: one wait for the write lock
+        and one commit for the batch, the lock held only while writing. Raises if that commit fails, and then
+        nothing of the batch is kept. The id check reads outside the lock, so two processes given one id in the
+        same instant may both answer queued; the journal still keeps it once."""
+        if getattr(self._batch, "records", None) is not None:  # nested: the outer group writes
+            yield
+            return
+        self._batch.records = batch = {}
+        try:
+            yield
+        finally:
+            self._batch.records = None
+        if not batch:
+            return
+        counted = []
+        with self._db.transaction() as conn:
+            for delivery, now, enqueue, count in batch.values():
+                if self._insert(conn, delivery, now=now, enqueue=enqueue) and count is not None:
+                    counted.append(count)
+        for count in counted:
+            self.incr(*count)
 
     def claim(self, delivery_id: str, *, owner: str, now: float) -> Claim | None:
         with self._db.transaction() as conn:
