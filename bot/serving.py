@@ -7,6 +7,9 @@ blocking, so clients that send half a body and stall hold every thread. Bufferin
 headers and a body up to BUFFER_LIMIT) in the worker's event loop, without a thread, and hands it to a thread only
 when complete; a request not complete within REQUEST_READ_TIMEOUT is answered 408 and closed. Threads and
 connections per worker are bounded, and so are the bytes held (SMALL_REQUEST per connection, BUFFER_BUDGET beyond).
+On a SQLite queue the webhooks a turn of the loop has read whole run in the loop itself and share one commit (group
+commit, _answer_inline): their answers wait for it, so a 202 still means the delivery is on disk, and a burst costs
+one wait for the write lock and one commit per turn instead of one per delivery.
 
 `serve` runs the queue consumer in one process of its own beside the web workers, started and watched by the
 arbiter (ConsumerProcess): never inside the arbiter, which forks web workers at any time (a fork while a consumer
@@ -17,6 +20,7 @@ its leases) and the next consumer's first sweep runs it again. Nothing accepted 
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import math
@@ -55,6 +59,7 @@ BUFFER_LIMIT = 1 << 20  # bodies up to this size are read in the event loop; lar
 SMALL_REQUEST = 64 << 10
 BUFFER_BUDGET = 64 << 20
 CONSUMER_NICENESS = 10  # serve's consumer yields the CPUs to intake under load (GitHub waits 10 s for a 202)
+ACCEPT_PER_TURN = 8  # connections taken from the backlog per turn of the event loop
 LINGER_SECONDS = 2.0  # how long an answered connection waits for the client to close (gunicorn's close_graceful)
 HEADER_LIMIT = 64 << 10  # gunicorn's own limits (request line, fields) reject anything near this
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d+)[ \t]*(?=\r\n|$)")
@@ -62,6 +67,9 @@ _TIMEOUT_REPLY = (b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent
                   b"Content-Length: 69\r\n\r\n"
                   b'{"status": "timeout", "message": "the request was not sent in time"}\n')
 assert len(_TIMEOUT_REPLY.split(b"\r\n\r\n", 1)[1]) == 69
+_UNAVAILABLE_BODY = b'{"status": "queue_unavailable", "message": "the queue is unavailable; redeliver later"}'
+_UNAVAILABLE_REPLY = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n%s" % (len(_UNAVAILABLE_BODY), _UNAVAILABLE_BODY))
 
 
 def request_complete(buffer: bytes | bytearray) -> bool | None:
@@ -85,10 +93,12 @@ class BufferingWorker(ThreadWorker):
 
     read_timeout = REQUEST_READ_TIMEOUT
     inline_prefixes: tuple[bytes, ...] = ()  # request starts run in the event loop itself (see _on_bytes)
+    group_commit = staticmethod(contextlib.nullcontext)  # the app's scope for one commit per turn (Server.load)
     buffer_budget = BUFFER_BUDGET
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.inline_ready: list[TConn] = []  # read whole this turn, to run in the loop (_answer_inline)
         self.reading: deque[TConn] = deque()  # connections still sending, oldest deadline first
         self.buffered = 0  # bytes held for requests still arriving, against buffer_budget
         self.lingering: deque[TConn] = deque()  # answered and half-closed, waiting for the client's FIN
@@ -102,19 +112,24 @@ class BufferingWorker(ThreadWorker):
                 listener.close()
 
     def accept(self, listener):
-        try:
-            client, address = listener.accept()
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
-                raise
-            return
-        self.nr_conns += 1
-        conn = TConn(self.cfg, client, address, listener.getsockname())  # non-blocking
-        if self.cfg.is_ssl:  # TLS is read by the thread (behind a load balancer, TLS rarely reaches us)
-            client.setblocking(True)
-            self.enqueue_req(conn)
-            return
-        self._read(conn, bytearray())
+        # The connections waiting in the backlog, several per turn (gunicorn takes one): a request usually arrives
+        # with its connection, so it is read at once (_read) and this turn's requests share one commit.
+        for _ in range(ACCEPT_PER_TURN):
+            if self.nr_conns >= self.worker_connections:
+                return
+            try:
+                client, address = listener.accept()
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                    raise
+                return
+            self.nr_conns += 1
+            conn = TConn(self.cfg, client, address, listener.getsockname())  # non-blocking
+            if self.cfg.is_ssl:  # TLS is read by the thread (behind a load balancer, TLS rarely reaches us)
+                client.setblocking(True)
+                self.enqueue_req(conn)
+                continue
+            self._read(conn, bytearray())
 
     def on_client_socket_readable(self, conn, client):
         # A kept-alive connection's next request is read the same way, so it cannot hold a thread either.
@@ -128,17 +143,23 @@ class BufferingWorker(ThreadWorker):
     def _read(self, conn: TConn, buffer: bytearray) -> None:
         conn.rc_buffer = buffer
         conn.rc_reading = True
+        conn.rc_polled = False
         conn.timeout = time.monotonic() + self.read_timeout
         self.reading.append(conn)
-        self.poller.register(conn.sock, 1, partial(self._on_bytes, conn))  # 1: selectors.EVENT_READ
+        self._on_bytes(conn, conn.sock)  # what has arrived already; the poller waits for the rest
 
     def _on_bytes(self, conn: TConn, sock) -> None:
         try:
             chunk = sock.recv(65536)
         except (BlockingIOError, InterruptedError):
-            return
+            chunk = None
         except OSError:
             chunk = b""
+        if chunk is None:  # nothing yet
+            if not conn.rc_polled:
+                conn.rc_polled = True
+                self.poller.register(sock, 1, partial(self._on_bytes, conn))  # 1: selectors.EVENT_READ
+            return
         if not chunk:  # the client left
             self._close_reading(conn)
             return
@@ -148,8 +169,12 @@ class BufferingWorker(ThreadWorker):
         if complete is False and len(conn.rc_buffer) > SMALL_REQUEST and self.buffered > self.buffer_budget:
             complete = None  # a large request while the process's budget is spent: a (bounded) thread reads the rest
         if complete is False:
+            if not conn.rc_polled:
+                conn.rc_polled = True
+                self.poller.register(sock, 1, partial(self._on_bytes, conn))
             return
-        self.poller.unregister(sock)
+        if conn.rc_polled:
+            self.poller.unregister(sock)
         conn.rc_reading = False
         buffered, conn.rc_buffer = bytes(conn.rc_buffer), None
         self.buffered -= len(buffered)
@@ -158,22 +183,61 @@ class BufferingWorker(ThreadWorker):
         conn.parser.unreader.unread(buffered)
         if complete and self.inline_prefixes and buffered.startswith(self.inline_prefixes):
             # Read whole, and its work is CPU plus one local commit (webhook intake on a SQLite queue, no network):
-            # run it here, as a sync worker would, sparing the hand-off to a thread and back for every delivery.
-            done: Future = Future()
-            done.set_result(self.handle(conn))
-            self.finish_request(conn, done)
+            # run it in this loop, as a sync worker would, sparing the hand-off to a thread and back; it runs once
+            # this turn's events are read, with the others complete by then (_answer_inline).
+            self.inline_ready.append(conn)
             return
         # Otherwise a thread runs it; one that streams the rest of a large body reads under the WSGI read timeout.
         self.enqueue_req(conn)
+
+    def wait_for_and_dispatch_events(self, timeout):
+        super().wait_for_and_dispatch_events(timeout)
+        if self.inline_ready:
+            self._answer_inline()
+
+    def _answer_inline(self) -> None:
+        """Run the requests this turn completed, each answer held back until the one commit they share (group
+        commit: N deliveries, one wait for the write lock and one commit instead of N), then send every answer in
+        one write each. Nothing is answered 202 before it is durable; if the shared commit fails, none was kept
+        and each is answered 503, which the forge shows and redelivers."""
+        ready, self.inline_ready = self.inline_ready, []
+        held: list[tuple[TConn, bool, bytes]] = []
+        try:
+            with self.group_commit():
+                for conn in ready:
+                    held.append((conn, *self._handle_held(conn)))
+        except Exception as exc:
+            logs.event(log, "group commit failed; its deliveries were not kept and are answered 503",
+                       level=logging.ERROR, error=f"{type(exc).__name__}: {exc}", requests=len(ready))
+            held = [(conn, False, _UNAVAILABLE_REPLY) for conn in ready]
+        for conn, keep, answer in held:
+            try:
+                conn.sock.sendall(answer)
+            except OSError:
+                keep = False
+            done: Future = Future()
+            done.set_result(keep)
+            self.finish_request(conn, done)
+
+    def _handle_held(self, conn: TConn) -> tuple[bool, bytes]:
+        """gunicorn's handle(), with what it writes to the socket kept: (keep the connection alive, the answer)."""
+        sock, held = conn.sock, _HeldSocket(conn.sock)
+        conn.sock = held
+        try:
+            keep = self.handle(conn)
+        finally:
+            conn.sock = sock
+        return bool(keep), b"".join(held.written)
 
     def _close_reading(self, conn: TConn, *, answer: bytes | None = None) -> None:
         conn.rc_reading = False
         self.buffered -= len(conn.rc_buffer or b"")
         conn.rc_buffer = None
-        try:
-            self.poller.unregister(conn.sock)
-        except (KeyError, ValueError, OSError):
-            pass
+        if getattr(conn, "rc_polled", True):
+            try:
+                self.poller.unregister(conn.sock)
+            except (KeyError, ValueError, OSError):
+                pass
         if answer:
             try:
                 conn.sock.send(answer)
@@ -237,6 +301,24 @@ class BufferingWorker(ThreadWorker):
             conn = self.lingering.popleft()
             if conn.rc_lingering:
                 self._close_lingering(conn)
+
+
+class _HeldSocket:
+    """A client socket whose writes are kept (for _answer_inline to send after the commit); the rest is the socket's."""
+
+    def __init__(self, sock):
+        self._sock = sock
+        self.written: list[bytes] = []
+
+    def sendall(self, data) -> None:
+        self.written.append(bytes(data))
+
+    def send(self, data) -> int:
+        self.written.append(bytes(data))
+        return len(data)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
 
 
 def with_read_timeout(app: Callable, seconds: float) -> Callable:
@@ -416,7 +498,9 @@ class Server(BaseApplication):
     def load(self):
         BufferingWorker.read_timeout = self.options.read_timeout
         BufferingWorker.inline_prefixes = (b"POST /webhooks/",) if self.options.inline_intake else ()
-        return with_read_timeout(self.load_app(), self.options.read_timeout)
+        app = self.load_app()
+        BufferingWorker.group_commit = staticmethod(getattr(app, "group_commit", contextlib.nullcontext))
+        return with_read_timeout(app, self.options.read_timeout)
 
     def run(self) -> None:
         arbiter = _Arbiter(self)

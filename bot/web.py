@@ -42,6 +42,7 @@ def create_app(settings: Settings, *, queue: Queue | None = None, store: Any = N
     app.config["DETAILS_LINK_KEY"] = settings.details_link_key  # bot.pages: opens only signed links
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions["queue"] = queue
+    app.group_commit = queue.group_commit  # bot.serving: the deliveries of one event-loop turn share a commit
     logs.register_secrets([settings.github_webhook_secret, settings.github_private_key,
                            settings.gitlab_token, settings.gitlab_webhook_secret, settings.details_link_secret,
                            settings.details_link_key])

@@ -359,3 +359,72 @@ def test_a_consumer_whose_serve_was_killed_stops_by_itself(tmp_path):
         while time.monotonic() < deadline and [p for p in [consumer, *workers] if running(p)]:
             time.sleep(0.2)
         assert [p for p in [consumer, *workers] if running(p)] == []  # no orphan consumes or serves on
+
+
+# --- group commit: the deliveries one turn of the event loop has read share one commit (bot/serving.py)
+
+
+def raw_delivery(delivery_id: str) -> bytes:
+    body = FIXTURE.read_bytes()
+    return (f"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            f"X-GitHub-Event: pull_request\r\nX-GitHub-Delivery: {delivery_id}\r\n"
+            f"X-Hub-Signature-256: {sign(body, secret=SECRET)}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def answer_of(client: socket.socket) -> tuple[int, dict]:
+    data = b""
+    while chunk := client.recv(65536):
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_a_burst_is_answered_delivery_by_delivery_and_only_once_durable(tmp_path):
+    ids = [f"burst-{i}" for i in range(23)] + ["burst-7"]  # one id twice, as a redelivery racing the first
+    with LoopbackGitHub() as gh, serving(tmp_path, github_url=gh.url) as (proc, base):
+        port = int(base.rsplit(":", 1)[1])
+        clients = []
+        for delivery_id in ids:  # every request is sent before any answer is read: turns hold several at once
+            client = socket.create_connection(("127.0.0.1", port), timeout=10)
+            client.sendall(raw_delivery(delivery_id))
+            clients.append(client)
+        outcomes = []
+        for delivery_id, client in zip(ids, clients):
+            with client:
+                status, answer = answer_of(client)
+            # an answer arrives only after the commit that holds its delivery: a fresh reader sees it already
+            assert status == 202 and state(tmp_path, delivery_id) is not None, (delivery_id, answer)
+            outcomes.append(answer["status"])
+        stop(proc)
+    assert sorted(outcomes) == ["duplicate"] + ["queued"] * 23
+
+
+def test_a_failed_group_commit_answers_every_delivery_of_it_503_and_keeps_none(tmp_path):
+    import sqlite3
+
+    log = open(tmp_path / "serve.log", "w")
+    ids = [f"locked-{i}" for i in range(3)]
+    with LoopbackGitHub() as gh, serving(tmp_path, github_url=gh.url, log=log) as (proc, base):
+        port = int(base.rsplit(":", 1)[1])
+        writer = sqlite3.connect(tmp_path / "queue.db", isolation_level=None)
+        writer.execute("begin immediate")  # another writer holds the database past serve's 10 s busy timeout
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=45) for _ in ids]
+        requests = [raw_delivery(delivery_id) for delivery_id in ids]
+        for client, request in zip(clients, requests):
+            client.sendall(request[:-1])
+        time.sleep(0.5)  # all accepted and read but for one byte: their last bytes land in one turn
+        for client, request in zip(clients, requests):
+            client.sendall(request[-1:])
+        answers = []
+        for client in clients:
+            with client:
+                status, answer = answer_of(client)
+            answers.append((status, answer["status"]))
+        writer.execute("rollback")
+        assert answers == [(503, "queue_unavailable")] * 3
+        assert [state(tmp_path, delivery_id) for delivery_id in ids] == [None] * 3
+        assert deliver(base, "locked-0") == 202  # GitHub's redelivery is accepted: nothing was half kept
+        stop(proc)
+    lines = [json.loads(line) for line in (tmp_path / "serve.log").read_text().splitlines() if line.startswith("{")]
+    failed = [line for line in lines if line["msg"].startswith("group commit failed")]
+    assert failed and failed[0]["level"] == "error" and "database is locked" in failed[0]["error"]
