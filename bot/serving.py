@@ -296,7 +296,11 @@ class BufferingWorker(ThreadWorker):
         while self.reading and (not self.reading[0].rc_reading or self.reading[0].timeout <= now):
             conn = self.reading.popleft()
             if conn.rc_reading:
+                self._on_bytes(conn, conn.sock)  # the loop may have been busy, not the client slow: read what came
+            if conn.rc_reading:
                 self._close_reading(conn, answer=_TIMEOUT_REPLY)
+        if self.inline_ready:
+            self._answer_inline()
         while self.lingering and (not self.lingering[0].rc_lingering or self.lingering[0].timeout <= now):
             conn = self.lingering.popleft()
             if conn.rc_lingering:

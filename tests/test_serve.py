@@ -399,22 +399,21 @@ def test_a_burst_is_answered_delivery_by_delivery_and_only_once_durable(tmp_path
     assert sorted(outcomes) == ["duplicate"] + ["queued"] * 23
 
 
-def test_a_failed_group_commit_answers_every_delivery_of_it_503_and_keeps_none(tmp_path):
+def test_a_failed_group_commit_answers_its_deliveries_503_and_keeps_none(tmp_path):
     import sqlite3
 
     log = open(tmp_path / "serve.log", "w")
     ids = [f"locked-{i}" for i in range(3)]
-    with LoopbackGitHub() as gh, serving(tmp_path, github_url=gh.url, log=log) as (proc, base):
+    with LoopbackGitHub() as gh, serving(tmp_path, github_url=gh.url, log=log, args=["--read-timeout", "2"]) as (proc, base):
         port = int(base.rsplit(":", 1)[1])
         writer = sqlite3.connect(tmp_path / "queue.db", isolation_level=None)
         writer.execute("begin immediate")  # another writer holds the database past serve's 10 s busy timeout
         clients = [socket.create_connection(("127.0.0.1", port), timeout=45) for _ in ids]
         requests = [raw_delivery(delivery_id) for delivery_id in ids]
-        for client, request in zip(clients, requests):
-            client.sendall(request[:-1])
-        time.sleep(0.5)  # all accepted and read but for one byte: their last bytes land in one turn
-        for client, request in zip(clients, requests):
-            client.sendall(request[-1:])
+        clients[0].sendall(requests[0])
+        time.sleep(0.5)  # its turn now waits on the lock; the others arrive meanwhile, past their read timeout by
+        for client, request in zip(clients[1:], requests[1:]):  # the time the loop is free again: they were sent in
+            client.sendall(request)  # time, so they are read then and answered, not timed out
         answers = []
         for client in clients:
             with client:
