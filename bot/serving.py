@@ -156,9 +156,7 @@ class BufferingWorker(ThreadWorker):
         except OSError:
             chunk = b""
         if chunk is None:  # nothing yet
-            if not conn.rc_polled:
-                conn.rc_polled = True
-                self.poller.register(sock, 1, partial(self._on_bytes, conn))  # 1: selectors.EVENT_READ
+            self._poll_for_more(conn, sock)
             return
         if not chunk:  # the client left
             self._close_reading(conn)
@@ -169,9 +167,7 @@ class BufferingWorker(ThreadWorker):
         if complete is False and len(conn.rc_buffer) > SMALL_REQUEST and self.buffered > self.buffer_budget:
             complete = None  # a large request while the process's budget is spent: a (bounded) thread reads the rest
         if complete is False:
-            if not conn.rc_polled:
-                conn.rc_polled = True
-                self.poller.register(sock, 1, partial(self._on_bytes, conn))
+            self._poll_for_more(conn, sock)
             return
         if conn.rc_polled:
             self.poller.unregister(sock)
@@ -189,6 +185,11 @@ class BufferingWorker(ThreadWorker):
             return
         # Otherwise a thread runs it; one that streams the rest of a large body reads under the WSGI read timeout.
         self.enqueue_req(conn)
+
+    def _poll_for_more(self, conn: TConn, sock) -> None:
+        if not conn.rc_polled:
+            conn.rc_polled = True
+            self.poller.register(sock, 1, partial(self._on_bytes, conn))  # 1: selectors.EVENT_READ
 
     def wait_for_and_dispatch_events(self, timeout):
         super().wait_for_and_dispatch_events(timeout)
