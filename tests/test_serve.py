@@ -427,3 +427,22 @@ def test_a_failed_group_commit_answers_its_deliveries_503_and_keeps_none(tmp_pat
     lines = [json.loads(line) for line in (tmp_path / "serve.log").read_text().splitlines() if line.startswith("{")]
     failed = [line for line in lines if line["msg"].startswith("group commit failed")]
     assert failed and failed[0]["level"] == "error" and "database is locked" in failed[0]["error"]
+
+
+def test_deliveries_on_one_kept_alive_connection_are_each_answered_once_durable(tmp_path):
+    import http.client
+
+    body = FIXTURE.read_bytes()
+    with LoopbackGitHub() as gh, serving(tmp_path, github_url=gh.url) as (proc, base):
+        conn = http.client.HTTPConnection("127.0.0.1", int(base.rsplit(":", 1)[1]), timeout=5)
+        for delivery_id in ("kept-1", "kept-2", "kept-1"):  # a proxy in front may keep GitHub's connections alive
+            conn.request("POST", "/webhooks/github", body=body, headers={
+                "X-GitHub-Event": "pull_request", "X-GitHub-Delivery": delivery_id,
+                "Content-Type": "application/json", "X-Hub-Signature-256": sign(body, secret=SECRET)})
+            response = conn.getresponse()
+            answer = json.loads(response.read())
+            assert response.status == 202 and response.getheader("Connection") != "close"
+            assert state(tmp_path, delivery_id) is not None
+        assert answer["status"] == "duplicate"
+        conn.close()
+        stop(proc)
