@@ -446,3 +446,18 @@ def test_deliveries_on_one_kept_alive_connection_are_each_answered_once_durable(
         assert answer["status"] == "duplicate"
         conn.close()
         stop(proc)
+
+
+def test_two_deliveries_pipelined_on_one_connection_are_both_answered_and_kept(tmp_path):
+    with LoopbackGitHub() as gh, serving(tmp_path, github_url=gh.url) as (proc, base):
+        first = raw_delivery("pipelined-1").replace(b"Connection: close\r\n", b"")
+        with socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])), timeout=10) as client:
+            client.sendall(first + raw_delivery("pipelined-2"))  # both requests in one write, before any answer
+            data = b""
+            while chunk := client.recv(65536):
+                data += chunk
+        answers = [json.loads(part.split(b"\r\n\r\n", 1)[1].split(b"HTTP/1.1")[0]) for part in
+                   data.split(b"HTTP/1.1 ")[1:]]
+        assert [a["message"] for a in answers] == ["delivery pipelined-1 queued", "delivery pipelined-2 queued"]
+        assert state(tmp_path, "pipelined-1") is not None and state(tmp_path, "pipelined-2") is not None
+        stop(proc)
