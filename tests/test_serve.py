@@ -113,6 +113,14 @@ def wait_until_up(base: str, timeout: float = 20.0) -> None:
         time.sleep(0.1)
 
 
+def raw_delivery(delivery_id: str) -> bytes:
+    """A signed delivery of the fixture as bytes on the wire, for tests that send it themselves."""
+    body = FIXTURE.read_bytes()
+    return (f"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            f"X-GitHub-Event: pull_request\r\nX-GitHub-Delivery: {delivery_id}\r\n"
+            f"X-Hub-Signature-256: {sign(body, secret=SECRET)}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+
 def deliver(base: str, delivery_id: str) -> int:
     body = FIXTURE.read_bytes()
     request = urllib.request.Request(base + "/webhooks/github", data=body, headers={
@@ -180,18 +188,15 @@ def test_a_job_cut_off_by_sigterm_is_handed_back_and_the_next_serve_runs_it(tmp_
 def test_sigterm_finishes_a_request_in_flight_and_accepts_no_new_connection(tmp_path):
     with LoopbackGitHub() as gh, serving(tmp_path, github_url=gh.url) as (proc, base):
         port = int(base.rsplit(":", 1)[1])
-        body = FIXTURE.read_bytes()
-        head = (f"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                f"X-GitHub-Event: pull_request\r\nX-GitHub-Delivery: inflight-1\r\n"
-                f"X-Hub-Signature-256: {sign(body, secret=SECRET)}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        request = raw_delivery("inflight-1")
         with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
-            client.sendall(head + body[:1000])
+            client.sendall(request[:-3000])
             time.sleep(0.3)
             proc.send_signal(signal.SIGTERM)
             time.sleep(0.5)
             with pytest.raises(OSError):  # the listener is closed: a new delivery goes to another instance
                 socket.create_connection(("127.0.0.1", port), timeout=2).close()
-            client.sendall(body[1000:])
+            client.sendall(request[-3000:])
             answer = client.recv(4096).decode()
         assert answer.startswith("HTTP/1.1 202"), answer
         proc.wait(15)
@@ -214,11 +219,8 @@ def rss_and_threads(pid: int) -> tuple[int, int]:
 
 
 def half_body_request(delivery_id: str) -> bytes:
-    body = FIXTURE.read_bytes()
-    head = (f"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            f"X-GitHub-Event: pull_request\r\nX-GitHub-Delivery: {delivery_id}\r\n"
-            f"X-Hub-Signature-256: {sign(body, secret=SECRET)}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
-    return head + body[: len(body) // 2]
+    request, body = raw_delivery(delivery_id), FIXTURE.read_bytes()
+    return request[: len(request) - len(body) + len(body) // 2]
 
 
 def test_stalled_half_body_clients_hold_no_thread_and_a_real_delivery_still_gets_its_202(tmp_path):
@@ -362,13 +364,6 @@ def test_a_consumer_whose_serve_was_killed_stops_by_itself(tmp_path):
 
 
 # --- group commit: the deliveries one turn of the event loop has read share one commit (bot/serving.py)
-
-
-def raw_delivery(delivery_id: str) -> bytes:
-    body = FIXTURE.read_bytes()
-    return (f"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n"
-            f"X-GitHub-Event: pull_request\r\nX-GitHub-Delivery: {delivery_id}\r\n"
-            f"X-Hub-Signature-256: {sign(body, secret=SECRET)}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
 
 
 def answer_of(client: socket.socket) -> tuple[int, dict]:
