@@ -295,8 +295,12 @@ def test_procfile_web_line_serves_on_port_with_web_concurrency(tmp_path):
     proc = subprocess.Popen(["/bin/sh", "-c", f"exec {procfile['web']}"], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_until_up(f"http://127.0.0.1:{port}")
-        web_processes = [p for p in process_tree(proc.pid)[1:]]
+        wait_until_up(f"http://127.0.0.1:{port}")  # the first web process answers; the arbiter may still be forking
+        deadline = time.monotonic() + 10
+        while len(process_tree(proc.pid)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # and none more comes
+        web_processes = process_tree(proc.pid)[1:]
         assert len(web_processes) == 3  # WEB_CONCURRENCY web workers under the arbiter, no consumer (web only)
     finally:
         took = stop(proc)
