@@ -407,7 +407,7 @@ def test_a_failed_group_commit_answers_its_deliveries_503_and_keeps_none(tmp_pat
         port = int(base.rsplit(":", 1)[1])
         writer = sqlite3.connect(tmp_path / "queue.db", isolation_level=None)
         writer.execute("begin immediate")  # another writer holds the database past serve's 10 s busy timeout
-        clients = [socket.create_connection(("127.0.0.1", port), timeout=45) for _ in ids]
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=90) for _ in ids]
         requests = [raw_delivery(delivery_id) for delivery_id in ids]
         clients[0].sendall(requests[0])
         time.sleep(0.5)  # its turn now waits on the lock; the others arrive meanwhile, past their read timeout by
