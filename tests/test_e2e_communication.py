@@ -7,7 +7,6 @@ the Release lists them, and the receiver (configured for production releases) ge
 announcement; a replay of the merge creates no note, job or request."""
 from __future__ import annotations
 
-import json
 
 import pytest
 
@@ -21,11 +20,10 @@ from bot.queue import JOB_FORGE, Queue
 from bot.routing import Router
 from bot.settings import Secret, Settings
 from bot.web import create_app
-from bot.webhooks.github import sign
 from bot.worker import Worker
 from tests.fakeforge import DictStore, FakeForge
 from tests.notify.conftest import receiver  # noqa: F401 (the loopback HTTP receiver fixture)
-from tests.test_e2e_environments import Clock, T0, drain, merge, pull_payload  # noqa: F401 (shared helpers)
+from tests.test_e2e_environments import Clock, T0, deliver, drain, merge, pull_payload  # noqa: F401 (shared helpers)
 
 SECRET, HOOK_SECRET = "e2e-secret", "hook-secret"
 REPO, APP, INFRA = "acme/release", "acme/payments-app", "acme/platform-infra"
@@ -95,15 +93,6 @@ def app(tmp_path, forge, receiver):
     return app
 
 
-def post(app, event: str, payload: dict, *, delivery: str) -> None:
-    body = json.dumps(payload).encode()
-    response = app.test_client().post("/webhooks/github", data=body, headers={
-        "X-GitHub-Event": event, "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": sign(body, secret=SECRET),
-        "Content-Type": "application/json"})
-    assert response.status_code == 202, response.json
-    drain(app)
-
-
 def shipped_notes(forge):
     return {(repo, number): [line for note in forge.repos[repo].comments[number] for line in note.splitlines()
                              if line.startswith("Shipped in")]
@@ -113,20 +102,20 @@ def shipped_notes(forge):
 def test_releases_tell_the_component_pull_requests_and_announce_once(app, forge, receiver):
     queue = app.extensions["test_queue"]
     # the production PR's plan is on its manifest check before anything merges
-    post(app, "pull_request", pull_payload(forge, 1, "opened"), delivery="s-open")
+    deliver(app, "pull_request", pull_payload(forge, 1, "opened"), delivery="s-open")
     summary = forge.checks_on(REPO, STAGING_HEAD)[MANIFEST].summary
     assert "### Release plan: staging" in summary and "Merging tags **`staging/release-1.5.3-2.1.0`**." in summary
     assert "- rounding of invoice totals ([#12](https://github.com/acme/payments-app/pull/12))" in summary
 
     merge(forge, 1, STAGING_MERGE)
-    post(app, "pull_request", pull_payload(forge, 1, "closed", merged=True), delivery="s-merged")
+    deliver(app, "pull_request", pull_payload(forge, 1, "closed", merged=True), delivery="s-merged")
     assert "staging/release-1.5.3-2.1.0" in forge.repos[REPO].tags
     on_staging = f"Shipped in staging/release-1.5.3-2.1.0 to staging on {T0.date().isoformat()}"
     assert shipped_notes(forge) == {key: [on_staging] for key in ((APP, 12), (APP, 13), (INFRA, 30))}
     assert receiver.received == []  # the receiver wants production only
 
     merge(forge, 2, PROD_MERGE)
-    post(app, "pull_request", pull_payload(forge, 2, "closed", merged=True), delivery="p-merged")
+    deliver(app, "pull_request", pull_payload(forge, 2, "closed", merged=True), delivery="p-merged")
     assert forge.repos[REPO].tags["release-1.5.3-2.1.0"].commit_sha == PROD_MERGE
     on_production = f"Shipped in release-1.5.3-2.1.0 to production on {T0.date().isoformat()}"
     assert shipped_notes(forge) == {key: [on_staging, on_production] for key in ((APP, 12), (APP, 13), (INFRA, 30))}
@@ -144,7 +133,7 @@ def test_releases_tell_the_component_pull_requests_and_announce_once(app, forge,
 
     # a replay (GitHub's redelivery, a new delivery id) writes no note and sends nothing
     notes_before, calls_before = shipped_notes(forge), forge.calls["ensure_note"]
-    post(app, "pull_request", pull_payload(forge, 2, "closed", merged=True), delivery="p-merged-again")
+    deliver(app, "pull_request", pull_payload(forge, 2, "closed", merged=True), delivery="p-merged-again")
     assert shipped_notes(forge) == notes_before and forge.calls["ensure_note"] == calls_before
     assert len(receiver.received) == 1
     jobs = queue.journal._db.get().execute("select state from rc_deliveries where forge = ?", (JOB_FORGE,)).fetchall()
