@@ -32,25 +32,14 @@ from bot.worker import Worker  # noqa: E402
 from tests.fakeforge import DictStore  # noqa: E402
 from tests.forge.fakegitlab import FakeGitLab, diff_json  # noqa: E402
 
-REPO = "acme/payments-app"
+# The scenario of bench/api_calls.py (same repository, rules and teams), so the two forges' counts compare; GitLab's
+# infra team is 20 people plus a subgroup of 5, where GitHub's team is 25.
+from bench.api_calls import APP_TEAM, CODEOWNERS, CONFIG, DOCS_TEAM, NUMBER, ORG_CONFIG, REPO  # noqa: E402
+
 CONFIG_PROJECT = "acme/release-settings"
-NUMBER = 42
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures/gitlab/merge_request/update.json"  # go-gitlab's, unchanged
-CONFIG = b"""approvals:
-  mode: each-team
-  teams:
-    "@acme/infra-team": 1
-"""
-ORG_CONFIG = b"approvals:\n  ignore_bots: true\n"
-CODEOWNERS = b"""# owners
-*            @acme/app-team
-/infra/      @acme/infra-team
-/docs/       @acme/docs-team
-"""
-APP_TEAM = [f"app-dev{i}" for i in range(40)]
 INFRA_TEAM = [f"infra-dev{i}" for i in range(20)]
 SRE = [f"sre{i}" for i in range(5)]  # acme/infra-team/sre: members of a subgroup count for the team
-DOCS_TEAM = [f"writer{i}" for i in range(6)]
 
 KINDS = [
     ("rule-files (graphql blobs)", r"^/graphql repository"), ("groups (graphql)", r"^/graphql group"),
