@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import responses
 
+from tests.forge.fakegithub import Call  # one recorded request (GitLab: path below /api/v4, or /graphql)
 from tests.forge.fakegraphql import execute
 
 GITLAB_URL = "https://gitlab.example.com"
@@ -46,19 +47,6 @@ def fake_sha(*parts: object) -> str:
 
 def blob_sha(content: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
-
-
-@dataclass
-class Call:
-    method: str
-    path: str  # below /api/v4 (or "/graphql"), with the query string
-    status: int
-    body: Any = None
-    headers: dict = field(default_factory=dict)
-
-    @property
-    def query(self) -> dict[str, list[str]]:
-        return parse_qs(urlsplit(self.path).query)
 
 
 @dataclass
