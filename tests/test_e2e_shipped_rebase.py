@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from bot.core.checks import MANIFEST
 from bot.forge.base import Commit, Comparison
-from tests.test_e2e_communication import APP, REPO, STAGING_HEAD, STAGING_MERGE, app, forge, post  # noqa: F401
-from tests.test_e2e_environments import T0, merge, pull_payload
+from tests.test_e2e_communication import APP, REPO, STAGING_HEAD, STAGING_MERGE, app, forge  # noqa: F401
+from tests.test_e2e_environments import T0, deliver, merge, pull_payload
 from tests.notify.conftest import receiver  # noqa: F401 (the loopback HTTP receiver fixture)
 
 REBASED = ("7" * 40, "8" * 40)
@@ -26,13 +26,13 @@ def rebase_merged(forge) -> None:
 
 def test_a_rebase_merged_pull_request_is_planned_noted_listed_and_never_twice(app, forge, receiver):  # noqa: F811
     rebase_merged(forge)
-    post(app, "pull_request", pull_payload(forge, 1, "opened"), delivery="s-open")
+    deliver(app, "pull_request", pull_payload(forge, 1, "opened"), delivery="s-open")
     summary = forge.checks_on(REPO, STAGING_HEAD)[MANIFEST].summary
     assert f"- invoice numbers ([#14](https://github.com/{APP}/pull/14)) ([`7777777`]" in summary
     assert ") by @grace" in summary  # the pull request's author: the rebased commits' author is not a known login
 
     merge(forge, 1, STAGING_MERGE)
-    post(app, "pull_request", pull_payload(forge, 1, "closed", merged=True), delivery="s-merged")
+    deliver(app, "pull_request", pull_payload(forge, 1, "closed", merged=True), delivery="s-merged")
     assert STAGING_ID in forge.repos[REPO].tags
     (note,) = forge.repos[APP].comments[14]
     assert f"Shipped in {STAGING_ID} to staging on {T0.date().isoformat()}" in note
@@ -43,5 +43,5 @@ def test_a_rebase_merged_pull_request_is_planned_noted_listed_and_never_twice(ap
     assert f"- invoice numbers ([#14](https://github.com/{APP}/pull/14))" in changelog.content.decode()
 
     calls = forge.calls["ensure_note"]
-    post(app, "pull_request", pull_payload(forge, 1, "closed", merged=True), delivery="s-merged-again")
+    deliver(app, "pull_request", pull_payload(forge, 1, "closed", merged=True), delivery="s-merged-again")
     assert forge.calls["ensure_note"] == calls and len(forge.repos[APP].comments[14]) == 1
